@@ -1,0 +1,75 @@
+"""clipica: find and measure disentangled factors inside pretrained CLIP models.
+
+``import clipica`` is light: the heavy parts (torch, open_clip, transformers,
+matplotlib) load when a function that needs them is first used.
+
+>>> import clipica
+>>> store = clipica.extract(model="tiny-faces", data="synthetic-faces:2000", out="runs/s")
+>>> ica = clipica.ICA(n_components=16, random_state=0).fit(store.image)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from clipica._version import __version__
+from clipica.errors import (
+    ArtifactExistsError,
+    BadImageError,
+    ClipicaError,
+    DataSourceError,
+    DependencyError,
+    InputError,
+    ModelNotFoundError,
+    StoreError,
+    StoreMismatchError,
+)
+
+# public name -> module that defines it; resolved on first access (PEP 562)
+_LAZY = {
+    "EmbeddingStore": "clipica.store",
+    "extract": "clipica.extraction",
+    "merge": "clipica.extraction",
+    "load_encoder": "clipica.models",
+    "open_source": "clipica.data",
+    "ICA": "clipica.ica",
+    "stability": "clipica.stability",
+    "metrics": "clipica.metrics",
+    "probe": "clipica.probes",
+    "ProbeReport": "clipica.probes",
+    "intervene": "clipica.intervene",
+    "naming": "clipica.naming",
+    "simulate": "clipica.simulate",
+    "viz": "clipica.viz",
+    "report": "clipica.report",
+}
+
+__all__ = [
+    "__version__",
+    "ArtifactExistsError",
+    "BadImageError",
+    "ClipicaError",
+    "DataSourceError",
+    "DependencyError",
+    "InputError",
+    "ModelNotFoundError",
+    "StoreError",
+    "StoreMismatchError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'clipica' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    # a lazily exported submodule (clipica.metrics) is the module itself
+    value = module if module_name == f"clipica.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,3 @@
+from clipica.cli import main
+
+raise SystemExit(main())

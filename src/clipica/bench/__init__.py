@@ -1,0 +1,1 @@
+"""Benchmarks behind ``clipica bench``: one module per target, ratios against a same-run baseline."""

@@ -1,0 +1,90 @@
+"""The ``clipica`` command. Thin: it parses, calls the library, prints.
+
+Each subcommand lives in its own module ``clipica.cli.<name>`` exposing
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``;
+modules import the heavy library code inside ``run`` so ``--help`` is fast.
+
+Exit status: 0 success, 2 bad usage or bad input (one line on stderr, no
+traceback), 1 an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from clipica._version import __version__
+from clipica.errors import ClipicaError
+
+# order is the order of `clipica --help`
+COMMANDS = (
+    "extract",
+    "merge",
+    "ica",
+    "probe",
+    "intervene",
+    "name",
+    "report",
+    "simulate",
+    "train_tiny",
+    "demo",
+    "bench",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(f"clipica.cli.{name}")
+    except ModuleNotFoundError as exc:  # a command not built yet is simply absent
+        if exc.name == f"clipica.cli.{name}":
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="clipica",
+        description="Find and measure disentangled factors inside pretrained CLIP models.",
+    )
+    parser.add_argument("--version", action="version", version=f"clipica {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module = _load(name)
+        if module is None:
+            continue
+        cmd = name.replace("_", "-")
+        p = sub.add_parser(cmd, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code = args._run(args)
+    except ClipicaError as exc:
+        sys.stderr.write(f"clipica {args.command}: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"clipica {args.command}: interrupted\n")
+        return 130
+    return int(code or 0)
+
+
+def _entry() -> None:  # pragma: no cover
+    sys.exit(main())

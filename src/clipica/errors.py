@@ -1,0 +1,45 @@
+"""Typed exceptions. Every error a user can cause is a :class:`ClipicaError`.
+
+The command line turns any ``ClipicaError`` into one line on stderr and exit
+status 2; anything else is a bug (exit status 1, with a traceback).
+Subclasses also derive from the matching built-in (``ValueError``,
+``LookupError``, ...) so ``except ValueError`` keeps working for API users.
+"""
+
+from __future__ import annotations
+
+
+class ClipicaError(Exception):
+    """Base class of every error a user can cause (bad input, bad usage)."""
+
+
+class InputError(ClipicaError, ValueError):
+    """Invalid argument or input array (wrong shape, non-finite values, K > D, ...)."""
+
+
+class DataSourceError(InputError):
+    """A dataset spec that cannot be read: unknown scheme, missing file, bad layout."""
+
+
+class BadImageError(InputError):
+    """One row's image cannot be used: missing, truncated, not an image, too large."""
+
+
+class ModelNotFoundError(ClipicaError, LookupError):
+    """Unknown model spec, or weights that are not available offline."""
+
+
+class StoreError(ClipicaError):
+    """An embedding store that is missing, incomplete or incompatible."""
+
+
+class StoreMismatchError(StoreError):
+    """Resuming into a store that was written with a different model, data or options."""
+
+
+class ArtifactExistsError(ClipicaError, FileExistsError):
+    """Refusing to overwrite an existing artifact without ``overwrite=True``."""
+
+
+class DependencyError(ClipicaError, ImportError):
+    """An optional dependency is needed; the message names the extra to install."""

@@ -1,0 +1,105 @@
+"""The one small protocol every encoder backend implements.
+
+Backends (open_clip, Hugging Face transformers, the built-in ``tiny-faces``)
+subclass :class:`Encoder` and implement the five primitives; the numpy
+conveniences ``encode_images`` / ``encode_texts`` are shared. torch stays inside
+``clipica.models`` and ``clipica.extraction``: what leaves is numpy.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from PIL import Image
+
+
+class Encoder(ABC):
+    """A CLIP-style dual encoder.
+
+    Attributes
+    ----------
+    spec : str
+        Stable string naming the model and weights (``"open_clip:ViT-B-32@openai"``),
+        recorded in every manifest.
+    embed_dim : int
+        Size D of the projected (joint) embedding space.
+    image_size : int
+        Side in pixels of the square input the vision tower expects.
+    context_length : int
+        Maximum number of text tokens; longer captions are truncated (and reported).
+    device : torch.device
+    """
+
+    spec: str
+    embed_dim: int
+    image_size: int
+    context_length: int
+    device: Any
+
+    # -- primitives ---------------------------------------------------------
+    @abstractmethod
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """One PIL image (any mode) -> float tensor of shape (3, image_size, image_size).
+
+        Safe to call in DataLoader worker processes (no CUDA, no model access).
+        """
+
+    @abstractmethod
+    def tokenize(self, texts: list[str]) -> tuple[Any, np.ndarray]:
+        """Texts -> (model-ready token batch, bool array (n,) True where truncated).
+
+        Safe to call in DataLoader worker processes.
+        """
+
+    @abstractmethod
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) preprocessed pixels -> (B, embed_dim) projected embeddings, not normalised."""
+
+    @abstractmethod
+    def encode_text(self, tokens: Any) -> torch.Tensor:
+        """Token batch from :meth:`tokenize` -> (B, embed_dim) projected embeddings, not normalised."""
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """JSON-able provenance: backend, architecture, weights, preprocessing (mean, std, size, interpolation)."""
+
+    # -- numpy conveniences (used by naming, interventions, notebooks) -------
+    def encode_images(self, images: list[Image.Image], batch_size: int = 64) -> np.ndarray:
+        """PIL images -> float32 array of shape (n, embed_dim), unnormalised."""
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                batch = torch.stack([self.preprocess(im) for im in images[start : start + batch_size]])
+                out.append(self.encode_image(batch.to(self.device)).float().cpu().numpy())
+        if not out:
+            return np.zeros((0, self.embed_dim), dtype=np.float32)
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def encode_texts(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """Strings -> float32 array of shape (n, embed_dim), unnormalised; long texts truncated."""
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                tokens, _ = self.tokenize(list(texts[start : start + batch_size]))
+                tokens = _to_device(tokens, self.device)
+                out.append(self.encode_text(tokens).float().cpu().numpy())
+        if not out:
+            return np.zeros((0, self.embed_dim), dtype=np.float32)
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def _to_device(tokens: Any, device: Any) -> Any:
+    if hasattr(tokens, "to"):
+        return tokens.to(device)
+    if isinstance(tokens, dict):
+        return {k: v.to(device) for k, v in tokens.items()}
+    return tokens
