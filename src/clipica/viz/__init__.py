@@ -1,0 +1,37 @@
+"""Figures (matplotlib, imported lazily) and the notebook widget.
+
+Every plotting function returns a ``matplotlib.figure.Figure`` and never
+calls ``show``. Names resolve on first access (PEP 562) so ``import
+clipica.viz`` stays light; add a figure by adding a line to ``_LAZY``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> module that defines it
+_LAZY = {
+    # interventions (clipica.viz.traversal)
+    "plot_image_grid": "clipica.viz.traversal",
+    "plot_attribute_response": "clipica.viz.traversal",
+    "plot_text_response": "clipica.viz.traversal",
+    "plot_intervention": "clipica.viz.traversal",
+    # notebook widget (ipywidgets imported when the viewer is built)
+    "TraversalViewer": "clipica.viz.widget",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'clipica.viz' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | set(globals()))
