@@ -17,6 +17,9 @@ _LAZY = {
     "plot_attribute_response": "clipica.viz.traversal",
     "plot_text_response": "clipica.viz.traversal",
     "plot_intervention": "clipica.viz.traversal",
+    # report (clipica.viz.report_figures)
+    "plot_stability_sweep": "clipica.viz.report_figures",
+    "plot_auc_comparison": "clipica.viz.report_figures",
     # notebook widget (ipywidgets imported when the viewer is built)
     "TraversalViewer": "clipica.viz.widget",
 }
