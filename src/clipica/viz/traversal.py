@@ -1,0 +1,209 @@
+"""Figures for interventions: image grids along a sweep and response curves.
+
+matplotlib is imported inside each function (``import clipica`` stays light);
+every function returns the Figure and never calls ``show``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _fmt_alpha(a: float) -> str:
+    return f"{a:+g}σ" if a != 0 else "0"
+
+
+def plot_image_grid(
+    images: Any,
+    alphas: Any,
+    *,
+    sources: Any = None,
+    title: str | None = None,
+    cell: float = 1.1,
+) -> Any:
+    """Grid of images: rows = source samples, columns = alpha steps.
+
+    Parameters
+    ----------
+    images : array (N, A, H, W, 3) float in [0, 1].
+    alphas : (A,) sweep values in units of the component's std (column titles).
+    sources : optional array (N, H, W, 3) -- the unedited source images, drawn
+        as an extra first column.
+    """
+    from matplotlib.figure import Figure
+
+    images = np.asarray(images)
+    if images.ndim != 5:
+        raise ValueError(f"images must have shape (N, A, H, W, 3), got {images.shape}")
+    N, A_ = images.shape[:2]
+    extra = 1 if sources is not None else 0
+    fig = Figure(figsize=(cell * (A_ + extra) + 0.4, cell * N + (0.5 if title else 0.25)))
+    axes = fig.subplots(N, A_ + extra, squeeze=False)
+    for r in range(N):
+        for c in range(A_ + extra):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for sp in ax.spines.values():
+                sp.set_visible(False)
+            if extra and c == 0:
+                ax.imshow(np.asarray(sources[r]), vmin=0, vmax=1, interpolation="nearest")
+                if r == 0:
+                    ax.set_title("source", fontsize=8)
+                continue
+            ax.imshow(images[r, c - extra], vmin=0, vmax=1, interpolation="nearest")
+            if r == 0:
+                ax.set_title(_fmt_alpha(float(alphas[c - extra])), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(
+        left=0.02, right=0.98, bottom=0.02, top=(0.88 if title else 0.94), wspace=0.05, hspace=0.05
+    )
+    return fig
+
+
+def plot_attribute_response(
+    alphas: Any,
+    proba: Any,
+    attributes: list[str],
+    *,
+    target: str | None = None,
+    top: int | None = 8,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """Line plot of each attribute probe's mean probability along the sweep.
+
+    proba : (A, n_attributes). With ``top``, only the ``top`` attributes whose
+    probability moves most are drawn (the target always), the rest as faint lines.
+    """
+    fig, ax = _fig_ax(ax)
+    proba = np.asarray(proba)
+    alphas = np.asarray(alphas)
+    span = np.abs(proba[-1] - proba[0])
+    order = np.argsort(-span)
+    named = set(order[: top if top else len(order)].tolist())
+    if target in attributes:
+        named.add(attributes.index(target))
+    for j, name in enumerate(attributes):
+        if j in named:
+            lw = 2.5 if name == target else 1.3
+            ax.plot(
+                alphas,
+                proba[:, j],
+                marker="o",
+                ms=3,
+                lw=lw,
+                label=name + (" (target)" if name == target else ""),
+            )
+        else:
+            ax.plot(alphas, proba[:, j], color="0.8", lw=0.8, zorder=0)
+    ax.set_xlabel("α (component standard deviations)")
+    ax.set_ylabel("probe probability")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, loc="best", ncol=2 if len(named) > 6 else 1)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_text_response(
+    alphas: Any, proba: Any, names: list[str], *, title: str | None = None, ax: Any = None
+) -> Any:
+    """Zero-shot probability (positive vs negative prompt) along the sweep, one line per pair."""
+    fig, ax = _fig_ax(ax)
+    proba = np.asarray(proba)
+    span = np.abs(proba[-1] - proba[0])
+    for j in np.argsort(-span)[:8]:
+        ax.plot(alphas, proba[:, j], marker="o", ms=3, label=names[j])
+    ax.set_xlabel("α (component standard deviations)")
+    ax.set_ylabel("P(positive prompt)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, loc="best")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def _fig_ax(ax: Any) -> tuple[Any, Any]:
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _grid_into(
+    subfig: Any, images: np.ndarray, alphas: Any, title: str, sources: Any = None
+) -> None:
+    N, A_ = images.shape[:2]
+    extra = 1 if sources is not None else 0
+    axes = subfig.subplots(N, A_ + extra, squeeze=False)
+    for r in range(N):
+        for c in range(A_ + extra):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if extra and c == 0:
+                ax.imshow(np.asarray(sources[r]), vmin=0, vmax=1, interpolation="nearest")
+                if r == 0:
+                    ax.set_title("source", fontsize=7)
+                continue
+            ax.imshow(images[r, c - extra], vmin=0, vmax=1, interpolation="nearest")
+            if r == 0:
+                ax.set_title(_fmt_alpha(float(alphas[c - extra])), fontsize=7)
+    subfig.suptitle(title, fontsize=9)
+
+
+def plot_intervention(result: Any) -> Any:
+    """One summary figure for a :class:`clipica.intervene.InterventionResult`:
+    decoded grid (when present), retrieval grid, attribute and text responses."""
+    from matplotlib.figure import Figure
+
+    t = result.traversal
+    grids = []
+    if result.decoded is not None:
+        grids.append((result.decoded.images, "decoded from the components"))
+    if result.retrieval.images is not None:
+        grids.append((result.retrieval.images, "nearest dataset image (source row excluded)"))
+    curves = [c for c in (result.attributes, result.text) if c is not None]
+    N = t.embeddings.shape[1]
+    A_ = len(t.alphas)
+    grid_h = 0.95 * N + 0.5
+    height = grid_h * len(grids) + (3.4 if curves else 0) + 0.6
+    width = max(0.95 * (A_ + 1) + 0.5, 5.0 * max(len(curves), 1))
+    fig = Figure(figsize=(width, height), layout="constrained")
+    ratios = [grid_h] * len(grids) + ([3.4] if curves else [])
+    subs = fig.subfigures(len(ratios), 1, height_ratios=ratios, squeeze=False)[:, 0]
+    for sf, (imgs, name) in zip(subs[: len(grids)], grids, strict=True):
+        _grid_into(sf, imgs, t.alphas, name)
+    if curves:
+        axes = subs[-1].subplots(1, len(curves), squeeze=False)[0]
+        ci = 0
+        if result.attributes is not None:
+            a = result.attributes
+            plot_attribute_response(
+                a.alphas,
+                a.proba,
+                a.attributes,
+                target=a.target,
+                ax=axes[ci],
+                title=f"probes: target {a.target}, selectivity {a.selectivity:.2f}",
+            )
+            ci += 1
+        if result.text is not None:
+            plot_text_response(
+                result.text.alphas,
+                result.text.proba,
+                result.text.names,
+                ax=axes[ci],
+                title="zero-shot prompt pairs",
+            )
+    fig.suptitle(
+        f"component {t.component} swept in units of its std (σ = {t.sigma:.3g} source units)",
+        fontsize=10,
+    )
+    return fig

@@ -1,0 +1,191 @@
+"""Interventions: the edit math, retrieval, probes and selectivity on planted data."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clipica.errors import InputError
+from clipica.intervene import (
+    attribute_response,
+    component_stats,
+    edit_components,
+    fit_attribute_probes,
+    retrieve_neighbours,
+    selectivity,
+    text_response,
+)
+
+
+def planted_ica(seed, D=12, K=5, N=400, residual=0.3):
+    """Embeddings X = mean + S A^T + r with r outside span(A); an ICA object with W = pinv(A)."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(D, K))
+    W = np.linalg.pinv(A)
+    mean = rng.normal(size=D) * 3
+    S = rng.laplace(size=(N, K)) * rng.uniform(0.5, 2.0, size=K)
+    R = rng.normal(size=(N, D)) * residual
+    R = R - (R @ W.T) @ A.T  # keep only the part outside the component subspace
+    X = (mean + S @ A.T + R).astype(np.float32)
+    ica = SimpleNamespace(mean_=mean, components_=W, mixing_=A)
+    return ica, X, S
+
+
+def residual(ica, X):
+    Xc = np.asarray(X, dtype=np.float64) - ica.mean_
+    return Xc - (Xc @ ica.components_.T) @ ica.mixing_.T
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_alpha_zero_returns_original_exactly(seed):
+    ica, X, _ = planted_ica(seed)
+    tr = edit_components(X[:10], ica, 2, [-2.0, 0.0, 1.5], reference=X)
+    assert tr.embeddings.dtype == np.float32
+    assert np.array_equal(tr.embeddings[1], X[:10])
+    assert not np.allclose(tr.embeddings[0], X[:10])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("component", [0, 3])
+def test_edit_moves_only_its_source_by_alpha_sigma(seed, component):
+    ica, X, S = planted_ica(seed)
+    alphas = [-3, -1, 0, 2, 3]
+    tr = edit_components(X[:20].astype(np.float64), ica, component, alphas, reference=X)
+    # the unit is the component's std measured on the reference rows
+    sigma = ((np.asarray(X, np.float64) - ica.mean_) @ ica.components_.T)[:, component].std(ddof=1)
+    assert tr.sigma == pytest.approx(sigma, rel=1e-10)
+    assert tr.sigma == pytest.approx(S[:, component].std(ddof=1), rel=1e-6)
+    S0 = (tr.original - ica.mean_) @ ica.components_.T
+    for j, a in enumerate(alphas):
+        Sj = (tr.embeddings[j] - ica.mean_) @ ica.components_.T
+        diff = Sj - S0
+        expected = np.zeros_like(diff)
+        expected[:, component] = a * sigma
+        np.testing.assert_allclose(diff, expected, atol=1e-9)
+        np.testing.assert_allclose(tr.sources[j], Sj, atol=1e-9)
+        # the residual outside the component subspace is unchanged
+        np.testing.assert_allclose(residual(ica, tr.embeddings[j]), residual(ica, tr.original), atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_set_mode_sets_the_source(seed):
+    ica, X, _ = planted_ica(seed)
+    mu, sd = component_stats(ica, X)
+    tr = edit_components(X[:7], ica, 1, [-1.0, 2.0], mode="set", reference=X)
+    for j, a in enumerate([-1.0, 2.0]):
+        Sj = (np.asarray(tr.embeddings[j], np.float64) - ica.mean_) @ ica.components_.T
+        np.testing.assert_allclose(Sj[:, 1], mu[1] + a * sd[1], atol=1e-4)
+        S0 = (np.asarray(X[:7], np.float64) - ica.mean_) @ ica.components_.T
+        np.testing.assert_allclose(np.delete(Sj, 1, 1), np.delete(S0, 1, 1), atol=1e-4)
+        np.testing.assert_allclose(residual(ica, tr.embeddings[j]), residual(ica, X[:7]), atol=1e-4)
+
+
+def test_bad_inputs_raise_input_error():
+    ica, X, _ = planted_ica(0)
+    with pytest.raises(InputError, match="out of range"):
+        edit_components(X, ica, 5)
+    with pytest.raises(InputError, match="out of range"):
+        edit_components(X, ica, -1)
+    with pytest.raises(InputError, match="shape"):
+        edit_components(X[:, :5], ica, 0)
+    with pytest.raises(InputError, match="mode"):
+        edit_components(X, ica, 0, mode="scale")
+    with pytest.raises(InputError, match="alphas"):
+        edit_components(X, ica, 0, alphas=[])
+
+
+def test_retrieval_excludes_the_source_row():
+    rng = np.random.default_rng(0)
+    bank = rng.normal(size=(50, 8)).astype(np.float32)
+    q = bank[[3, 10]] * 2.0  # same direction as rows 3 and 10: cosine 1
+    idx, sim = retrieve_neighbours(q, bank, k=2, chunk=7)
+    assert idx[:, 0].tolist() == [3, 10]
+    np.testing.assert_allclose(sim[:, 0], 1.0, atol=1e-5)
+    idx2, _ = retrieve_neighbours(q, bank, k=2, exclude=[3, 10], chunk=7)
+    assert 3 not in idx2[0] and 10 not in idx2[1]
+    # brute force agrees
+    U = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+    s = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ U.T
+    s[0, 3] = s[1, 10] = -np.inf
+    assert idx2.tolist() == np.argsort(-s, axis=1)[:, :2].tolist()
+
+
+def test_selectivity_definition():
+    t, s = selectivity([0.5, -4.0, 1.0, -0.5])
+    assert t == 1 and s == pytest.approx(4.0 / 2.0)
+    t, s = selectivity([0.5, -4.0, 1.0, -0.5], target=2)
+    assert t == 2 and s == pytest.approx(1.0 / 5.0)
+    assert selectivity([2.0, 0.0])[1] == float("inf")
+
+
+def planted_attributes(seed, N=1500, D=16, n_attr=4, n_noise=3):
+    """Components 0..n_attr-1 each drive one binary attribute; the rest are pure noise."""
+    rng = np.random.default_rng(seed)
+    K = n_attr + n_noise
+    ica, _, _ = planted_ica(seed, D=D, K=K, N=2)
+    Y = rng.integers(0, 2, size=(N, n_attr))
+    S = rng.laplace(size=(N, K)) * 0.3
+    S[:, :n_attr] += 2.0 * Y - 1.0
+    X = ica.mean_ + S @ ica.mixing_.T + rng.normal(size=(N, D)) * 0.05
+    labels = pd.DataFrame(Y, columns=[f"attr{j}" for j in range(n_attr)])
+    labels["latent_x"] = rng.normal(size=N)  # continuous: never probed
+    return ica, X.astype(np.float32), labels
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_selectivity_high_for_attribute_component_low_for_noise(seed):
+    ica, X, labels = planted_attributes(seed)
+    probes = fit_attribute_probes(X, labels)
+    assert probes.attributes == ["attr0", "attr1", "attr2", "attr3"]
+    assert probes.train_accuracy.min() > 0.95
+    rows = X[:40]
+    sels = {}
+    for comp in range(7):
+        tr = edit_components(rows, ica, comp, [-3, -1.5, 0, 1.5, 3], reference=X)
+        res = attribute_response(tr, probes, plot=False)
+        sels[comp] = res.selectivity
+        if comp < 4:
+            assert res.target == f"attr{comp}"
+            # probability of the planted attribute rises along the sweep
+            j = probes.attributes.index(f"attr{comp}")
+            assert res.proba[0, j] < 0.2 and res.proba[-1, j] > 0.8
+            assert np.all(np.diff(res.proba[:, j]) > 0)
+    assert min(sels[c] for c in range(4)) > 5.0
+    # a noise component moves every probe a little, none much: max/sum(rest) stays O(1)
+    assert max(sels[c] for c in range(4, 7)) < 3.0
+    assert min(sels[c] for c in range(4)) > 3 * max(sels[c] for c in range(4, 7))
+
+
+def test_logits_linear_in_alpha_and_probe_folding():
+    """Folded probes are exactly linear, so the sweep's logit change is alpha-span * sigma * w.A_i."""
+    ica, X, labels = planted_attributes(0)
+    probes = fit_attribute_probes(X, labels)
+    tr = edit_components(X[:5], ica, 2, [-2, 0, 2], reference=X)
+    res = attribute_response(tr, probes, plot=False)
+    expected = 4.0 * tr.sigma * (probes.coef_ @ ica.mixing_[:, 2])
+    # edited embeddings are float32: agree to float32 rounding of the inputs
+    np.testing.assert_allclose(res.delta_logit, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_text_response_follows_the_planted_direction():
+    ica, X, _ = planted_ica(4, D=12, K=5)
+    # a prompt pair whose difference points along component 1's mixing column
+    base = X.mean(0)
+    pos = base + 5 * ica.mixing_[:, 1]
+    neg = base - 5 * ica.mixing_[:, 1]
+    other_pos = base + 5 * ica.mixing_[:, 3]
+    other_neg = base - 5 * ica.mixing_[:, 3]
+    tr = edit_components(X[:10], ica, 1, [-3, 0, 3], reference=X)
+    res = text_response(
+        tr, np.stack([pos, other_pos]), np.stack([neg, other_neg]), ["c1", "c3"], logit_scale=10.0, plot=False
+    )
+    assert res.proba.shape == (3, 2)
+    assert res.margin[-1, 0] > res.margin[0, 0]
+    assert abs(res.margin[-1, 0] - res.margin[0, 0]) > 3 * abs(res.margin[-1, 1] - res.margin[0, 1])
+
+
+def test_fit_probes_rejects_label_free_tables():
+    X = np.zeros((10, 3), np.float32)
+    with pytest.raises(InputError, match="binary"):
+        fit_attribute_probes(X, pd.DataFrame({"latent_a": np.arange(10.0)}))
