@@ -1,0 +1,400 @@
+"""Name ICA components in words through the model's text encoder.
+
+The components were fitted on *image* embeddings. CLIP's two modalities share a
+space but sit in two separate cones: every text embedding is offset from every
+image embedding by roughly the same vector (the "modality gap"), and their
+spreads differ. Projecting raw text embeddings with an image-fitted unmixing
+would add the gap's projection to every word's score. clipica's choice,
+explicit and recorded in every output:
+
+1. **centre each modality by its own mean.** Image embeddings are centred by the
+   ICA's ``mean_`` (that is what the ICA does); text embeddings are centred by
+   the mean of the store's caption embeddings (``store.text``), the text
+   analogue of the image mean. Without captions, the vocabulary's own mean is
+   used instead, and scores become relative to the vocabulary.
+2. **project with the image-fitted unmixing**: ``u = components_ @ (t - text_mean)``.
+3. **express each component in text-side standard deviations**: divide by the
+   standard deviation of that projection over the captions (over the
+   vocabulary without captions), so scores are comparable across components.
+
+A word's score on component k is therefore ``z_k(t) = u_k / sd_k``: how many
+caption standard deviations the word sits along the component, positive pole
+(> 0) or negative pole (< 0). The reverse lookup ranks components by ``|z|``
+for a prompt.
+
+Embeddings are normalised like the store's (``manifest["normalize"]``) before
+projection so text and image live on the same scale convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clipica.errors import InputError
+
+__all__ = [
+    "ComponentNames",
+    "TextProjection",
+    "builtin_vocabulary",
+    "fit_text_projection",
+    "load_attribute_phrases",
+    "load_vocabulary",
+    "match_prompts",
+    "name_components",
+    "name_from_embeddings",
+]
+
+_VOCAB_DIR = Path(__file__).parent / "naming_vocab"
+BUILTIN_VOCABULARIES = ("celeba",)
+
+
+def load_attribute_phrases() -> list[tuple[str, str, str]]:
+    """Built-in ``(attribute, positive prompt, negative prompt)`` triples for the 40 CelebA attributes."""
+    out = []
+    for line in (_VOCAB_DIR / "celeba_attributes.txt").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3:
+            out.append((parts[0], parts[1], parts[2]))
+    return out
+
+
+def builtin_vocabulary(name: str = "celeba") -> list[str]:
+    """The built-in prompt list: every positive and negative CelebA attribute phrase (80 prompts)."""
+    if name != "celeba":
+        raise InputError(
+            f"unknown built-in vocabulary {name!r}; available: {list(BUILTIN_VOCABULARIES)}"
+        )
+    seen: dict[str, None] = {}
+    for _, pos, neg in load_attribute_phrases():
+        seen.setdefault(pos)
+        seen.setdefault(neg)
+    return list(seen)
+
+
+def load_vocabulary(source: Any = None, *, template: str | None = None) -> list[str]:
+    """A vocabulary as a list of prompts.
+
+    Parameters
+    ----------
+    source : None or "celeba" (built-in phrases), a path to a text file (one
+        word or prompt per line; blank lines and ``#`` comments skipped;
+        lines of the form ``NAME | positive | negative`` contribute both
+        prompts), or a list of strings.
+    template : optional format string with ``{}`` applied to every entry, e.g.
+        ``"a photo of a person with {}"`` to turn bare words into prompts.
+    """
+    if source is None or (isinstance(source, str) and source in BUILTIN_VOCABULARIES):
+        words = builtin_vocabulary(source or "celeba")
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise InputError(
+                f"vocabulary file {str(path)!r} does not exist; pass a text file with one word or "
+                f"prompt per line, or one of the built-in vocabularies {list(BUILTIN_VOCABULARIES)}"
+            )
+        words = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = [p.strip() for p in line.split("|")]
+            words.extend(parts[1:] if len(parts) == 3 else [line])
+    else:
+        words = [str(w).strip() for w in source]
+    words = [w for w in dict.fromkeys(words) if w]
+    if template is not None:
+        if "{}" not in template:
+            raise InputError(f"template must contain '{{}}' where the word goes, got {template!r}")
+        words = [template.format(w) for w in words]
+    if len(words) < 2:
+        raise InputError(f"a vocabulary needs at least 2 entries, got {len(words)}")
+    return words
+
+
+@dataclass
+class TextProjection:
+    """How text embeddings enter the image-fitted component space.
+
+    ``z = (components_ @ (t - text_mean)) / scale``
+
+    text_mean : (D,) -- the text modality's own mean.
+    scale : (K,) -- std of each component's projection over ``reference``.
+    reference : "captions" (store.text) or "vocabulary" (no captions available).
+    n_reference : rows used.
+    """
+
+    text_mean: np.ndarray
+    scale: np.ndarray
+    reference: str
+    n_reference: int
+    normalize: bool = False
+
+    def describe(self) -> dict:
+        return {
+            "modality_gap": "each modality centred by its own mean (images by ica.mean_, texts by text_mean)",
+            "text_mean_from": self.reference,
+            "n_reference": self.n_reference,
+            "projection": "components_ @ (t - text_mean)",
+            "score_unit": f"standard deviations of the component over the {self.reference} text embeddings",
+            "l2_normalized_before_projection": self.normalize,
+        }
+
+
+def _l2(X: np.ndarray) -> np.ndarray:
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
+def fit_text_projection(
+    ica: Any,
+    reference_texts: Any,
+    *,
+    reference: str = "captions",
+    normalize: bool = False,
+    chunk: int = 65536,
+) -> TextProjection:
+    """Text mean and per-component scale from reference text embeddings (N, D) (streamed in chunks)."""
+    W = np.asarray(ica.components_, dtype=np.float64)
+    K, D = W.shape
+    n = len(reference_texts)
+    if n < 3:
+        raise InputError(
+            f"need at least 3 reference text embeddings to estimate the text mean and scale, got {n}"
+        )
+    total = np.zeros(D)
+    for s in range(0, n, chunk):
+        B = np.asarray(reference_texts[s : s + chunk], dtype=np.float64)
+        if B.ndim != 2 or B.shape[1] != D:
+            raise InputError(f"text embeddings must have shape (n, {D}), got {B.shape}")
+        total += (_l2(B) if normalize else B).sum(0)
+    mean = total / n
+    s2 = np.zeros(K)
+    for s in range(0, n, chunk):
+        B = np.asarray(reference_texts[s : s + chunk], dtype=np.float64)
+        U = ((_l2(B) if normalize else B) - mean) @ W.T
+        s2 += (U * U).sum(0)
+    scale = np.sqrt(s2 / (n - 1))
+    scale[scale <= 1e-12 * max(scale.max(), 1e-300)] = 1.0
+    return TextProjection(
+        text_mean=mean, scale=scale, reference=reference, n_reference=n, normalize=normalize
+    )
+
+
+@dataclass
+class ComponentNames:
+    """Scores of every vocabulary entry on every component.
+
+    vocabulary : V prompts; scores : (V, K) array (see the module docstring for
+    the unit); projection : the :class:`TextProjection` used.
+    """
+
+    vocabulary: list[str]
+    scores: np.ndarray
+    projection: TextProjection
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_components(self) -> int:
+        return self.scores.shape[1]
+
+    def top(self, component: int, pole: str = "+", n: int = 5) -> list[tuple[str, float]]:
+        """The ``n`` entries with the highest (pole "+") or lowest (pole "-") score on ``component``."""
+        if not 0 <= int(component) < self.n_components:
+            raise InputError(f"component {component} out of range [0, {self.n_components})")
+        if pole not in ("+", "-"):
+            raise InputError(f"pole must be '+' or '-', got {pole!r}")
+        col = self.scores[:, int(component)]
+        order = np.argsort(-col if pole == "+" else col, kind="stable")[:n]
+        return [(self.vocabulary[j], float(col[j])) for j in order]
+
+    def to_json(self, n: int = 5) -> dict:
+        return {
+            "method": self.projection.describe(),
+            "vocabulary_size": len(self.vocabulary),
+            **self.info,
+            "components": [
+                {
+                    "component": k,
+                    "positive": [{"text": w, "score": s} for w, s in self.top(k, "+", n)],
+                    "negative": [{"text": w, "score": s} for w, s in self.top(k, "-", n)],
+                }
+                for k in range(self.n_components)
+            ],
+        }
+
+    def table(self, n: int = 3, width: int = 48) -> str:
+        """Readable table: one line per component, top ``n`` entries at each pole with scores."""
+
+        def cell(items: list[tuple[str, float]]) -> str:
+            txt = "; ".join(f"{_short(w)} ({s:+.1f})" for w, s in items)
+            return txt if len(txt) <= width else txt[: width - 1] + "…"
+
+        head = f"{'comp':>4}  {'positive pole':<{width}}  negative pole"
+        lines = [head, "-" * len(head)]
+        for k in range(self.n_components):
+            lines.append(
+                f"{k:>4}  {cell(self.top(k, '+', n)):<{width}}  {cell(self.top(k, '-', n))}"
+            )
+        return "\n".join(lines)
+
+
+def _short(prompt: str) -> str:
+    for prefix in ("a photo of a person ", "a photo of an ", "a photo of a ", "a photo of "):
+        if prompt.startswith(prefix):
+            return prompt[len(prefix) :]
+    return prompt
+
+
+def name_from_embeddings(
+    vocabulary: list[str],
+    text_embeddings: Any,
+    ica: Any,
+    *,
+    reference_texts: Any = None,
+    normalize: bool = False,
+    projection: TextProjection | None = None,
+) -> ComponentNames:
+    """Score vocabulary text embeddings (V, D) on the ICA's components.
+
+    ``reference_texts`` (N, D): caption embeddings defining the text mean and
+    scale; when None the vocabulary itself is the reference.
+    """
+    T = np.asarray(text_embeddings, dtype=np.float64)
+    W = np.asarray(ica.components_, dtype=np.float64)
+    if T.ndim != 2 or T.shape[1] != W.shape[1] or T.shape[0] != len(vocabulary):
+        raise InputError(
+            f"text embeddings must have shape ({len(vocabulary)}, {W.shape[1]}), got {T.shape}"
+        )
+    if projection is None:
+        if reference_texts is not None:
+            projection = fit_text_projection(
+                ica, reference_texts, reference="captions", normalize=normalize
+            )
+        else:
+            projection = fit_text_projection(ica, T, reference="vocabulary", normalize=normalize)
+    scores = _project(T, W, projection)
+    return ComponentNames(vocabulary=list(vocabulary), scores=scores, projection=projection)
+
+
+def _project(T: np.ndarray, W: np.ndarray, projection: TextProjection) -> np.ndarray:
+    T = _l2(T) if projection.normalize else T
+    return ((T - projection.text_mean) @ W.T) / projection.scale
+
+
+def _store_normalizes(store: Any) -> bool:
+    """Whether the store's embeddings were L2-normalised at extraction (so texts must be too)."""
+    man = getattr(store, "manifest", None) or {}
+    for key in ("normalize", "normalise", "normalization", "normalisation", "l2_normalize"):
+        if key in man:
+            v = man[key]
+            if isinstance(v, str):
+                return v.lower() in ("l2", "true", "yes", "unit")
+            return bool(v)
+    return False
+
+
+def _text_reference(store: Any) -> Any:
+    text = getattr(store, "text", None)
+    if text is None or len(text) < 3:
+        return None
+    return text
+
+
+def name_components(
+    store: Any,
+    ica: Any,
+    vocabulary: Any = None,
+    *,
+    encoder: Any = None,
+    template: str | None = None,
+) -> ComponentNames:
+    """Name every component with a vocabulary embedded by the store's text encoder.
+
+    Parameters
+    ----------
+    store : EmbeddingStore the ICA was fitted on (``store.text`` provides the
+        text mean; ``store.load_encoder()`` the text encoder).
+    ica : fitted ICA.
+    vocabulary : see :func:`load_vocabulary` (default: built-in CelebA phrases).
+    encoder : an Encoder to use instead of ``store.load_encoder()``.
+    """
+    words = load_vocabulary(vocabulary, template=template)
+    if encoder is None:
+        encoder = store.load_encoder()
+    T = encoder.encode_texts(words)
+    normalize = _store_normalizes(store)
+    ref = _text_reference(store)
+    names = name_from_embeddings(words, T, ica, reference_texts=ref, normalize=normalize)
+    names.info["model"] = getattr(encoder, "spec", None)
+    return names
+
+
+def match_prompts(
+    prompts: Any,
+    ica: Any,
+    *,
+    store: Any = None,
+    encoder: Any = None,
+    projection: TextProjection | None = None,
+    text_embeddings: Any = None,
+    top: int = 3,
+) -> list[dict]:
+    """Reverse lookup: which component best matches each prompt?
+
+    The prompt is projected like a vocabulary entry; components are ranked by
+    ``|z|``. Returns one dict per prompt: ``prompt``, ``component`` (best),
+    ``pole`` ("+" or "-"), ``score`` (signed z) and ``ranking`` (top ``top``).
+    Pass ``text_embeddings`` (P, D) and ``projection`` to skip the encoder.
+    """
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not prompts:
+        raise InputError("match_prompts needs at least one prompt")
+    W = np.asarray(ica.components_, dtype=np.float64)
+    if text_embeddings is None:
+        if encoder is None:
+            if store is None:
+                raise InputError("pass store (for its text encoder), encoder, or text_embeddings")
+            encoder = store.load_encoder()
+        text_embeddings = encoder.encode_texts(prompts)
+    T = np.asarray(text_embeddings, dtype=np.float64)
+    if projection is None:
+        ref = _text_reference(store) if store is not None else None
+        if ref is None:
+            raise InputError(
+                "the reverse lookup needs the text mean: pass a store with caption embeddings "
+                "(store.text) or a projection from name_components(...).projection"
+            )
+        projection = fit_text_projection(ica, ref, normalize=_store_normalizes(store))
+    Z = _project(T, W, projection)
+    out = []
+    for p, z in zip(prompts, Z, strict=True):
+        order = np.argsort(-np.abs(z), kind="stable")[:top]
+        best = int(order[0])
+        out.append(
+            {
+                "prompt": p,
+                "component": best,
+                "pole": "+" if z[best] >= 0 else "-",
+                "score": float(z[best]),
+                "ranking": [{"component": int(k), "score": float(z[k])} for k in order],
+            }
+        )
+    return out
+
+
+def format_matches(matches: list[dict]) -> str:
+    """Readable lines for :func:`match_prompts` output."""
+    lines = []
+    for m in matches:
+        rest = ", ".join(f"{r['component']} ({r['score']:+.1f})" for r in m["ranking"][1:])
+        lines.append(
+            f"{m['prompt']!r}: component {m['component']} {m['pole']} pole (z = {m['score']:+.2f})"
+            + (f"; next: {rest}" if rest else "")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""Naming components with text: planted image/text data with a modality gap."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from clipica.errors import InputError
+from clipica.naming import (
+    builtin_vocabulary,
+    load_attribute_phrases,
+    load_vocabulary,
+    match_prompts,
+    name_from_embeddings,
+)
+
+WORDS = {  # word -> (component, pole)
+    "smiling": (2, +1),
+    "frowning": (2, -1),
+    "eyeglasses": (4, +1),
+    "blond hair": (0, -1),
+}
+
+
+def planted(seed, D=16, K=6, N=600):
+    """Image embeddings from sources S; captions share S but sit across a modality gap,
+    with a different scale; vocabulary words are planted along single mixing columns."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(D, K))
+    W = np.linalg.pinv(A)
+    img_mean = rng.normal(size=D)
+    gap = 8.0 * rng.normal(size=D)  # far bigger than the spread: would dominate uncentred scores
+    S = rng.laplace(size=(N, K))
+    X = img_mean + S @ A.T
+    St = S + 0.3 * rng.normal(size=S.shape)
+    T = img_mean + gap + 0.4 * (St @ A.T) + 0.05 * rng.normal(size=(N, D))
+    ica = SimpleNamespace(mean_=X.mean(0), components_=W, mixing_=A)
+    vocab, emb = [], []
+    text_mean = T.mean(0)
+    for word, (k, sign) in WORDS.items():
+        vocab.append(word)
+        emb.append(text_mean + sign * 0.4 * 2.5 * A[:, k] + 0.05 * rng.normal(size=D))
+    for j in range(8):  # distractors: typical captions
+        vocab.append(f"distractor {j}")
+        emb.append(text_mean + 0.4 * 0.5 * (rng.laplace(size=K) @ A.T))
+    return ica, T, vocab, np.asarray(emb)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_naming_finds_the_planted_words(seed):
+    ica, T, vocab, emb = planted(seed)
+    names = name_from_embeddings(vocab, emb, ica, reference_texts=T)
+    assert names.scores.shape == (len(vocab), 6)
+    assert names.top(2, "+", 1)[0][0] == "smiling"
+    assert names.top(2, "-", 1)[0][0] == "frowning"
+    assert names.top(4, "+", 1)[0][0] == "eyeglasses"
+    assert names.top(0, "-", 1)[0][0] == "blond hair"
+    # scores are in text-side standard deviations: the planted words sit ~2.5 sd out
+    assert 1.5 < names.top(2, "+", 1)[0][1] < 4.0
+    js = names.to_json(n=2)
+    assert js["components"][2]["positive"][0]["text"] == "smiling"
+    assert "own mean" in js["method"]["modality_gap"]
+    table = names.table()
+    assert "smiling" in table.splitlines()[2 + 2]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_reverse_lookup(seed):
+    ica, T, vocab, emb = planted(seed)
+    names = name_from_embeddings(vocab, emb, ica, reference_texts=T)
+    m = match_prompts(vocab[:4], ica, text_embeddings=emb[:4], projection=names.projection)
+    got = [(r["component"], r["pole"]) for r in m]
+    assert got == [(2, "+"), (2, "-"), (4, "+"), (0, "-")]
+
+
+def test_gap_handling_matters():
+    """Centring text by the *image* mean leaves the gap in every score: the reverse lookup breaks."""
+    ica, T, vocab, emb = planted(0)
+    wrong = SimpleNamespace(
+        text_mean=ica.mean_, scale=np.ones(6), normalize=False, reference="captions", n_reference=len(T)
+    )
+    m = match_prompts(vocab[:4], ica, text_embeddings=emb[:4], projection=wrong)
+    assert [(r["component"], r["pole"]) for r in m] != [(2, "+"), (2, "-"), (4, "+"), (0, "-")]
+
+
+def test_vocabulary_loading(tmp_path):
+    phrases = load_attribute_phrases()
+    assert len(phrases) == 40
+    assert ("Smiling", "a photo of a smiling person", "a photo of a person who is not smiling") in phrases
+    assert len(builtin_vocabulary()) == len(set(builtin_vocabulary())) >= 70
+    f = tmp_path / "words.txt"
+    f.write_text("# my words\nred hair\n\nfreckles\nred hair\n")
+    assert load_vocabulary(f) == ["red hair", "freckles"]
+    assert load_vocabulary(f, template="a photo of a person with {}") == [
+        "a photo of a person with red hair",
+        "a photo of a person with freckles",
+    ]
+    with pytest.raises(InputError, match="does not exist"):
+        load_vocabulary(tmp_path / "nope.txt")
+    with pytest.raises(InputError, match="template"):
+        load_vocabulary(f, template="no slot")
