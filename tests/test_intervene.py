@@ -65,7 +65,9 @@ def test_edit_moves_only_its_source_by_alpha_sigma(seed, component):
         np.testing.assert_allclose(diff, expected, atol=1e-9)
         np.testing.assert_allclose(tr.sources[j], Sj, atol=1e-9)
         # the residual outside the component subspace is unchanged
-        np.testing.assert_allclose(residual(ica, tr.embeddings[j]), residual(ica, tr.original), atol=1e-9)
+        np.testing.assert_allclose(
+            residual(ica, tr.embeddings[j]), residual(ica, tr.original), atol=1e-9
+        )
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -165,7 +167,9 @@ def test_logits_linear_in_alpha_and_probe_folding():
     res = attribute_response(tr, probes, plot=False)
     expected = 4.0 * tr.sigma * (probes.coef_ @ ica.mixing_[:, 2])
     # edited embeddings are float32: agree to float32 rounding of the inputs
-    np.testing.assert_allclose(res.delta_logit, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        res.delta_logit, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max()
+    )
 
 
 def test_text_response_follows_the_planted_direction():
@@ -178,7 +182,12 @@ def test_text_response_follows_the_planted_direction():
     other_neg = base - 5 * ica.mixing_[:, 3]
     tr = edit_components(X[:10], ica, 1, [-3, 0, 3], reference=X)
     res = text_response(
-        tr, np.stack([pos, other_pos]), np.stack([neg, other_neg]), ["c1", "c3"], logit_scale=10.0, plot=False
+        tr,
+        np.stack([pos, other_pos]),
+        np.stack([neg, other_neg]),
+        ["c1", "c3"],
+        logit_scale=10.0,
+        plot=False,
     )
     assert res.proba.shape == (3, 2)
     assert res.margin[-1, 0] > res.margin[0, 0]

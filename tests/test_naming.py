@@ -77,7 +77,11 @@ def test_gap_handling_matters():
     """Centring text by the *image* mean leaves the gap in every score: the reverse lookup breaks."""
     ica, T, vocab, emb = planted(0)
     wrong = SimpleNamespace(
-        text_mean=ica.mean_, scale=np.ones(6), normalize=False, reference="captions", n_reference=len(T)
+        text_mean=ica.mean_,
+        scale=np.ones(6),
+        normalize=False,
+        reference="captions",
+        n_reference=len(T),
     )
     m = match_prompts(vocab[:4], ica, text_embeddings=emb[:4], projection=wrong)
     assert [(r["component"], r["pole"]) for r in m] != [(2, "+"), (2, "-"), (4, "+"), (0, "-")]
@@ -86,7 +90,11 @@ def test_gap_handling_matters():
 def test_vocabulary_loading(tmp_path):
     phrases = load_attribute_phrases()
     assert len(phrases) == 40
-    assert ("Smiling", "a photo of a smiling person", "a photo of a person who is not smiling") in phrases
+    assert (
+        "Smiling",
+        "a photo of a smiling person",
+        "a photo of a person who is not smiling",
+    ) in phrases
     assert len(builtin_vocabulary()) == len(set(builtin_vocabulary())) >= 70
     f = tmp_path / "words.txt"
     f.write_text("# my words\nred hair\n\nfreckles\nred hair\n")
