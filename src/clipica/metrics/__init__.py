@@ -3,10 +3,37 @@
 Each function returns a small result object with the score and its parts; the
 docstrings state the definition, estimator and binning used. Pure numpy / scipy /
 scikit-learn; scikit-learn is imported inside the functions that need it.
+
+- :func:`mcc` mean correlation coefficient (Hungarian matching)
+- :func:`r2` held-out R^2 of factors from codes (linear, kernel ridge, MLP)
+- :func:`amari_distance` unmixing vs mixing, normalised to [0, 1]
+- :func:`dci` disentanglement / completeness / informativeness (Eastwood & Williams)
+- :func:`mig` mutual information gap (Chen et al.)
+- :func:`sap` separated attribute predictability (Kumar et al.)
+- :func:`modularity` (Ridgeway & Mozer)
 """
 
 from clipica.metrics.amari import amari_distance
+from clipica.metrics.dci import DCIResult, dci, dci_from_importance
 from clipica.metrics.mcc import MCCResult, mcc
+from clipica.metrics.mig import MIGResult, mig
+from clipica.metrics.modularity import ModularityResult, modularity
 from clipica.metrics.r2 import R2Result, r2
+from clipica.metrics.sap import SAPResult, sap
 
-__all__ = ["MCCResult", "R2Result", "amari_distance", "mcc", "r2"]
+__all__ = [
+    "DCIResult",
+    "MCCResult",
+    "MIGResult",
+    "ModularityResult",
+    "R2Result",
+    "SAPResult",
+    "amari_distance",
+    "dci",
+    "dci_from_importance",
+    "mcc",
+    "mig",
+    "modularity",
+    "r2",
+    "sap",
+]
