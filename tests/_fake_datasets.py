@@ -74,12 +74,12 @@ def write_celeba(root: Path, n: int = 10, seed: int = 0, captions: dict | None =
         (img_dir / name).write_bytes(data)  # CelebA names every file .jpg; PIL sniffs the content
     attrs = rng.choice([-1, 1], size=(n, len(CELEBA_ATTRIBUTES)))
     lines = [str(n), " ".join(CELEBA_ATTRIBUTES)]
-    for name, row in zip(ids, attrs):
+    for name, row in zip(ids, attrs, strict=True):
         # the official file pads values with two spaces for 1 and one for -1
         lines.append(name + "".join(f" {v:2d}" for v in row))
     (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
     parts = [0] * (n - 4) + [1, 1, 2, 2]
-    (root / "list_eval_partition.txt").write_text("".join(f"{name} {p}\n" for name, p in zip(ids, parts)))
+    (root / "list_eval_partition.txt").write_text("".join(f"{name} {p}\n" for name, p in zip(ids, parts, strict=True)))
     if captions is not None:
         with open(root / "captions.jsonl", "w") as f:
             for k, v in captions.items():

@@ -260,7 +260,7 @@ def open_celeba(arg: str, spec: str, *, split=None, limit=None, **opts) -> Celeb
 
     labels = {name: [] for name in names}
     for lineno, values in enumerate(rows):
-        for name, v in zip(names, values):
+        for name, v in zip(names, values, strict=True):
             if v not in (-1, 1, 0):
                 raise DataSourceError(f"{spec}: attribute {name} of {ids[lineno]} is {v}; expected -1 or 1")
             labels[name].append(1 if v == 1 else 0)

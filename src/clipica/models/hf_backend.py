@@ -127,7 +127,7 @@ def load_hf_clip(name: str, device, precision: str = "fp32") -> HFClipEncoder:
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
         stage = "image processor"
         image_processor = transformers.AutoImageProcessor.from_pretrained(source, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         msg = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
         if local.is_dir():
             raise ModelNotFoundError(

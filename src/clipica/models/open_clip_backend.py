@@ -45,6 +45,11 @@ def _unknown_arch(arch: str) -> ModelNotFoundError:
     )
 
 
+def _short_list(items, n: int = 8) -> str:
+    items = list(items)
+    return ", ".join(items[:n]) + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
 def _weights_cache_hint() -> str:
     from huggingface_hub import constants
 
@@ -148,7 +153,6 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
 
     info: dict[str, Any] = {}
     create_kwargs: dict[str, Any] = {}
-    seed_random = False
     if name.startswith("hf-hub:"):
         if pretrained not in (None, "") and pretrained.lower() not in _RANDOM:
             raise InputError(f"--pretrained {pretrained!r} cannot be combined with {name}: the repo holds the weights")
@@ -173,11 +177,10 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
         if pretrained is None or pretrained == "":
             raise ModelNotFoundError(
                 f"{arch}: say which weights to load with --pretrained TAG "
-                f"({'known tags: ' + ', '.join(tags) if tags else 'no published tags'}), "
+                f"({'known tags: ' + _short_list(tags) if tags else 'no published tags'}), "
                 "--pretrained /path/to/checkpoint, or --pretrained none for random weights"
             )
         if pretrained.lower() in _RANDOM:
-            seed_random = True
             spec = f"open_clip:{arch}@none"
             info.update(architecture=arch, pretrained="none",
                         weights=f"random initialisation (torch seed {RANDOM_WEIGHTS_SEED}), not trained")
@@ -196,7 +199,7 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
         else:
             raise ModelNotFoundError(
                 f"{arch}: unknown pretrained tag or missing file {pretrained!r}; "
-                f"known tags: {', '.join(tags) if tags else '(none)'}; or pass a checkpoint path or 'none'"
+                f"known tags: {_short_list(tags) if tags else '(none)'}; or pass a checkpoint path or 'none'"
             )
 
     import contextlib
@@ -204,6 +207,11 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
     offline = remote and not hub_reachable()
     ctx = offline_hub() if offline else contextlib.nullcontext()
     stage = "weights"
+    import logging
+
+    # open_clip logs its own errors/warnings on the root logger; ours is the one message people see
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
     try:
         with ctx, torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_WEIGHTS_SEED)  # makes pretrained="none" reproducible
@@ -211,15 +219,18 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
             stage = "tokenizer"
             tokenizer = open_clip.get_tokenizer(tok_name)
     except Exception as exc:  # noqa: BLE001 - open_clip wraps hub/URL errors in RuntimeError
-        msg = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        msg = (str(exc).splitlines() or [type(exc).__name__])[0]
+        msg = msg if len(msg) <= 160 else msg[:157] + "..."
         if remote:
-            what = info.get("source") or name
+            what = str(info.get("source") or name).rstrip("/")
             raise ModelNotFoundError(
                 f"cannot load the {stage} of {spec} ({'offline: ' if offline else ''}{msg}). Download {what} "
                 f"where the network is reachable (it is cached under {_weights_cache_hint()} or ~/.cache/clip), "
                 "or pass a local checkpoint: --model ARCH --pretrained /path/to/weights.safetensors"
             ) from None
         raise ModelNotFoundError(f"cannot load the {stage} of {spec}: {msg}") from None
+    finally:
+        logging.disable(previous)
     model.eval()
     pp = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
     return OpenClipEncoder(model, pp, tokenizer, spec=spec, info=info, device=device, precision=precision)

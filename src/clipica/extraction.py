@@ -1,0 +1,405 @@
+"""The extraction loop: dataset -> CLIP forward -> :class:`~clipica.store.EmbeddingStore`.
+
+Batches are fixed windows of source positions (``[start + k*B, start + (k+1)*B)``),
+so a resumed run recomputes exactly the batches an uninterrupted run would
+have computed, and its store ends up identical. Decoding, preprocessing and
+tokenisation run in DataLoader worker processes, overlapping the forward pass
+in the main process. A row whose image is bad is recorded in ``errors.jsonl``
+(``on_error="skip"``) or stops the run with a :class:`BadImageError`
+naming the file (``on_error="fail"``), after every earlier batch was committed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from clipica.errors import BadImageError, InputError, StoreError, StoreMismatchError
+from clipica.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter, package_versions
+
+ON_ERROR = ("skip", "fail")
+
+
+def parse_shard(shard) -> tuple[int, int] | None:
+    """'I/N' (0-based I) or (I, N) -> (I, N); None stays None."""
+    if shard is None:
+        return None
+    if isinstance(shard, str):
+        try:
+            i, n = (int(x) for x in shard.split("/"))
+        except ValueError:
+            raise InputError(f"--shard must look like I/N (e.g. 0/4), got {shard!r}") from None
+    else:
+        i, n = (int(x) for x in shard)
+    if n < 1 or not 0 <= i < n:
+        raise InputError(f"--shard {i}/{n}: need N >= 1 and 0 <= I < N")
+    return i, n
+
+
+def shard_range(n_rows: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    """Contiguous slice of positions for shard I of N: shards concatenated in order = all rows."""
+    if shard is None:
+        return 0, n_rows
+    i, n = shard
+    return i * n_rows // n, (i + 1) * n_rows // n
+
+
+def default_num_workers() -> int:
+    """Leave one core to the forward pass; at most 4 decoders."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+class _RowDataset:
+    """Position -> decoded and preprocessed row, or the reason it failed (runs in workers)."""
+
+    def __init__(self, source, encoder_view, with_text: bool):
+        self.source = source
+        self.encoder = encoder_view
+        self.with_text = with_text
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, pos: int) -> dict:
+        try:
+            row = self.source[pos]
+        except BadImageError as exc:
+            rid = _safe_row_id(self.source, pos)
+            return {"pos": pos, "ok": False, "id": rid, "reason": str(exc)}
+        if row.image is None:
+            return {"pos": pos, "ok": False, "id": row.id, "reason": f"{row.id}: row has no image"}
+        try:
+            pixels = self.encoder.preprocess(row.image)
+        except Exception as exc:  # noqa: BLE001 - a transform failing on one odd image is that row's problem
+            return {"pos": pos, "ok": False, "id": row.id, "reason": f"{row.id}: preprocessing failed ({exc})"}
+        return {"pos": pos, "ok": True, "id": row.id, "pixels": pixels, "caption": row.caption,
+                "labels": row.labels, "split": row.split}
+
+
+def _safe_row_id(source, pos):
+    try:
+        return str(source.row_id(pos))
+    except Exception:  # noqa: BLE001
+        return str(pos)
+
+
+class _Collate:
+    """List of items -> one batch: stacked pixels and tokens of the good rows, plus the failures."""
+
+    def __init__(self, encoder_view, with_text: bool):
+        self.encoder = encoder_view
+        self.with_text = with_text
+
+    def __call__(self, items: list[dict]) -> dict:
+        import torch
+
+        good = [it for it in items if it["ok"]]
+        bad = [{"id": it["id"], "source_index": int(it["pos"]), "reason": it["reason"]} for it in items if not it["ok"]]
+        batch = {"positions": [int(it["pos"]) for it in items], "good": good, "bad": bad,
+                 "pixels": None, "tokens": None, "truncated": None}
+        for it in good:
+            it.pop("ok")
+        if good:
+            batch["pixels"] = torch.stack([it.pop("pixels") for it in good])
+            if self.with_text:
+                captions = [it["caption"] if it["caption"] is not None else "" for it in good]
+                batch["tokens"], batch["truncated"] = self.encoder.tokenize(captions)
+        return batch
+
+
+def _to_device(tokens, device):
+    if hasattr(tokens, "to"):
+        return tokens.to(device, non_blocking=True)
+    return {k: v.to(device, non_blocking=True) for k, v in tokens.items()}
+
+
+def _jsonable_label(v):
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def extract(
+    model: str,
+    data: str,
+    out: str | os.PathLike,
+    *,
+    pretrained: str | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+    precision: str = "fp32",
+    limit: int | None = None,
+    split: str | None = None,
+    shard=None,
+    on_error: str = "skip",
+    overwrite: bool = False,
+    normalize: bool = False,
+    num_workers: int | None = None,
+    data_options: dict | None = None,
+    progress: bool = True,
+) -> EmbeddingStore:
+    """Embed every row of ``data`` with ``model`` into the store at ``out``; resumable.
+
+    Parameters
+    ----------
+    model, pretrained : model spec and weights (see :func:`clipica.load_encoder`).
+    data : a ``--data`` spec (see :func:`clipica.open_source`); ``split``, ``limit``
+        and ``data_options`` (column names, captions file) are passed to it.
+    out : store folder. Rerunning the same call resumes an interrupted run or
+        returns the finished store; different settings raise StoreMismatchError
+        unless ``overwrite=True``.
+    batch_size : rows per forward pass (and per commit).
+    device : "cpu", "cuda", "cuda:N" or "auto". precision : "fp32", "bf16" or
+        "fp16" (autocast on GPU; CPU computes in fp32).
+    shard : "I/N" to embed only the I-th of N contiguous slices (see :func:`merge`).
+    on_error : "skip" (record bad rows in errors.jsonl) or "fail" (raise BadImageError).
+    normalize : L2-normalise embeddings before storing (recorded in the manifest);
+        by default they are stored as the model returns them.
+    num_workers : DataLoader worker processes (default: cores - 1, at most 4; 0 = in-process).
+
+    Returns
+    -------
+    EmbeddingStore with ``image`` (and ``text`` when the source has captions)
+    of shape (n_rows, embed_dim), float32.
+    """
+    from clipica.data import open_source
+    from clipica.models import PRECISIONS, resolve_device
+
+    if on_error not in ON_ERROR:
+        raise InputError(f"--on-error must be one of {', '.join(ON_ERROR)}; got {on_error!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if num_workers is not None and num_workers < 0:
+        raise InputError(f"--num-workers must be >= 0, got {num_workers}")
+    shard_t = parse_shard(shard)
+    data_options = {k: v for k, v in (data_options or {}).items() if v is not None}
+    dev = resolve_device(device)
+
+    source = open_source(data, split=split, limit=limit, **data_options)
+    n_source = len(source)
+    start, stop = shard_range(n_source, shard_t)
+    has_text = bool(getattr(source, "has_captions", True))
+    key = {
+        "model": model,
+        "pretrained": pretrained,
+        "data": data,
+        "split": split,
+        "limit": limit,
+        "data_options": data_options,
+        "fingerprint": source.fingerprint(),
+        "shard": list(shard_t) if shard_t else None,
+        "batch_size": batch_size,
+        "precision": precision,
+        "normalize": bool(normalize),
+    }
+    writer = StoreWriter(out, key, overwrite=overwrite)
+    if writer.state == "complete":
+        if progress:
+            sys.stderr.write(f"clipica extract: {out} is already complete ({writer.manifest['counts']['rows']} rows)\n")
+        return EmbeddingStore.open(out)
+
+    import torch
+
+    from clipica.models import load_encoder
+
+    encoder = load_encoder(model, pretrained=pretrained, device=dev, precision=precision)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "complete": False,
+        "key": key,
+        "model": {"spec": model, "pretrained": pretrained, "encoder_spec": encoder.spec,
+                  "encoder": encoder.describe()},
+        "data": {"spec": data, "split": split, "limit": limit, "options": data_options,
+                 "fingerprint": key["fingerprint"], "n_source_rows": n_source, "source": source.describe()},
+        "shard": key["shard"],
+        "positions": [start, stop],
+        "embed_dim": int(encoder.embed_dim),
+        "has_text": has_text,
+        "label_columns": list(source.label_columns),
+        "normalized": bool(normalize),
+        "normalization": "l2 per row" if normalize else "none (as returned by the model's projection)",
+        "batch_size": batch_size,
+        "precision": precision,
+        "device": str(dev),
+        "dtype": "float32",
+        "layout": {"image": "image.f32", "text": "text.f32" if has_text else None,
+                   "order": "C, row-major (n_rows, embed_dim)", "rows": "rows.parquet", "errors": "errors.jsonl"},
+        "versions": package_versions(),
+    }
+    pos = writer.begin(manifest, start)
+    if pos > stop or pos < start:
+        raise StoreError(f"{out}: progress position {pos} outside this run's rows [{start}, {stop})")
+
+    windows = [list(range(a, min(a + batch_size, stop))) for a in range(pos, stop, batch_size)]
+    view = encoder.worker_view() if hasattr(encoder, "worker_view") else encoder
+    dataset = _RowDataset(source, view, has_text)
+    workers = default_num_workers() if num_workers is None else int(num_workers)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=windows,
+        num_workers=workers if windows else 0,
+        collate_fn=_Collate(view, has_text),
+        pin_memory=dev.type == "cuda",
+        prefetch_factor=4 if workers else None,
+        persistent_workers=False,
+    )
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    use_amp = dev.type == "cuda" and amp_dtype is not None
+    pause = float(os.environ.get("CLIPICA_TEST_COMMIT_PAUSE", "0") or 0)  # test hook (resume tests)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=stop - start, initial=pos - start, unit="img", desc="extract", disable=not progress,
+               dynamic_ncols=True, smoothing=0.1)
+    t0 = time.perf_counter()
+    done = 0
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                if batch["bad"] and on_error == "fail":
+                    first = batch["bad"][0]
+                    raise BadImageError(
+                        f"{first['reason']} (row {first['source_index']}; --on-error fail stops here; "
+                        f"{writer.progress['n_rows']} rows committed before it are kept, rerun with "
+                        "--on-error skip to record bad rows and go on)"
+                    )
+                img = txt = None
+                good = batch["good"]
+                n_trunc = 0
+                if good:
+                    pixels = batch["pixels"].to(dev, non_blocking=True)
+                    with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
+                        img = encoder.encode_image(pixels)
+                        if has_text:
+                            txt = encoder.encode_text(_to_device(batch["tokens"], dev))
+                    img = _finish(img, normalize)
+                    txt = _finish(txt, normalize) if txt is not None else None
+                    n_trunc = int(np.sum(batch["truncated"])) if batch["truncated"] is not None else 0
+                else:
+                    img = np.zeros((0, encoder.embed_dim), np.float32)
+                    txt = np.zeros((0, encoder.embed_dim), np.float32) if has_text else None
+                rows = []
+                for k, it in enumerate(good):
+                    rec = {"id": str(it["id"]), "source_index": int(it["pos"]), "caption": it["caption"],
+                           "split": it["split"]}
+                    for c in source.label_columns:
+                        rec[c] = _jsonable_label(it["labels"].get(c))
+                    rec["caption_truncated"] = bool(batch["truncated"][k]) if batch["truncated"] is not None else False
+                    rows.append(rec)
+                n_missing = sum(1 for it in good if it["caption"] is None) if has_text else 0
+                writer.commit(img, txt, rows, batch["bad"], next_position=batch["positions"][-1] + 1,
+                              n_truncated=n_trunc, n_missing_captions=n_missing, _pause=pause)
+                done += len(batch["positions"])
+                bar.update(len(batch["positions"]))
+                if batch["bad"] and progress:
+                    bar.set_postfix(errors=writer.progress["n_errors"])
+    finally:
+        bar.close()
+        writer.close()
+    if progress and done:
+        rate = done / max(time.perf_counter() - t0, 1e-9)
+        sys.stderr.write(f"clipica extract: {done} rows this run, {rate:.1f} images/s\n")
+    return writer.finalize()
+
+
+def _finish(t, normalize: bool) -> np.ndarray:
+    import torch
+
+    t = t.float()
+    if normalize:
+        t = torch.nn.functional.normalize(t, dim=-1)
+    return t.cpu().numpy().astype(np.float32, copy=False)
+
+
+def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> EmbeddingStore:
+    """Join the finished shard stores of one ``--shard I/N`` extraction into one store at ``out``.
+
+    Shards must come from the same model, data and options, cover 0..N-1 once
+    each, and be complete. Rows keep source order (shard slices are contiguous).
+    """
+    import json
+
+    from clipica._atomic import atomic_write_json
+    from clipica.errors import ArtifactExistsError
+    from clipica.store import ERRORS, IMAGE, MANIFEST, ROWS, TEXT, remove_store, rows_frame
+
+    stores = [EmbeddingStore.open(p) for p in shards]
+    if not stores:
+        raise InputError("merge needs at least one shard store")
+    keys = []
+    for s in stores:
+        k = dict(s.manifest["key"])
+        if k.get("shard") is None:
+            raise StoreMismatchError(f"{s.path} is not a shard (it was extracted without --shard)")
+        keys.append(k)
+    n = keys[0]["shard"][1]
+    base = {k: v for k, v in keys[0].items() if k != "shard"}
+    for s, k in zip(stores, keys, strict=True):
+        other = {a: b for a, b in k.items() if a != "shard"}
+        if other != base:
+            diff = [a for a in base if base.get(a) != other.get(a)]
+            raise StoreMismatchError(f"{s.path} was extracted with different settings ({', '.join(diff)}) than {stores[0].path}")
+    indices = sorted(k["shard"][0] for k in keys)
+    if indices != list(range(n)) or any(k["shard"][1] != n for k in keys):
+        got = sorted(f"{k['shard'][0]}/{k['shard'][1]}" for k in keys)
+        raise StoreMismatchError(f"merge needs shards 0/{n} .. {n - 1}/{n} exactly once each; got {got}")
+    order = sorted(range(len(stores)), key=lambda j: keys[j]["shard"][0])
+    stores = [stores[j] for j in order]
+
+    out = Path(out)
+    if (out / MANIFEST).exists() or (out.exists() and any(out.iterdir())):
+        if not overwrite:
+            raise ArtifactExistsError(f"{out} already exists; pass --overwrite to replace it")
+        if not (out / MANIFEST).exists():
+            raise ArtifactExistsError(f"{out} is a non-empty folder that is not an embedding store")
+        remove_store(out)
+    out.mkdir(parents=True, exist_ok=True)
+    has_text = bool(stores[0].manifest.get("has_text"))
+    for name, wanted in ((IMAGE, True), (TEXT, has_text)):
+        if not wanted:
+            continue
+        with open(out / name, "wb") as dst:
+            for s in stores:
+                with open(s.path / name, "rb") as src:
+                    nbytes = s.n_rows * s.embed_dim * 4
+                    while nbytes > 0:  # copy exactly the committed bytes, in chunks
+                        chunk = src.read(min(nbytes, 1 << 24))
+                        if not chunk:
+                            raise StoreError(f"{s.path / name} is shorter than its manifest says")
+                        dst.write(chunk)
+                        nbytes -= len(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+    import pandas as pd
+
+    labels = stores[0].label_columns
+    frame = pd.concat([s.rows for s in stores], ignore_index=True)
+    frame = rows_frame(frame.to_dict("records"), labels)
+    frame.to_parquet(out / ROWS, index=False)
+    with open(out / ERRORS, "w", encoding="utf-8") as f:
+        for s in stores:
+            for rec in s.errors.to_dict("records"):
+                f.write(json.dumps({"id": rec["id"], "source_index": int(rec["source_index"]),
+                                    "reason": rec["reason"]}) + "\n")
+    m = json.loads(json.dumps(stores[0].manifest))
+    m["key"]["shard"] = None
+    m["shard"] = None
+    m["positions"] = [stores[0].manifest["positions"][0], stores[-1].manifest["positions"][1]]
+    m["merged_from"] = [str(s.path) for s in stores]
+    m["counts"] = {
+        c: sum(int(s.manifest["counts"].get(c, 0)) for s in stores)
+        for c in ("rows", "errors", "truncated_captions", "missing_captions")
+    }
+    m["complete"] = True
+    atomic_write_json(out / MANIFEST, m)
+    return EmbeddingStore.open(out)

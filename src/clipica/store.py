@@ -1,0 +1,410 @@
+"""``EmbeddingStore``: image/text embeddings on disk, row-aligned with a row table.
+
+Layout of a store folder::
+
+    manifest.json      provenance (model, data, options, versions), counts, ``complete`` flag
+    image.f32          (N, D) float32, C order, no header: np.memmap-able
+    text.f32           (N, D) float32 when the source has captions
+    rows.parquet       N rows: id, source_index, caption, split, <label columns...>, caption_truncated
+    errors.jsonl       one line per row that could not be embedded: id, source_index, reason
+
+While an extraction runs (or after it was killed) the folder also holds
+``progress.json`` and ``rows.partial.jsonl``. The commit protocol makes a
+``kill -9`` at any instant harmless: a batch is appended to the data files,
+they are fsynced, and only then ``progress.json`` (the byte length of every
+file and the next source position) is replaced atomically. On resume every
+file is truncated back to the lengths in ``progress.json``, so bytes written
+after the last commit are discarded and the batch is recomputed.
+Nothing is pickled; embeddings never accumulate in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clipica._atomic import atomic_write_json
+from clipica.errors import ArtifactExistsError, StoreError, StoreMismatchError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+IMAGE = "image.f32"
+TEXT = "text.f32"
+ROWS = "rows.parquet"
+ERRORS = "errors.jsonl"
+PROGRESS = "progress.json"
+ROWS_PARTIAL = "rows.partial.jsonl"
+_DATA_FILES = (IMAGE, TEXT, ROWS_PARTIAL, ERRORS)
+_ALL_FILES = (MANIFEST, IMAGE, TEXT, ROWS, ERRORS, PROGRESS, ROWS_PARTIAL)
+BASE_COLUMNS = ("id", "source_index", "caption", "split")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages that shape the numbers (read from metadata, nothing imported)."""
+    import platform
+    from importlib import metadata
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("clipica", "numpy", "torch", "torchvision", "open_clip_torch", "transformers",
+                 "datasets", "pillow", "pyarrow", "pandas"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+class EmbeddingStore:
+    """A finished (or, with ``require_complete=False``, partial) store opened for reading.
+
+    Attributes
+    ----------
+    path : Path
+    manifest : dict
+    image : ndarray of shape (n_rows, embed_dim), float32, read-only memmap
+    text : ndarray of shape (n_rows, embed_dim), float32 memmap, or None without captions
+    rows : pandas.DataFrame with n_rows rows aligned with ``image``/``text``
+    label_columns : list of str
+    errors : pandas.DataFrame of rows that failed (id, source_index, reason)
+    """
+
+    def __init__(self, path: Path, manifest: dict):
+        self.path = Path(path)
+        self.manifest = manifest
+        self._image = None
+        self._text = None
+        self._rows = None
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, require_complete: bool = True) -> EmbeddingStore:
+        """Open the store at ``path``; raises StoreError when missing or unfinished."""
+        path = Path(path)
+        mpath = path / MANIFEST
+        if not mpath.is_file():
+            raise StoreError(f"{path} is not an embedding store (no {MANIFEST}); create one with `clipica extract`")
+        try:
+            manifest = json.loads(mpath.read_text())
+        except ValueError as exc:
+            raise StoreError(f"{mpath} is not valid JSON ({exc})") from None
+        if manifest.get("schema_version") != SCHEMA_VERSION:
+            raise StoreError(
+                f"{path}: store schema version {manifest.get('schema_version')} is not "
+                f"{SCHEMA_VERSION}, the one this clipica reads; re-extract it"
+            )
+        if require_complete and not manifest.get("complete"):
+            raise StoreError(
+                f"{path}: the extraction into this store did not finish; rerun the same "
+                "`clipica extract` command to resume it"
+            )
+        return cls(path, manifest)
+
+    # -- sizes ---------------------------------------------------------------
+    @property
+    def embed_dim(self) -> int:
+        return int(self.manifest["embed_dim"])
+
+    @property
+    def n_rows(self) -> int:
+        if self.manifest.get("complete"):
+            return int(self.manifest["counts"]["rows"])
+        progress = _read_json(self.path / PROGRESS) or {}
+        return int(progress.get("n_rows", 0))
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __repr__(self) -> str:
+        return (f"EmbeddingStore({str(self.path)!r}, rows={self.n_rows}, dim={self.embed_dim}, "
+                f"text={'yes' if self.manifest.get('has_text') else 'no'})")
+
+    # -- arrays ----------------------------------------------------------------
+    def _matrix(self, name: str) -> np.ndarray:
+        n, d = self.n_rows, self.embed_dim
+        file = self.path / name
+        expected = n * d * 4
+        size = file.stat().st_size if file.exists() else -1
+        if size < expected:
+            raise StoreError(f"{file}: {size} bytes, expected {expected} for ({n}, {d}) float32; the store is damaged")
+        if n == 0:
+            return np.zeros((0, d), dtype=np.float32)
+        return np.memmap(file, dtype=np.float32, mode="r", shape=(n, d))
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            self._image = self._matrix(IMAGE)
+        return self._image
+
+    @property
+    def text(self) -> np.ndarray | None:
+        if not self.manifest.get("has_text"):
+            return None
+        if self._text is None:
+            self._text = self._matrix(TEXT)
+        return self._text
+
+    @property
+    def rows(self):
+        if self._rows is None:
+            import pandas as pd
+
+            if (self.path / ROWS).is_file():
+                self._rows = pd.read_parquet(self.path / ROWS)
+            else:  # an unfinished store: the partial table, cut to the committed rows
+                self._rows = rows_frame(_read_jsonl(self.path / ROWS_PARTIAL)[: self.n_rows], self.label_columns)
+        return self._rows
+
+    @property
+    def label_columns(self) -> list[str]:
+        return list(self.manifest.get("label_columns", []))
+
+    @property
+    def errors(self):
+        import pandas as pd
+
+        recs = _read_jsonl(self.path / ERRORS)
+        if not self.manifest.get("complete"):
+            recs = recs[: int((_read_json(self.path / PROGRESS) or {}).get("n_errors", 0))]
+        return pd.DataFrame(recs, columns=["id", "source_index", "reason"])
+
+    # -- back to the inputs ----------------------------------------------------
+    def open_source(self):
+        """The data source recorded in the manifest, reopened with the same options."""
+        from clipica.data import open_source
+
+        data = self.manifest["data"]
+        source = open_source(data["spec"], split=data.get("split"), limit=data.get("limit"),
+                             **(data.get("options") or {}))
+        if source.fingerprint() != data.get("fingerprint"):
+            raise StoreError(
+                f"{self.path}: the data at {data['spec']} changed since extraction (fingerprint "
+                f"{source.fingerprint()} != {data.get('fingerprint')}); its rows may no longer match the store"
+            )
+        return source
+
+    def load_images(self, indices) -> list:
+        """Store rows ``indices`` -> their RGB PIL images, decoded again from the data source."""
+        source = self.open_source()
+        src_idx = self.rows["source_index"].to_numpy()
+        return [source[int(src_idx[int(i)])].image for i in np.atleast_1d(indices)]
+
+    def load_encoder(self, device="cpu"):
+        """The encoder that produced the store (same spec and weights)."""
+        from clipica.models import load_encoder
+
+        model = self.manifest["model"]
+        return load_encoder(model["spec"], pretrained=model.get("pretrained"), device=device,
+                            precision=self.manifest.get("precision", "fp32"))
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def rows_frame(records: list[dict], label_columns: list[str]):
+    """Row dicts -> the row table with stable column order and dtypes."""
+    import pandas as pd
+
+    cols = [*BASE_COLUMNS, *label_columns, "caption_truncated"]
+    frame = pd.DataFrame.from_records(records, columns=cols)
+    frame["id"] = frame["id"].astype(str)
+    frame["source_index"] = frame["source_index"].astype("int64")
+    frame["caption"] = frame["caption"].astype(object)
+    frame["split"] = frame["split"].astype(object)
+    frame["caption_truncated"] = frame["caption_truncated"].fillna(False).astype(bool)
+    for c in label_columns:
+        col = frame[c]
+        numeric = pd.to_numeric(col, errors="coerce")
+        if col.notna().all() and (numeric == numeric.round()).all() and all(
+            isinstance(v, (int, np.integer, bool)) for v in col
+        ):
+            frame[c] = numeric.astype("int64")
+        else:
+            frame[c] = numeric.astype("float64")
+    return frame
+
+
+class StoreWriter:
+    """Appends committed batches to a store folder (the resumable half of EmbeddingStore)."""
+
+    def __init__(self, path: str | os.PathLike, key: dict, *, overwrite: bool = False):
+        self.path = Path(path)
+        self.key = key
+        self.state = "new"  # new | resume | complete
+        self.progress: dict[str, Any] = {}
+        self.manifest: dict | None = None
+        self._files: dict[str, Any] = {}
+        existing = _read_json(self.path / MANIFEST) if (self.path / MANIFEST).is_file() else None
+        if (self.path / MANIFEST).is_file() and existing is None:
+            if not overwrite:
+                raise StoreError(f"{self.path}/{MANIFEST} is unreadable; pass --overwrite to start again")
+        if self.path.exists() and not self.path.is_dir():
+            raise ArtifactExistsError(f"--out {self.path} exists and is not a folder")
+        if existing is None and self.path.is_dir() and any(self.path.iterdir()):
+            known = {p.name for p in self.path.iterdir()} <= set(_ALL_FILES) | {".lock"}
+            if not (overwrite and known):
+                raise ArtifactExistsError(
+                    f"--out {self.path} is a non-empty folder that is not an embedding store; "
+                    "choose a new folder"
+                )
+        if existing is not None:
+            same = existing.get("key") == key and existing.get("schema_version") == SCHEMA_VERSION
+            if not same and not overwrite:
+                diffs = _key_diff(existing.get("key") or {}, key)
+                raise StoreMismatchError(
+                    f"{self.path} already holds a store made with different settings ({diffs}); "
+                    "use a new --out folder, or --overwrite to replace it"
+                )
+            if same and not overwrite:
+                self.manifest = existing
+                if existing.get("complete"):
+                    self.state = "complete"
+                else:
+                    self.state = "resume"
+                    self.progress = _read_json(self.path / PROGRESS) or {}
+            # same + overwrite, or mismatch + overwrite: start afresh below
+        if self.state == "new":
+            for name in _ALL_FILES:
+                p = self.path / name
+                if p.exists():
+                    p.unlink()
+
+    # -- lifecycle -----------------------------------------------------------------
+    def begin(self, manifest: dict, start: int) -> int:
+        """Write the initial manifest (fresh store) or truncate to the last commit (resume).
+
+        Returns the source position to continue from.
+        """
+        if self.state == "resume" and self.progress:
+            lengths = self.progress["bytes"]
+        else:
+            lengths = {name: 0 for name in _DATA_FILES}
+            self.progress = {"next_position": start, "n_rows": 0, "n_errors": 0, "n_truncated": 0,
+                             "n_missing_captions": 0, "bytes": lengths}
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self.state != "resume":
+            self.manifest = dict(manifest)
+            self.manifest["complete"] = False
+            atomic_write_json(self.path / MANIFEST, self.manifest)
+        else:
+            # resume: keep what was recorded at the start; refresh run-time details only
+            self.manifest.update({k: manifest[k] for k in ("device",) if k in manifest})
+        for name in _DATA_FILES:
+            p = self.path / name
+            p.touch()  # create if missing
+            size = p.stat().st_size
+            want = int(lengths.get(name, 0))
+            if size < want:
+                raise StoreError(
+                    f"{p} is shorter ({size} bytes) than its last commit ({want}); "
+                    "the store is damaged: rerun with --overwrite"
+                )
+            if size > want:
+                os.truncate(p, want)  # drop what a killed run wrote after its last commit
+            self._files[name] = open(p, "ab")  # noqa: SIM115 - closed in close()
+        if self.state != "resume" or not (self.path / PROGRESS).is_file():
+            atomic_write_json(self.path / PROGRESS, self.progress)
+        return int(self.progress["next_position"])
+
+    def commit(self, image: np.ndarray, text: np.ndarray | None, rows: list[dict], errors: list[dict],
+               next_position: int, n_truncated: int = 0, n_missing_captions: int = 0,
+               _pause: float = 0.0) -> None:
+        """Append one batch durably, then advance ``progress.json`` atomically."""
+        f = self._files
+        f[IMAGE].write(np.ascontiguousarray(image, dtype=np.float32).tobytes())
+        if text is not None:
+            f[TEXT].write(np.ascontiguousarray(text, dtype=np.float32).tobytes())
+        if rows:
+            f[ROWS_PARTIAL].write("".join(json.dumps(r) + "\n" for r in rows).encode("utf-8"))
+        if errors:
+            f[ERRORS].write("".join(json.dumps(e) + "\n" for e in errors).encode("utf-8"))
+        lengths = {}
+        for name, handle in f.items():
+            handle.flush()
+            os.fsync(handle.fileno())
+            lengths[name] = handle.tell()
+        if _pause:  # test hook: widen the window between data and progress writes
+            import time
+
+            time.sleep(_pause)
+        p = self.progress
+        p.update(
+            next_position=int(next_position),
+            n_rows=p["n_rows"] + len(rows),
+            n_errors=p["n_errors"] + len(errors),
+            n_truncated=p["n_truncated"] + int(n_truncated),
+            n_missing_captions=p.get("n_missing_captions", 0) + int(n_missing_captions),
+            bytes=lengths,
+        )
+        atomic_write_json(self.path / PROGRESS, p)
+
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files = {}
+
+    def finalize(self, extra: dict | None = None) -> EmbeddingStore:
+        """Write rows.parquet and mark the manifest complete (idempotent after a crash)."""
+        self.close()
+        label_columns = list(self.manifest.get("label_columns", []))
+        p = self.progress
+        records = _read_jsonl(self.path / ROWS_PARTIAL)
+        if len(records) != p["n_rows"]:
+            raise StoreError(f"{self.path}: {len(records)} rows in the table for {p['n_rows']} committed")
+        frame = rows_frame(records, label_columns)
+        tmp = self.path / f".{ROWS}.tmp"
+        frame.to_parquet(tmp, index=False)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / ROWS)
+        del frame, records
+        m = self.manifest
+        m["counts"] = {
+            "rows": p["n_rows"],
+            "errors": p["n_errors"],
+            "truncated_captions": p["n_truncated"],
+            "missing_captions": p.get("n_missing_captions", 0),
+        }
+        m.update(extra or {})
+        m["complete"] = True
+        atomic_write_json(self.path / MANIFEST, m)
+        for name in (PROGRESS, ROWS_PARTIAL):
+            try:
+                (self.path / name).unlink()
+            except FileNotFoundError:
+                pass
+        return EmbeddingStore.open(self.path)
+
+
+def _key_diff(old: dict, new: dict) -> str:
+    parts = []
+    for k in sorted(set(old) | set(new)):
+        if old.get(k) != new.get(k):
+            parts.append(f"{k}: {old.get(k)!r} -> {new.get(k)!r}")
+    return "; ".join(parts) or "schema version"
+
+
+def remove_store(path: Path) -> None:
+    """Delete a store folder's known files (never anything else), then the folder if empty."""
+    for name in _ALL_FILES:
+        p = path / name
+        if p.exists():
+            p.unlink()
+    try:
+        path.rmdir()
+    except OSError:
+        pass
