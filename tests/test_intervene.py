@@ -198,3 +198,151 @@ def test_fit_probes_rejects_label_free_tables():
     X = np.zeros((10, 3), np.float32)
     with pytest.raises(InputError, match="binary"):
         fit_attribute_probes(X, pd.DataFrame({"latent_a": np.arange(10.0)}))
+
+
+# ---------------------------------------------------------------------------
+# command line, on a real (tiny, random-weight) store
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _fake_models as fm
+
+    import clipica
+
+    root = tmp_path_factory.mktemp("intervene")
+    name = fm.register_tiny_open_clip(root)
+    store = clipica.extract(
+        model=name,
+        pretrained="none",
+        data="synthetic-faces:64",
+        out=root / "store",
+        progress=False,
+        num_workers=0,
+    )
+    clipica.ICA(n_components=5, random_state=0).fit(store.image).save(root / "ica")
+    return root
+
+
+def test_cli_writes_png_and_json(tiny_store, tmp_path, capsys):
+    import json
+
+    from clipica.cli import main
+
+    out = tmp_path / "figs" / "c1.png"
+    code = main(
+        [
+            "intervene",
+            str(tiny_store / "store"),
+            "--ica",
+            str(tiny_store / "ica"),
+            "--component",
+            "1",
+            "--out",
+            str(out),
+            "--rows",
+            "2",
+            "--alphas",
+            "-2",
+            "0",
+            "2",
+            "--no-decoder",
+            "--quiet",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert out.is_file() and out.read_bytes()[:4] == b"\x89PNG"
+    js = json.loads((out.parent / "intervene.json").read_text())
+    assert js["component"] == 1 and js["alphas"] == [-2.0, 0.0, 2.0]
+    assert set(js["attribute_probabilities"]) >= {"Smiling", "Eyeglasses"}
+    assert all(len(v) == 3 for v in js["attribute_probabilities"].values())
+    assert js["selected_attribute"] in js["attribute_probabilities"]
+    assert js["selectivity"] is None or js["selectivity"] > 0
+    assert len(js["retrieved_rows"]) == 2 and len(js["retrieved_rows"][0]) == 3
+    for src, per_alpha in zip(js["rows"], js["retrieved_rows"], strict=True):
+        assert all(src not in cell for cell in per_alpha)  # the source row is never retrieved
+    assert js["decoded"] is False and "text_response" in js
+    assert (out.parent / js["retrieval_png"]).is_file() and (out.parent / "c1.json").is_file()
+
+
+def test_cli_with_decoder_trains_once_and_reuses(tiny_store, tmp_path):
+    import json
+
+    from clipica.cli import main
+
+    args = [
+        "intervene",
+        str(tiny_store / "store"),
+        "--ica",
+        str(tiny_store / "ica"),
+        "--component",
+        "0",
+        "--rows",
+        "2",
+        "--alphas",
+        "-1",
+        "1",
+        "--decoder-epochs",
+        "1",
+        "--no-text",
+        "--quiet",
+    ]
+    assert main([*args, "--out", str(tmp_path / "a.png")]) == 0
+    assert (tiny_store / "ica" / "decoder.safetensors").is_file()
+    stamp = (tiny_store / "ica" / "decoder.safetensors").stat().st_mtime_ns
+    assert main([*args, "--out", str(tmp_path / "b.png")]) == 0
+    assert (tiny_store / "ica" / "decoder.safetensors").stat().st_mtime_ns == stamp
+    js = json.loads((tmp_path / "intervene.json").read_text())
+    assert js["decoded"] is True and js["decoder"]["baseline_mse"] > 0
+    assert (tmp_path / js["decoded_png"]).is_file()
+
+
+def test_cli_bad_component_exits_2(tiny_store, tmp_path, capsys):
+    from clipica.cli import main
+
+    code = main(
+        [
+            "intervene",
+            str(tiny_store / "store"),
+            "--ica",
+            str(tiny_store / "ica"),
+            "--component",
+            "5",
+            "--out",
+            str(tmp_path / "x.png"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "out of range" in err and "5 components" in err and "Traceback" not in err
+
+
+def test_cli_store_without_images_exits_2(tiny_store, tmp_path, capsys):
+    import json
+    import shutil
+
+    from clipica.cli import main
+
+    # a store whose data source is gone: its images cannot be reloaded
+    shutil.copytree(tiny_store / "store", tmp_path / "store")
+    man = json.loads((tmp_path / "store" / "manifest.json").read_text())
+    man["data"]["spec"] = f"folder:{tmp_path / 'moved-away'}"
+    (tmp_path / "store" / "manifest.json").write_text(json.dumps(man))
+    code = main(
+        [
+            "intervene",
+            str(tmp_path / "store"),
+            "--ica",
+            str(tiny_store / "ica"),
+            "--component",
+            "0",
+            "--out",
+            str(tmp_path / "x.png"),
+            "--no-decoder",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "images" in err and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists()

@@ -688,6 +688,7 @@ class RetrievalTraversal:
     indices: np.ndarray
     similarity: np.ndarray
     images: np.ndarray | None = None
+    sources: np.ndarray | None = None
     figure: Any = field(default=None, repr=False)
 
 
@@ -720,16 +721,15 @@ def retrieval_traversal(
     if store is not None:
         flat = idx[:, :, 0].T.reshape(-1)  # (N*A,) row-major in the (N, A) grid
         res.images = _load_images(store, flat, image_size).reshape(N, A_, image_size, image_size, 3)
+        if traversal.rows is not None:
+            res.sources = _load_images(store, traversal.rows, image_size)
         if plot:
             from clipica.viz.traversal import plot_image_grid
 
-            src = None
-            if traversal.rows is not None:
-                src = _load_images(store, traversal.rows, image_size)
             res.figure = plot_image_grid(
                 res.images,
                 traversal.alphas,
-                sources=src,
+                sources=res.sources,
                 title=f"component {traversal.component}: nearest dataset images",
             )
     return res

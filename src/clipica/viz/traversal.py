@@ -179,7 +179,8 @@ def plot_intervention(result: Any) -> Any:
     ratios = [grid_h] * len(grids) + ([3.4] if curves else [])
     subs = fig.subfigures(len(ratios), 1, height_ratios=ratios, squeeze=False)[:, 0]
     for sf, (imgs, name) in zip(subs[: len(grids)], grids, strict=True):
-        _grid_into(sf, imgs, t.alphas, name)
+        src = result.retrieval.sources if result.retrieval.sources is not None else None
+        _grid_into(sf, imgs, t.alphas, name, sources=src)
     if curves:
         axes = subs[-1].subplots(1, len(curves), squeeze=False)[0]
         ci = 0
