@@ -61,7 +61,9 @@ def test_naming_finds_the_planted_words(seed):
     assert js["components"][2]["positive"][0]["text"] == "smiling"
     assert "own mean" in js["method"]["modality_gap"]
     table = names.table()
-    assert "smiling" in table.splitlines()[2 + 2]
+    block = table.splitlines()
+    i = block.index("component 2")
+    assert block[i + 1].startswith("  + smiling") and block[i + 2].startswith("  - frowning")
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -107,3 +109,63 @@ def test_vocabulary_loading(tmp_path):
         load_vocabulary(tmp_path / "nope.txt")
     with pytest.raises(InputError, match="template"):
         load_vocabulary(f, template="no slot")
+
+
+def test_cli_name_writes_json_and_table(tmp_path, capsys):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _fake_models as fm
+
+    import clipica
+    from clipica.cli import main
+
+    name = fm.register_tiny_open_clip(tmp_path)
+    store = clipica.extract(
+        model=name,
+        pretrained="none",
+        data="synthetic-faces:32",
+        out=tmp_path / "store",
+        progress=False,
+        num_workers=0,
+    )
+    clipica.ICA(n_components=4, random_state=0).fit(store.image).save(tmp_path / "ica")
+    vocab = tmp_path / "words.txt"
+    vocab.write_text("smiling\neyeglasses\na hat\nblond hair\n")
+    code = main(
+        [
+            "name",
+            str(tmp_path / "store"),
+            "--ica",
+            str(tmp_path / "ica"),
+            "--vocab",
+            str(vocab),
+            "--template",
+            "a photo of a person with {}",
+            "--top",
+            "2",
+            "--prompt",
+            "a smiling face",
+            "--out",
+            str(tmp_path / "names"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    js = json.loads((tmp_path / "names" / "naming.json").read_text())
+    assert len(js["components"]) == 4 and len(js["components"][0]["positive"]) == 2
+    assert js["vocabulary_size"] == 4 and js["method"]["text_mean_from"] == "captions"
+    assert js["prompts"][0]["prompt"] == "a smiling face" and 0 <= js["prompts"][0]["component"] < 4
+    assert "component 3" in (tmp_path / "names" / "naming.txt").read_text()
+    code = main(
+        [
+            "name",
+            str(tmp_path / "store"),
+            "--ica",
+            str(tmp_path / "ica"),
+            "--vocab",
+            str(tmp_path / "nope"),
+        ]
+    )
+    assert code == 2 and "does not exist" in capsys.readouterr().err

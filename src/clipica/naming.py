@@ -228,19 +228,14 @@ class ComponentNames:
             ],
         }
 
-    def table(self, n: int = 3, width: int = 48) -> str:
-        """Readable table: one line per component, top ``n`` entries at each pole with scores."""
-
-        def cell(items: list[tuple[str, float]]) -> str:
-            txt = "; ".join(f"{_short(w)} ({s:+.1f})" for w, s in items)
-            return txt if len(txt) <= width else txt[: width - 1] + "…"
-
-        head = f"{'comp':>4}  {'positive pole':<{width}}  negative pole"
-        lines = [head, "-" * len(head)]
+    def table(self, n: int = 3) -> str:
+        """Readable table: per component, the top ``n`` entries at each pole with their scores (z)."""
+        lines = [f"top {n} entries per pole; score = z, in text-side standard deviations"]
         for k in range(self.n_components):
-            lines.append(
-                f"{k:>4}  {cell(self.top(k, '+', n)):<{width}}  {cell(self.top(k, '-', n))}"
-            )
+            lines.append(f"component {k}")
+            for pole in ("+", "-"):
+                items = "; ".join(f"{_short(w)} ({s:+.2f})" for w, s in self.top(k, pole, n))
+                lines.append(f"  {pole} {items}")
         return "\n".join(lines)
 
 
