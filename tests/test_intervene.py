@@ -346,3 +346,32 @@ def test_cli_store_without_images_exits_2(tiny_store, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "images" in err and "Traceback" not in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_traversal_viewer_state_and_widget(tiny_store):
+    import clipica
+    from clipica.decoder import ComponentDecoder
+    from clipica.viz import TraversalViewer
+
+    store = clipica.EmbeddingStore.open(tiny_store / "store")
+    ica = clipica.ICA.load(tiny_store / "ica")
+    dec = ComponentDecoder(5, image_size=16)  # untrained: only shapes and range matter here
+    viewer = TraversalViewer(store, ica, rows=3, decoder=dec)
+    st = viewer.state(2, 1.5)
+    assert (
+        st["decoded"].shape == (3, 16, 16, 3)
+        and 0 <= st["decoded"].min() <= st["decoded"].max() <= 1
+    )
+    assert st["neighbour_images"].shape == (3, 64, 64, 3)
+    assert not set(st["neighbours"].tolist()) & set(viewer.rows.tolist())
+    assert set(st["probabilities"]) >= {"Smiling", "Eyeglasses"}
+    # alpha = 0: the edited embedding is the original, so probes give the unedited probabilities
+    p0 = viewer.state(2, 0.0)["probabilities"]
+    ref = viewer.probes.proba(np.asarray(store.image[viewer.rows])).mean(0)
+    np.testing.assert_allclose([p0[a] for a in viewer.probes.attributes], ref, rtol=1e-6)
+    box = viewer.widget
+    png = viewer.image_widget.value
+    assert png[:4] == b"\x89PNG"
+    viewer.alpha_widget.value = 2.0  # the observer redraws
+    assert viewer.image_widget.value != png
+    assert box.children[0].children[0] is viewer.component_widget
