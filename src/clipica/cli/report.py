@@ -1,0 +1,47 @@
+"""``clipica report``: one self-contained HTML report for a store and a fitted ICA."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "write report.html (heatmap, probe table vs baselines, names, traversals, provenance)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("store", help="embedding store directory (from `clipica extract`)")
+    parser.add_argument("--ica", required=True, metavar="ICA_DIR", help="fitted ICA directory (from `clipica ica`)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder for report.html (and what it computes)")
+    parser.add_argument(
+        "--traversals", type=int, default=3, metavar="N",
+        help="components to traverse when no intervene.json is found in DIR (0: none)",
+    )
+    parser.add_argument("--no-decoder", action="store_true", help="traversals without the decoded view")
+    parser.add_argument(
+        "--no-compute", action="store_true",
+        help="only render what is already in DIR / ICA_DIR; compute nothing",
+    )
+    parser.add_argument("--title", default=None, help="report title")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clipica.errors import InputError
+    from clipica.report import report_from_dirs
+
+    if args.traversals < 0:
+        raise InputError(f"--traversals must be 0 or more, got {args.traversals}")
+    path = report_from_dirs(
+        args.store,
+        args.ica,
+        args.out,
+        compute_missing=not args.no_compute,
+        traversals=args.traversals,
+        decoder=not args.no_decoder,
+        progress=not args.quiet,
+        title=args.title,
+    )
+    print(f"wrote {path}")
+    return 0
