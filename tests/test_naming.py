@@ -111,6 +111,7 @@ def test_vocabulary_loading(tmp_path):
         load_vocabulary(f, template="no slot")
 
 
+@pytest.mark.filterwarnings("ignore:.*did not converge")  # 32 rows of a random model: the ICA is incidental
 def test_cli_name_writes_json_and_table(tmp_path, capsys):
     import json
     import sys
