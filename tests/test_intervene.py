@@ -246,9 +246,9 @@ def test_cli_writes_png_and_json(tiny_store, tmp_path, capsys):
             "--rows",
             "2",
             "--alphas",
+            "2",
             "-2",
             "0",
-            "2",
             "--no-decoder",
             "--quiet",
         ]
@@ -256,7 +256,7 @@ def test_cli_writes_png_and_json(tiny_store, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     assert out.is_file() and out.read_bytes()[:4] == b"\x89PNG"
     js = json.loads((out.parent / "intervene.json").read_text())
-    assert js["component"] == 1 and js["alphas"] == [-2.0, 0.0, 2.0]
+    assert js["component"] == 1 and js["alphas"] == [-2.0, 0.0, 2.0]  # sorted for every view
     assert set(js["attribute_probabilities"]) >= {"Smiling", "Eyeglasses"}
     assert all(len(v) == 3 for v in js["attribute_probabilities"].values())
     assert js["selected_attribute"] in js["attribute_probabilities"]

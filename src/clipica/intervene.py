@@ -882,6 +882,8 @@ def run_intervention(
         idx = np.asarray(rows, dtype=np.int64).reshape(-1)
         if idx.size == 0 or idx.min() < 0 or idx.max() >= len(X):
             raise InputError(f"row indices must lie in [0, {len(X)}), got {idx.tolist()}")
+    # sorted once here so every view (grids, curves, JSON) shares one alpha order
+    alphas = np.sort(np.asarray(alphas, dtype=np.float64).reshape(-1))
     # fail early (exit status 2 from the CLI) when the images are not reachable
     _load_images(store, idx[:1], image_size)
     mu, sd = component_stats(ica, X)
