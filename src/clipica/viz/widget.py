@@ -27,7 +27,9 @@ class TraversalViewer:
     store : EmbeddingStore the ICA was fitted on (images are reloaded from its source).
     ica : fitted ICA.
     rows : int (that many random rows, drawn with ``seed``) or explicit store row indices.
-    decoder : a :class:`clipica.decoder.ComponentDecoder`, or None (no decoded row).
+    decoder : a :class:`clipica.decoder.ComponentDecoder`, the ICA directory it
+        was saved in (by ``clipica intervene`` or :func:`clipica.decoder.load_or_train`),
+        or None (no decoded row).
     probes : fitted :class:`clipica.intervene.AttributeProbes`; fitted on the store
         when None and the store has binary labels.
     alpha_range : (lo, hi) of the slider, in component standard deviations.
@@ -56,6 +58,12 @@ class TraversalViewer:
 
         self.store = store
         self.ica = ica
+        if decoder is not None and not hasattr(decoder, "decode"):
+            from clipica.decoder import ComponentDecoder, ica_fingerprint
+
+            decoder = ComponentDecoder.load(decoder)
+            if decoder.ica_fingerprint_ not in (None, ica_fingerprint(ica)):
+                raise InputError("the decoder in that directory was trained for a different ICA; retrain it")
         self.decoder = decoder
         self.image_size = int(image_size)
         self.alpha_range = (float(alpha_range[0]), float(alpha_range[1]))
