@@ -1,0 +1,223 @@
+"""clipica.probe / ProbeReport and the batched logistic fast path, against known answers and sklearn."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clipica.errors import InputError
+from clipica.probes import (
+    ProbeReport,
+    auc_columns,
+    auc_matrix,
+    baseline_codes,
+    fit_logistic,
+    probe,
+)
+
+
+def _planted(seed, n=3000, n_attr=5, k=8, noise=0.3):
+    """Component perm[j] = attribute j + noise; the remaining components are noise."""
+    rng = np.random.default_rng(seed)
+    Y = (rng.random((n, n_attr)) < rng.uniform(0.2, 0.5, size=n_attr)).astype(float)
+    perm = rng.permutation(k)[:n_attr]
+    codes = rng.normal(size=(n, k)) * noise
+    signs = rng.choice([-1.0, 1.0], size=n_attr)
+    for j in range(n_attr):
+        codes[:, perm[j]] += signs[j] * (Y[:, j] - Y[:, j].mean())
+    labels = pd.DataFrame(Y.astype(int), columns=[f"attr{j}" for j in range(n_attr)])
+    return codes, labels, perm, signs
+
+
+# ---------------------------------------------------------------- rank statistics
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auc_matrix_equals_sklearn_with_ties_and_missing(seed):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.normal(size=(300, 4)), 1)  # many ties
+    Y = (rng.random((300, 3)) < 0.3).astype(float)
+    Y[rng.random(300) < 0.1, 2] = np.nan
+    got = auc_matrix(scores, Y)
+    for i in range(4):
+        for j in range(3):
+            ok = ~np.isnan(Y[:, j])
+            assert got[i, j] == pytest.approx(roc_auc_score(Y[ok, j], scores[ok, i]), abs=1e-12)
+    paired = auc_columns(scores[:, :3], Y)
+    np.testing.assert_allclose(paired, np.diag(got[:3]), atol=1e-12)
+    assert np.isnan(auc_matrix(scores, np.zeros((300, 1))))[0, 0]  # one class only
+
+
+# ---------------------------------------------------------------- fast path vs sklearn
+
+
+def _sklearn_aucs(X, Y, tr, te, C=1.0, cols=None):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.preprocessing import StandardScaler
+
+    out = []
+    for a in range(Y.shape[1]):
+        use = np.arange(X.shape[1]) if cols is None else cols[a]
+        ok_tr = tr[~np.isnan(Y[tr, a])]
+        ok_te = te[~np.isnan(Y[te, a])]
+        sc = StandardScaler().fit(X[ok_tr][:, use])
+        m = LogisticRegression(C=C, tol=1e-6, max_iter=2000).fit(
+            sc.transform(X[ok_tr][:, use]), Y[ok_tr, a]
+        )
+        out.append(roc_auc_score(Y[ok_te, a], m.decision_function(sc.transform(X[ok_te][:, use]))))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("subsample", [8192, 400])  # all-rows L-BFGS; subsample + Newton
+def test_fit_logistic_agrees_with_sklearn(seed, subsample):
+    rng = np.random.default_rng(seed)
+    n, p, A = 4000, 10, 6
+    X = rng.normal(size=(n, p)) * rng.uniform(0.2, 5, size=p) + rng.normal(size=p)
+    W = rng.normal(size=(p, A)) * (rng.random((p, A)) < 0.4)
+    Y = (rng.random((n, A)) < 1 / (1 + np.exp(-(X - X.mean(0)) / X.std(0) @ W + 1.5))).astype(float)
+    Y[rng.random(n) < 0.05, 0] = np.nan  # a label with missing rows
+    tr, te = np.arange(3000), np.arange(3000, n)
+    fit = fit_logistic(X[tr], Y[tr], C=0.5, subsample=subsample)
+    assert fit.converged and fit.grad_norm <= 1e-4
+    ours = auc_columns(fit.decision_function(X[te]), Y[te])
+    ref = _sklearn_aucs(X, Y, tr, te, C=0.5)
+    assert np.max(np.abs(ours - ref)) <= 0.005
+    assert np.max(np.abs(ours - ref)) <= 1e-3  # in practice far inside the tolerance
+
+
+def test_fit_logistic_feature_mask_equals_fit_on_columns():
+    rng = np.random.default_rng(3)
+    n, p, A = 3000, 8, 3
+    X = rng.normal(size=(n, p))
+    Y = (rng.random((n, A)) < 1 / (1 + np.exp(-X[:, :A] * 2))).astype(float)
+    cols = [np.array([0, 5]), np.array([1]), np.array([2, 3, 7])]
+    mask = np.zeros((p, A), dtype=bool)
+    for a, c in enumerate(cols):
+        mask[c, a] = True
+    tr, te = np.arange(2000), np.arange(2000, n)
+    fit = fit_logistic(X[tr], Y[tr], feature_mask=mask, subsample=300)
+    assert np.all(fit.coef[~mask] == 0)
+    ours = auc_columns(fit.decision_function(X[te]), Y[te])
+    np.testing.assert_allclose(ours, _sklearn_aucs(X, Y, tr, te, cols=cols), atol=1e-3)
+
+
+# ---------------------------------------------------------------- the report
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_components_are_found(seed):
+    codes, labels, perm, signs = _planted(seed)
+    rep = probe(codes, labels)
+    r = rep.codes["ica"]
+    np.testing.assert_array_equal(r.best_component, perm)
+    np.testing.assert_array_equal(r.pole, signs)
+    assert np.all(r.best_auc > 0.95)
+    assert np.all(np.abs(r.runner_up_auc - 0.5) < 0.05)
+    # one component is enough: the sparse curve is flat from k = 1
+    assert r.sparse_k[0] == 1 and r.sparse_k[-1] == 8
+    assert np.all(r.sparse_auc[0] > 0.95)
+    np.testing.assert_allclose(r.linear_probe_auc, r.sparse_auc[-1])
+    assert np.all(r.linear_probe_balanced_accuracy > 0.85)
+    table = rep.table()
+    assert list(table.index) == list(labels.columns)
+    assert (table["best_component"].to_numpy() == perm).all()
+
+
+def test_rotated_codes_need_unmixing():
+    """Mixing the planted codes hides the attributes from single components; ICA recovers them."""
+    from sklearn.decomposition import FastICA
+
+    codes, labels, perm, _ = _planted(0, n=4000, n_attr=4, k=4, noise=0.15)
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    mixed = codes @ Q
+    unmixed = FastICA(n_components=4, whiten="unit-variance", random_state=0).fit_transform(mixed)
+    rep = probe(unmixed, labels, baselines={"mixed": mixed})
+    ica, mix = rep.codes["ica"], rep.codes["mixed"]
+    assert np.all(ica.best_auc > 0.95)
+    assert np.all(np.abs(ica.runner_up_auc - 0.5) < 0.06)  # exclusive after unmixing
+    # mixed: every component carries several attributes, so runner-ups are strong too
+    assert np.mean(mix.runner_up_auc) > 0.65
+    assert np.mean(mix.best_auc) < np.mean(ica.best_auc)
+    assert len(set(ica.best_component.tolist())) == 4  # one component per attribute
+    # the full linear probe sees the same subspace either way
+    np.testing.assert_allclose(ica.linear_probe_auc, mix.linear_probe_auc, atol=0.01)
+
+
+def test_baselines_use_exactly_the_same_rows_and_split():
+    codes, labels, *_ = _planted(1, n=1500)
+    labels["split"] = np.where(np.arange(1500) % 5 == 0, "test", "train")
+    rep = probe(codes, labels, baselines={"copy": codes.copy(), "neg": -codes})
+    assert rep.split_source == "column"
+    assert (rep.n_train, rep.n_test) == (1200, 300)
+    main, copy, neg = rep.codes["ica"], rep.codes["copy"], rep.codes["neg"]
+    np.testing.assert_array_equal(copy.auc, main.auc)
+    np.testing.assert_allclose(neg.auc, 1 - main.auc, atol=1e-12)
+    np.testing.assert_allclose(copy.linear_probe_auc, main.linear_probe_auc)
+    np.testing.assert_allclose(neg.best_auc, main.best_auc)
+    with pytest.raises(InputError, match="shape"):
+        probe(codes, labels, baselines={"short": codes[:10]})
+
+
+def test_split_column_with_val_only_and_seeded_default():
+    codes, labels, *_ = _planted(2, n=1000)
+    rep = probe(codes, labels)
+    assert rep.split_source.startswith("seeded") and rep.n_test == 300
+    labels["split"] = np.where(np.arange(1000) < 800, "train", "val")
+    rep = probe(codes, labels)
+    assert (rep.n_train, rep.n_test) == (800, 200)
+    labels["split"] = "train"
+    with pytest.raises(InputError, match="'test'"):
+        probe(codes, labels)
+
+
+def test_continuous_factors_get_spearman():
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(2000, 2))
+    codes = np.column_stack([rng.normal(size=2000), np.exp(z[:, 1]), -(z[:, 0] ** 3)])
+    labels = pd.DataFrame({"latent_a": z[:, 0], "latent_b": z[:, 1], "id": np.arange(2000)})
+    rep = probe(codes, labels)
+    assert rep.attributes == [] and rep.factors == ["latent_a", "latent_b"]
+    r = rep.codes["ica"]
+    np.testing.assert_array_equal(r.factor_best_component, [2, 1])
+    np.testing.assert_allclose(r.factor_best_spearman, [-1.0, 1.0])  # monotone maps: |rho| = 1
+    assert rep.factor_table().loc["latent_a", "best_component"] == 2
+
+
+def test_to_dict_json_schema_and_baseline_codes():
+    codes, labels, perm, _ = _planted(5, n=1200, k=6)
+    X = np.hstack([codes, np.random.default_rng(0).normal(size=(1200, 4)) * 0.1])
+    bases = baseline_codes(X, 6)
+    assert set(bases) == {"raw", "pca", "random_rotation"}
+    np.testing.assert_allclose(np.cov(bases["pca"].T), np.eye(6), atol=1e-8)
+    np.testing.assert_allclose(np.cov(bases["random_rotation"].T), np.eye(6), atol=1e-8)
+    rep = probe(codes, labels, baselines=bases)
+    assert isinstance(rep, ProbeReport)
+    d = json.loads(rep.to_json())
+    entry = d["attributes"]["attr0"]
+    for key in ("best_component", "best_auc", "runner_up_auc", "linear_probe_auc", "pole"):
+        assert key in entry
+    for base in ("raw", "pca", "random_rotation"):
+        assert 0.5 <= entry[base]["best_auc"] <= 1.0
+    assert entry["best_component"] == perm[0]
+    assert set(d["summary"]) == {"ica", "raw", "pca", "random_rotation"}
+    assert len(d["codes"]["raw"]["auc_matrix"]) == 10
+    assert rep.matrix().shape == (6, 5)
+    assert set(rep.sparse_curve()["codes"]) == {"ica", "raw", "pca", "random_rotation"}
+
+
+def test_probe_rejects_bad_input():
+    codes, labels, *_ = _planted(0, n=200)
+    with pytest.raises(InputError, match="rows"):
+        probe(codes[:100], labels)
+    with pytest.raises(InputError, match="no label columns"):
+        probe(codes, pd.DataFrame({"caption": ["a"] * 200}))
+    with pytest.raises(InputError, match="0/1"):
+        probe(codes, labels.assign(attr0=labels["attr0"] * 2), attributes=["attr0"])
+    with pytest.raises(InputError, match="NaN or inf"):
+        probe(np.full((200, 3), np.nan), labels)
