@@ -221,3 +221,94 @@ def test_probe_rejects_bad_input():
         probe(codes, labels.assign(attr0=labels["attr0"] * 2), attributes=["attr0"])
     with pytest.raises(InputError, match="NaN or inf"):
         probe(np.full((200, 3), np.nan), labels)
+
+
+# ---------------------------------------------------------------- heatmap and CLI
+
+
+def test_diagonal_order_recovers_a_permuted_diagonal():
+    from clipica.viz.probe import diagonal_order
+
+    rng = np.random.default_rng(0)
+    strength = rng.uniform(0, 0.1, size=(4, 7))
+    cols = rng.permutation(7)[:4]
+    for a, c in enumerate(cols):
+        strength[a, c] = 0.5 - 0.05 * a
+    rows, order = diagonal_order(strength)
+    np.testing.assert_array_equal(rows, [0, 1, 2, 3])
+    np.testing.assert_array_equal(order[:4], cols)
+    assert sorted(order.tolist()) == list(range(7))
+
+
+def test_plot_heatmap_returns_figure_with_attribute_names():
+    from matplotlib.figure import Figure
+
+    codes, labels, perm, _ = _planted(3, n=800, n_attr=3, k=5)
+    fig = probe(codes, labels).plot_heatmap()
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] != []
+    assert {t.get_text() for t in ax.get_yticklabels()} == set(labels.columns)
+    # the diagonal holds each attribute's best component
+    xt = [int(t.get_text()) for t in ax.get_xticklabels()]
+    yt = [t.get_text() for t in ax.get_yticklabels()]
+    for i, a in enumerate(yt):
+        assert xt[i] == perm[int(a[-1])]
+
+
+def test_cli_probe_writes_json_tables_and_heatmap(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _fake_models as fm
+
+    import clipica
+    from clipica.cli import main
+
+    name = fm.register_tiny_open_clip(tmp_path)
+    store = clipica.extract(
+        model=name,
+        pretrained="none",
+        data="synthetic-faces:96",
+        out=tmp_path / "store",
+        progress=False,
+        num_workers=0,
+    )
+    clipica.ICA(n_components=4, random_state=0).fit(store.image).save(tmp_path / "ica")
+    args = ["probe", str(tmp_path / "store"), "--ica", str(tmp_path / "ica")]
+    code = main([*args, "--out", str(tmp_path / "p"), "--metrics-rows", "96"])
+    assert code == 0, capsys.readouterr().err
+    out = tmp_path / "p"
+    for f in ("probe.json", "attributes.csv", "auc_matrix.csv", "sparse_curve.csv", "heatmap.png"):
+        assert (out / f).is_file(), f
+    js = json.loads((out / "probe.json").read_text())
+    attrs = [c for c in store.label_columns if not c.startswith("latent_")]
+    some = next(a for a in attrs if a in js["attributes"])
+    entry = js["attributes"][some]
+    for key in ("best_component", "best_auc", "runner_up_auc", "linear_probe_auc"):
+        assert key in entry
+    for base in ("pca", "raw", "random_rotation"):
+        assert "best_auc" in entry[base]
+    assert {"dci", "mig", "sap", "modularity"} <= set(js)
+    assert 0.0 <= js["dci"]["disentanglement"] <= 1.0
+    if any(c.startswith("latent_") for c in store.label_columns):
+        assert set(js["mcc"]) >= {"ica", "pca", "raw"}
+    assert js["inputs"]["modality"] == "image" and js["inputs"]["n_components"] == 4
+    # a second run refuses to overwrite; a wrong ICA dimension is a user error, exit 2
+    assert main([*args, "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    clipica.ICA(n_components=2, random_state=0).fit(
+        np.random.default_rng(0).normal(size=(50, 5))
+    ).save(tmp_path / "ica5")
+    code = main(
+        [
+            "probe",
+            str(tmp_path / "store"),
+            "--ica",
+            str(tmp_path / "ica5"),
+            "--out",
+            str(tmp_path / "q"),
+        ]
+    )
+    assert code == 2 and "fitted on 5-d" in capsys.readouterr().err

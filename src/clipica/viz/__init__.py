@@ -20,6 +20,8 @@ _LAZY = {
     # report (clipica.viz.report_figures)
     "plot_stability_sweep": "clipica.viz.report_figures",
     "plot_auc_comparison": "clipica.viz.report_figures",
+    # probes (clipica.viz.probe)
+    "plot_probe_heatmap": "clipica.viz.probe",
     # notebook widget (ipywidgets imported when the viewer is built)
     "TraversalViewer": "clipica.viz.widget",
 }
