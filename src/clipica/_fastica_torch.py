@@ -8,8 +8,9 @@ Pipeline and cost for ``X`` of shape (N, D), K components:
 
 1. **Covariance** — one pass over ``X`` in row chunks (a memory-mapped matrix larger than
    RAM streams). Each chunk is shifted by the first rows' mean (avoids the cancellation
-   of ``E[xx'] - mm'``), its Gram matrix is a float32 (float64 for float64 input) product
-   and the chunk Grams are summed in float64. Cost: N·D² multiply-adds.
+   of ``E[xx'] - mm'``), its Gram matrix is a float32 (float64 for float64 input)
+   symmetric rank-k update and the chunk Grams are summed in float64. Cost: N·D²/2
+   multiply-adds.
 2. **Whitening** — symmetric eigendecomposition of the D×D covariance in float64 (never an
    SVD of the N×D data), truncated to the top K. ``whitening = diag(λ)^-1/2 V'`` so the
    whitened rows ``z = whitening (x - mean)`` have identity covariance (ddof=0). K above
@@ -27,6 +28,13 @@ Pipeline and cost for ``X`` of shape (N, D), K components:
    polish on all rows. Sample optima differ by O(1/√m), so a few full-data iterations
    finish the job; this is where most of the speed over scikit-learn comes from.
 
+**Threads.** On CPU the row blocks are shared out to ``W`` worker threads (``W`` =
+``torch.get_num_threads()`` when the fit starts, 1 for problems below
+:data:`SMALL_PROBLEM`), each running single-threaded kernels (numpy/OpenBLAS for the
+products, torch for the elementwise nonlinearity) and returning float64 partial sums. One
+hand-off per block instead of one barrier per operation keeps the speed when the CPU is
+shared with other processes. On CUDA everything is torch on the device.
+
 Convergence is a **stationarity** criterion rather than a step size: with ``Y = WZ``,
 ``C = E[g(Y) Y']`` (K×K) and ``s_i = sign(C_ii − E[g'(y_i)])``, the Riemannian gradient of
 the FastICA contrast on the orthogonal group is ``skew(diag(s) C)``; we report its largest
@@ -41,7 +49,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,39 +65,78 @@ if "torch" not in sys.modules:
 
 #: rows per chunk when streaming ``X`` (covariance, projection, re-reads of a memmap)
 CHUNK_ROWS = 16_384
-#: rows per block in the FastICA iterations (float32 products, float64 sums across blocks)
+#: target rows per block in the FastICA iterations
 BLOCK_ROWS = 32_768
 #: hold the whitened rows (N, K) float32 in memory up to this many bytes, else stream ``X``
 MAX_WHITENED_BYTES = 2 * 1024**3
+#: below this many input entries (N·D) a fit runs on one thread: hand-offs would cost more
+#: than the arithmetic
+SMALL_PROBLEM = 2_000_000
 
 FUNS = ("logcosh", "exp", "cube")
 
-#: below this many input entries (N·D) a fit runs torch single-threaded: on small problems
-#: the thread-pool hand-offs cost more than the arithmetic (10-100x slower on a shared CPU)
-SMALL_PROBLEM = 2_000_000
 
+class Runner:
+    """Where and how block work runs: ``device`` (torch.device) and an optional thread pool.
 
-@contextmanager
-def thread_budget(n_entries: int, *, limit_blas: bool = True):
-    """Threads for one fit: numpy's BLAS single-threaded (it only does the D×D / K×K
-    algebra here, where a spinning BLAS thread pool costs more than it saves), torch
-    single-threaded too for problems smaller than :data:`SMALL_PROBLEM`."""
-    import torch
-    from threadpoolctl import threadpool_limits
+    Use as a context manager: inside, torch and BLAS run single-threaded and block work is
+    mapped over ``workers`` Python threads (CPU), or runs in order on the device (CUDA).
+    """
 
-    small = n_entries < SMALL_PROBLEM
-    old = torch.get_num_threads()
-    if small:
+    def __init__(self, device="cpu", n_entries: int = 0, workers: int | None = None):
+        import torch
+
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.cuda = self.device.type == "cuda"
+        if workers is None:
+            workers = 1 if (self.cuda or n_entries < SMALL_PROBLEM) else torch.get_num_threads()
+        self.workers = max(1, int(workers))
+        self._pool = None
+        self._limits = None
+        self._old_threads = None
+
+    def __enter__(self):
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        self._old_threads = torch.get_num_threads()
         torch.set_num_threads(1)
-    try:
-        if limit_blas or small:
-            with threadpool_limits(limits=1, user_api="blas"):
-                yield
-        else:
-            yield
-    finally:
-        if small:
-            torch.set_num_threads(old)
+        self._limits = threadpool_limits(limits=1, user_api="blas")
+        if self.workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="clipica-ica")
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._limits.restore_original_limits()
+        torch.set_num_threads(self._old_threads)
+        return False
+
+    def blas_threads(self):
+        """Context in which numpy's BLAS may use ``workers`` threads (for library calls such
+        as scikit-learn's or Picard's solvers that do their own big products)."""
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=self.workers, user_api="blas")
+
+    def map(self, fn, items):
+        items = list(items)
+        if self._pool is None or len(items) == 1:
+            return [fn(it) for it in items]
+        return list(self._pool.map(fn, items))
+
+    def split(self, n: int, target: int) -> list[tuple[int, int]]:
+        """Row ranges covering ``range(n)``: about ``target`` rows each, a multiple of workers."""
+        nb = max(1, -(-n // target))
+        nb = -(-nb // self.workers) * self.workers if n >= self.workers * 1024 else nb
+        size = -(-n // nb)
+        return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
 def resolve_device(device: str):
@@ -115,22 +161,6 @@ def resolve_device(device: str):
     return dev
 
 
-def _compute_dtype(X):
-    import torch
-
-    return torch.float64 if np.asarray(X[:1]).dtype == np.float64 else torch.float32
-
-
-def _as_tensor(block, device):
-    """A numpy block as a torch tensor on ``device`` (read-only memmap chunks are copied)."""
-    import torch
-
-    block = np.asarray(block)
-    if not block.flags.writeable:
-        block = block.copy()
-    return torch.as_tensor(block, device=device)
-
-
 def _chunks(n: int, size: int):
     for start in range(0, n, size):
         yield start, min(start + size, n)
@@ -148,32 +178,42 @@ def check_finite(X, chunk_rows: int = CHUNK_ROWS) -> None:
             )
 
 
-def mean_and_covariance(X, *, device="cpu", chunk_rows: int = CHUNK_ROWS, progress=None):
+def mean_and_covariance(X, runner: Runner, *, chunk_rows: int = CHUNK_ROWS):
     """Column mean (D,) and covariance (D, D) of ``X`` (N, D), both float64, ddof=0.
 
     Streams ``X`` in chunks of ``chunk_rows`` rows, so a memory-mapped matrix larger than
     RAM works. See the module docstring for the precision scheme.
     """
-    import torch
-
-    dev = resolve_device(device) if isinstance(device, str) else device
     n, d = X.shape
-    cdt = _compute_dtype(X)
-    shift = torch.from_numpy(np.asarray(X[: min(n, 1024)], dtype=np.float64).mean(axis=0))
-    shift_c = shift.to(dev, cdt)
-    gram = torch.zeros((d, d), dtype=torch.float64, device=dev)
-    colsum = torch.zeros(d, dtype=torch.float64, device=dev)
-    for a, b in _chunks(n, chunk_rows):
-        xb = _as_tensor(X[a:b], dev).to(cdt) - shift_c
-        gram += (xb.T @ xb).to(torch.float64)
-        colsum += xb.sum(0, dtype=torch.float64)
-        if progress is not None:
-            progress(b - a)
+    cdt = np.float64 if X.dtype == np.float64 else np.float32
+    shift64 = np.asarray(X[: min(n, 1024)], dtype=np.float64).mean(axis=0)
+    shift = shift64.astype(cdt)
+
+    if runner.cuda:
+        import torch
+
+        sh = torch.as_tensor(shift, device=runner.device)
+        gram = torch.zeros((d, d), dtype=torch.float64, device=runner.device)
+        colsum = torch.zeros(d, dtype=torch.float64, device=runner.device)
+        for a, b in _chunks(n, chunk_rows):
+            xb = torch.as_tensor(np.asarray(X[a:b], dtype=cdt), device=runner.device) - sh
+            gram += (xb.T @ xb).to(torch.float64)
+            colsum += xb.sum(0, dtype=torch.float64)
+        gram, colsum = gram.cpu().numpy(), colsum.cpu().numpy()
+    else:
+        def part(ab):
+            xb = np.asarray(X[ab[0]:ab[1]], dtype=cdt) - shift  # a fresh array: syrk below
+            return (xb.T @ xb).astype(np.float64), xb.sum(0, dtype=np.float64)
+
+        gram = np.zeros((d, d))
+        colsum = np.zeros(d)
+        for g, c in runner.map(part, _chunks(n, chunk_rows)):
+            gram += g
+            colsum += c
     dm = colsum / n  # mean of the shifted data
-    cov = gram / n - torch.outer(dm, dm)
+    cov = gram / n - np.outer(dm, dm)
     cov = 0.5 * (cov + cov.T)
-    mean = shift.to(dev) + dm
-    return mean.cpu().numpy(), cov.cpu().numpy()
+    return shift64 + dm, cov
 
 
 @dataclass(frozen=True)
@@ -232,77 +272,90 @@ def whiten(mean: np.ndarray, cov: np.ndarray, n_components: int | None, *, dtype
     )
 
 
-class WhitenedRows:
-    """Whitened rows ``Z`` (N, K) float32 on ``device``: in memory, or re-projected from ``X``.
+class ProjectedRows:
+    """Rows ``Z = (X - mean) @ P'`` (N, K) float32: held in memory, or re-projected from ``X``.
 
-    ``blocks()`` yields (n_b, K) tensors covering all rows in order. In streaming mode each
-    call re-reads ``X`` (see the module docstring for the cost).
+    With ``P`` a whitening matrix these are the whitened rows; with ``P`` an unmixing they
+    are sources. ``block(a, b)`` returns rows a..b (numpy on CPU, a torch tensor on CUDA);
+    ``ranges()`` splits all rows into blocks for ``runner``. In streaming mode every pass
+    re-reads ``X`` (see the module docstring for the cost).
     """
 
-    def __init__(self, X, w: Whitening, device, *, in_memory: bool | None = None,
-                 chunk_rows: int = CHUNK_ROWS, block_rows: int = BLOCK_ROWS):
-        import torch
-
+    def __init__(self, X, mean, P, runner: Runner, *, in_memory: bool | None = None):
         self.X = X
         self.n = X.shape[0]
-        self.k = w.matrix.shape[0]
-        self.device = device
-        self.block_rows = block_rows
-        self.chunk_rows = chunk_rows
-        self._mean = torch.from_numpy(w.mean).to(device, torch.float32)
-        self._proj = torch.from_numpy(w.matrix.T.copy()).to(device, torch.float32)
+        self.k = P.shape[0]
+        self.runner = runner
+        self._mean = np.asarray(mean, dtype=np.float32)
+        self._proj = np.ascontiguousarray(np.asarray(P, dtype=np.float32).T)
         if in_memory is None:
             in_memory = self.n * self.k * 4 <= MAX_WHITENED_BYTES
         self.Z = None
         if in_memory:
-            self.Z = torch.empty((self.n, self.k), dtype=torch.float32, device=device)
-            for a, b in _chunks(self.n, chunk_rows):
-                self.Z[a:b] = self._project(a, b)
+            Z = np.empty((self.n, self.k), dtype=np.float32)
+
+            def fill(ab):
+                Z[ab[0]:ab[1]] = self._project(*ab)
+
+            runner.map(fill, _chunks(self.n, CHUNK_ROWS))
+            self.Z = self._to_device(Z)
+
+    def _to_device(self, Z):
+        if self.runner.cuda:
+            import torch
+
+            return torch.as_tensor(Z, device=self.runner.device)
+        return Z
 
     @classmethod
-    def from_tensor(cls, Z, block_rows: int = BLOCK_ROWS) -> WhitenedRows:
+    def from_array(cls, Z, runner: Runner) -> ProjectedRows:
         self = cls.__new__(cls)
-        self.X, self.Z = None, Z
+        self.X = None
+        self.runner = runner
         self.n, self.k = Z.shape
-        self.device = Z.device
-        self.block_rows = block_rows
+        self.Z = self._to_device(Z) if isinstance(Z, np.ndarray) else Z
         return self
 
-    def _project(self, a: int, b: int):
-        import torch
+    def _project(self, a: int, b: int) -> np.ndarray:
+        xb = np.asarray(self.X[a:b], dtype=np.float32) - self._mean
+        return xb @ self._proj
 
-        xb = _as_tensor(self.X[a:b], self.device).to(torch.float32)
-        return (xb - self._mean) @ self._proj
+    def ranges(self, target: int = BLOCK_ROWS):
+        if self.Z is None:
+            return list(_chunks(self.n, CHUNK_ROWS))
+        return self.runner.split(self.n, target)
 
-    def blocks(self):
+    def block(self, a: int, b: int):
         if self.Z is not None:
-            for a, b in _chunks(self.n, self.block_rows):
-                yield self.Z[a:b]
-        else:
-            for a, b in _chunks(self.n, self.chunk_rows):
-                yield self._project(a, b)
+            return self.Z[a:b]
+        return self._to_device(self._project(a, b))
 
-    def subset(self, rows: np.ndarray) -> WhitenedRows:
-        """The rows ``rows`` (sorted indices) as an in-memory :class:`WhitenedRows`."""
-        import torch
-
+    def subset(self, rows: np.ndarray) -> ProjectedRows:
+        """The rows ``rows`` (sorted indices) held in memory."""
         if self.Z is not None:
-            idx = torch.as_tensor(rows, device=self.Z.device)
-            return WhitenedRows.from_tensor(self.Z.index_select(0, idx).contiguous(), self.block_rows)
-        xb = _as_tensor(self.X[rows], self.device).to(torch.float32)
-        return WhitenedRows.from_tensor(((xb - self._mean) @ self._proj).contiguous(), self.block_rows)
+            if self.runner.cuda:
+                import torch
+
+                return ProjectedRows.from_array(
+                    self.Z.index_select(0, torch.as_tensor(rows, device=self.Z.device)), self.runner)
+            return ProjectedRows.from_array(self.Z[rows], self.runner)
+        xb = np.asarray(self.X[rows], dtype=np.float32) - self._mean
+        return ProjectedRows.from_array(xb @ self._proj, self.runner)
 
     def numpy(self) -> np.ndarray:
-        """All whitened rows as a (N, K) float32 numpy array (materialises them)."""
-        import torch
-
+        """All rows as a (N, K) float32 numpy array (materialises them)."""
         if self.Z is not None:
-            return self.Z.cpu().numpy()
-        return torch.cat([b.cpu() for b in self.blocks()]).numpy()
+            return self.Z.cpu().numpy() if self.runner.cuda else self.Z
+        return np.concatenate([self._project(a, b) for a, b in _chunks(self.n, CHUNK_ROWS)])
+
+
+def whitened_rows(X, w: Whitening, runner: Runner, *, in_memory: bool | None = None) -> ProjectedRows:
+    """Whitened rows ``(X - w.mean) @ w.matrix'`` (N, K) float32."""
+    return ProjectedRows(X, w.mean, w.matrix, runner, in_memory=in_memory)
 
 
 def _g(y, fun: str):
-    """In place: y <- g(y); returns (g(y), sum over rows of g'(y) as float64)."""
+    """In place on torch tensor y: y <- g(y); returns (g(y), sum over rows of g'(y), float64)."""
     import torch
 
     if fun == "logcosh":
@@ -322,23 +375,37 @@ def _g(y, fun: str):
     raise InputError(f"fun must be one of {FUNS}; got fun={fun!r}.")
 
 
-def _moments(data: WhitenedRows, W: np.ndarray, fun: str):
-    """One pass: M = E[g(WZ) Z'] (K, K) and E[g'(WZ)] (K,), float64 numpy.
-
-    Only the products over rows run in torch (float32, block by block); the K×K algebra
-    stays in numpy float64, which also keeps the per-iteration overhead small.
-    """
+def _block_moments(zb, W32T, fun: str):
+    """(E-sum of g(y) z', sum of g'(y)) for one block, y = zb W'; float64 numpy."""
     import torch
 
-    W32 = torch.from_numpy(np.ascontiguousarray(W.T, dtype=np.float32)).to(data.device)
+    if isinstance(zb, np.ndarray):
+        y = zb @ W32T
+        gy, ds = _g(torch.from_numpy(y), fun)  # in place on y's memory
+        return (gy.numpy().T @ zb).astype(np.float64), ds.numpy()
+    W = torch.as_tensor(W32T, device=zb.device)
+    gy, ds = _g(zb @ W, fun)
+    return (gy.T @ zb).to(torch.float64).cpu().numpy(), ds.cpu().numpy()
+
+
+def _moments(data: ProjectedRows, W: np.ndarray, fun: str):
+    """One pass: M = E[g(WZ) Z'] (K, K) and E[g'(WZ)] (K,), float64 numpy.
+
+    Products over rows run in float32 block by block (in parallel on CPU); the per-block
+    sums and all K×K algebra are float64.
+    """
+    W32T = np.ascontiguousarray(W.T, dtype=np.float32)
+
+    def part(ab):
+        return _block_moments(data.block(*ab), W32T, fun)
+
     k = W.shape[0]
-    M = torch.zeros((k, k), dtype=torch.float64, device=data.device)
-    dsum = torch.zeros(k, dtype=torch.float64, device=data.device)
-    for zb in data.blocks():
-        gy, ds = _g(zb @ W32, fun)
-        M += (gy.T @ zb).to(torch.float64)
+    M = np.zeros((k, k))
+    dsum = np.zeros(k)
+    for m, ds in data.runner.map(part, data.ranges()):
+        M += m
         dsum += ds
-    return M.cpu().numpy() / data.n, dsum.cpu().numpy() / data.n
+    return M / data.n, dsum / data.n
 
 
 def _stationarity(M: np.ndarray, W: np.ndarray, dmean: np.ndarray) -> float:
@@ -357,7 +424,7 @@ def sym_decorrelation(W: np.ndarray) -> np.ndarray:
     return (u / np.sqrt(s)) @ u.T @ W
 
 
-def _iterate(data: WhitenedRows, W, *, fun, max_iter, tol, history):
+def _iterate(data: ProjectedRows, W, *, fun, max_iter, tol, history):
     """FastICA fixed-point iterations from W (K, K) float64; returns (W, n_updates, converged, grad)."""
     grad = float("inf")
     for it in range(max_iter + 1):
@@ -370,6 +437,29 @@ def _iterate(data: WhitenedRows, W, *, fun, max_iter, tol, history):
             break
         W = sym_decorrelation(M - dmean[:, None] * W)
     return W, max_iter, False, grad
+
+
+def _rewhitened(sub: ProjectedRows) -> tuple[ProjectedRows, np.ndarray]:
+    """Centre and re-whiten in-memory rows exactly: returns (rows (z - mu) L', L (K, K))."""
+    Z = sub.Z
+    if isinstance(Z, np.ndarray):
+        mu = Z.mean(0, dtype=np.float64)
+        Zc = Z - mu.astype(np.float32)
+        C = (Zc.T @ Zc).astype(np.float64) / Zc.shape[0]
+    else:
+        import torch
+
+        mu = Z.mean(0, dtype=torch.float64)
+        Zc = Z - mu.to(Z.dtype)
+        C = (Zc.T @ Zc).to(torch.float64).cpu().numpy() / Zc.shape[0]
+    s, u = np.linalg.eigh(0.5 * (C + C.T))
+    L = (u / np.sqrt(np.clip(s, np.finfo(np.float64).tiny, None))) @ u.T  # C^-1/2, symmetric
+    L32 = L.astype(np.float32)
+    if isinstance(Zc, np.ndarray):
+        return ProjectedRows.from_array(Zc @ L32, sub.runner), L
+    import torch
+
+    return ProjectedRows.from_array(Zc @ torch.as_tensor(L32, device=Zc.device), sub.runner), L
 
 
 @dataclass
@@ -396,7 +486,7 @@ def auto_warm_start_rows(n_samples: int, n_components: int) -> int:
     return m if 2 * m <= n_samples else 0
 
 
-def fastica(data: WhitenedRows, *, fun="logcosh", max_iter=200, tol=1e-4, w_init=None,
+def fastica(data: ProjectedRows, *, fun="logcosh", max_iter=200, tol=1e-4, w_init=None,
             random_state=None, warm_start_rows=0) -> FastICAResult:
     """Parallel FastICA on whitened rows; see the module docstring.
 
@@ -419,8 +509,12 @@ def fastica(data: WhitenedRows, *, fun="logcosh", max_iter=200, tol=1e-4, w_init
     if 0 < m < data.n:
         t0 = time.perf_counter()
         rows = np.sort(rs.choice(data.n, size=m, replace=False))
-        sub = data.subset(rows)
+        sub, L = _rewhitened(data.subset(rows))
+        # iterate on exactly white subsample rows z L' (FastICA's orthogonality assumes it;
+        # without it the iterations wander for tens of steps), then map back: sources are
+        # W L z, whose nearest orthogonal matrix starts the polish on all rows
         W, n_warm, _, _ = _iterate(sub, W, fun=fun, max_iter=max_iter, tol=tol, history=hist_warm)
+        W = sym_decorrelation(W @ L)
         del sub
         seconds["warm_start"] = time.perf_counter() - t0
     else:
@@ -442,35 +536,50 @@ def fastica(data: WhitenedRows, *, fun="logcosh", max_iter=200, tol=1e-4, w_init
     )
 
 
-def source_statistics(blocks, fun: str = "logcosh") -> dict:
-    """Moments of sources given as an iterable of (n_b, K) blocks (torch or numpy).
+def source_statistics(data: ProjectedRows, R: np.ndarray | None = None, fun: str = "logcosh",
+                      stationarity: bool = True) -> dict:
+    """Moments of the sources ``s = R z`` for every row ``z`` of ``data`` (R=None: s = z).
 
     Returns float64 numpy arrays: ``n``; ``m1..m4`` (K,) raw moments E[s^p];
-    ``logcosh`` (K,) E[log cosh s]; ``stationarity`` (float) the criterion of the module
-    docstring evaluated with ``fun`` (meaningful when the sources are whitened, i.e. have
-    unit variance and are uncorrelated).
+    ``logcosh`` (K,) E[log cosh s]; with ``stationarity=True`` also ``stationarity``
+    (float), the criterion of the module docstring evaluated with ``fun`` (meaningful when
+    the sources are white: unit variance, uncorrelated). Float32 arithmetic and sums within
+    a block (torch's sums are cascaded), float64 across blocks.
     """
     import torch
 
-    n = 0
+    RT = None if R is None else np.ascontiguousarray(R.T, dtype=np.float32)
+
+    def part(ab):
+        zb = data.block(*ab)
+        if isinstance(zb, np.ndarray):
+            s = torch.from_numpy(zb.copy() if RT is None else zb @ RT)
+        else:
+            s = zb.clone() if RT is None else zb @ torch.as_tensor(RT, device=zb.device)
+        out = [s.sum(0)]
+        if stationarity:
+            gy, ds = _g(s.clone(), fun)
+            out += [ds, gy.T @ s]
+        s2 = s * s
+        out += [s2.sum(0), (s2 * s).sum(0), s2.square_().sum(0)]
+        a = s.abs_()
+        lc = torch.log1p_(torch.exp(a.mul(-2.0))).add_(a)  # log cosh + log 2, no overflow
+        out.append(lc.sum(0))
+        return [o.to(torch.float64).cpu().numpy() for o in out]
+
     acc = None
-    for sb in blocks:
-        s = torch.as_tensor(sb)
-        s64 = s.to(torch.float64)
-        s2 = s64 * s64
-        # log cosh s = |s| + log1p(exp(-2|s|)) - log 2 (no overflow)
-        a = s64.abs()
-        lc = a + torch.log1p(torch.exp(-2.0 * a)) - np.log(2.0)
-        gy, ds = _g(s.to(torch.float32).clone(), fun)
-        parts = [s64.sum(0), s2.sum(0), (s2 * s64).sum(0), (s2 * s2).sum(0), lc.sum(0), ds,
-                 (gy.T @ s.to(torch.float32)).to(torch.float64)]
+    for parts in data.runner.map(part, data.ranges()):
         acc = parts if acc is None else [x + y for x, y in zip(acc, parts, strict=True)]
-        n += s.shape[0]
-    m1, m2, m3, m4, lc, ds, C = (x.cpu().numpy() / n for x in acc)
-    s = np.sign(np.diag(C) - ds)
-    s[s == 0] = 1.0
-    G = s[:, None] * C
-    return {
-        "n": n, "m1": m1, "m2": m2, "m3": m3, "m4": m4, "logcosh": lc,
-        "stationarity": float(np.abs(0.5 * (G - G.T)).max()),
-    }
+    n = data.n
+    acc = [x / n for x in acc]
+    m1 = acc.pop(0)
+    out = {"n": n, "m1": m1}
+    if stationarity:
+        ds, C = acc.pop(0), acc.pop(0)
+        sg = np.sign(np.diag(C) - ds)
+        sg[sg == 0] = 1.0
+        G = sg[:, None] * C
+        out["stationarity"] = float(np.abs(0.5 * (G - G.T)).max())
+    out["m2"], out["m3"], out["m4"], lc = acc
+    out["logcosh"] = lc - np.log(2.0)
+    return out

@@ -248,37 +248,37 @@ class ICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         from clipica import _fastica_torch as F
 
         F.check_finite(X)
-        with F.thread_budget(n * d, limit_blas=solver == "fastica"):
-            self._fit(X, solver, k, t_start)
+        device = self.device if solver == "fastica" else "cpu"
+        with F.Runner(device, n_entries=n * d) as runner:
+            self._fit(X, solver, k, runner, t_start)
         return self
 
-    def _fit(self, X, solver, k, t_start) -> None:
+    def _fit(self, X, solver, k, runner, t_start) -> None:
         from clipica import _fastica_torch as F
 
         n, d = X.shape
         timings: dict[str, float] = {}
-        dev = F.resolve_device(self.device) if solver == "fastica" else F.resolve_device("cpu")
-
         t0 = time.perf_counter()
-        mean, cov = F.mean_and_covariance(X, device=dev)
+        mean, cov = F.mean_and_covariance(X, runner)
         timings["covariance"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         w = F.whiten(mean, cov, k, dtype=X.dtype)
         timings["eigh"] = time.perf_counter() - t0
         k = w.matrix.shape[0]
         rs = check_random_state(self.random_state)
-        info = {"solver": solver, "device": str(dev), "n_samples": int(n), "n_features": int(d),
-                "dtype": str(X.dtype), "rank": int(w.rank)}
+        info = {"solver": solver, "device": str(runner.device), "workers": runner.workers,
+                "n_samples": int(n), "n_features": int(d), "dtype": str(X.dtype), "rank": int(w.rank)}
 
         if solver == "sklearn":
-            U, n_iter, converged, extra = self._rotation_sklearn(X, k, rs)
+            with runner.blas_threads():
+                U, n_iter, converged, extra = self._rotation_sklearn(X, k, rs)
             info.update(extra)
             t0 = time.perf_counter()
-            stats = F.source_statistics(self._source_blocks(X, mean, U), self.fun)
+            stats = F.source_statistics(F.ProjectedRows(X, mean, U, runner, in_memory=False), None, self.fun)
             timings["statistics"] = time.perf_counter() - t0
         else:
             t0 = time.perf_counter()
-            data = F.WhitenedRows(X, w, dev)
+            data = F.whitened_rows(X, w, runner)
             timings["projection"] = time.perf_counter() - t0
             if solver == "fastica":
                 res = F.fastica(
@@ -297,18 +297,19 @@ class ICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                         f"(stationarity {res.stationarity:.3g} > tol={self.tol:g}); increase max_iter "
                         "or tol, or reduce n_components (near-Gaussian directions converge slowly).",
                         ConvergenceWarning,
-                        stacklevel=2,
+                        stacklevel=3,
                     )
             else:
                 t0 = time.perf_counter()
-                R, n_iter, converged = self._rotation_picard(data, rs)
+                with runner.blas_threads():
+                    R, n_iter, converged = self._rotation_picard(data, rs)
                 timings["iterations"] = time.perf_counter() - t0
             U = R @ w.matrix
             t0 = time.perf_counter()
-            import torch
-
-            R32 = torch.as_tensor(R.T.copy(), dtype=torch.float32, device=dev)
-            stats = F.source_statistics((zb @ R32 for zb in data.blocks()), self.fun)
+            # fastica's last pass already measured the stationarity of R on all rows
+            stats = F.source_statistics(data, R, self.fun, stationarity=solver != "fastica")
+            if solver == "fastica":
+                stats["stationarity"] = res.stationarity
             timings["statistics"] = time.perf_counter() - t0
             del data
 
@@ -371,16 +372,6 @@ class ICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 ConvergenceWarning, stacklevel=3,
             )
         return np.asarray(W, dtype=np.float64), int(n_iter), converged
-
-    @staticmethod
-    def _source_blocks(X, mean, U):
-        import torch
-
-        U32 = U.T.astype(np.float32)
-        m32 = mean.astype(np.float32)
-        for a in range(0, X.shape[0], _CHUNK):
-            xb = np.asarray(X[a : a + _CHUNK], dtype=np.float32) - m32
-            yield torch.from_numpy(xb @ U32)
 
     def _set_canonical(self, U, stats, w) -> None:
         """Rescale, sign and order the raw unmixing ``U`` (K, D) into the canonical form."""
