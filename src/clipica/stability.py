@@ -1,0 +1,276 @@
+"""How reproducible is each ICA component? Restarts, bootstrap, and a sweep over K.
+
+:func:`stability` fits :class:`clipica.ICA` ``n_runs`` times — different seeds
+(restarts) and, with ``bootstrap=True``, rows resampled with replacement — and
+measures how well each component of the reference run (run 0: all rows, the given
+seed) reappears.
+
+**Matching.** The similarity of two components is the absolute correlation of their
+sources over the full data, computed from the unmixing vectors and the data covariance
+Σ: ``|u Σ v'| / sqrt(u Σ u' · v Σ v')``. Each run's components are matched one-to-one
+to the reference's with the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``
+on that similarity). Cluster ``k`` = reference component ``k`` plus its match in every
+other run (one member per run).
+
+**Stability index** (after Icasso, Himberg et al. 2004): for cluster ``k``,
+``I_k = within_k − between_k``, clipped to [0, 1], where ``within_k`` is the mean
+similarity over all pairs of members of cluster ``k`` and ``between_k`` the mean
+similarity between members of ``k`` and members of every other cluster. A component that
+every run finds again has ``within ≈ 1`` and ``between ≈ 0`` (independent sources are
+uncorrelated), so ``I ≈ 1``; a component fitted to a Gaussian (noise) subspace is
+rotated arbitrarily inside it from run to run, which lowers ``within`` and raises
+``between``. The index is reported in the reference run's canonical order.
+
+:func:`sweep_k` runs this for several K and reports, per K, the mean / min / median
+stability, how many components are stable, and the fraction of variance the K principal
+directions explain — the table for choosing K (:func:`choose_k` applies a stated rule).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from clipica.errors import InputError
+
+
+@dataclass
+class StabilityResult:
+    """Per-component stability of a K-component ICA (arrays in the reference's canonical order).
+
+    ``stability``, ``within``, ``between``: (K,) in [0, 1]; ``matched_similarity``:
+    (n_runs - 1, K) |correlation| of each other run's matched component with the
+    reference component; ``reference``: the ICA fitted on all rows with the first seed.
+    """
+
+    n_components: int
+    n_runs: int
+    bootstrap: bool
+    stability: np.ndarray
+    within: np.ndarray
+    between: np.ndarray
+    matched_similarity: np.ndarray
+    explained_variance: float
+    converged: list = field(default_factory=list)
+    seeds: list = field(default_factory=list)
+    seconds: float = 0.0
+    reference: object = None
+
+    @property
+    def stability_mean(self) -> float:
+        return float(np.mean(self.stability))
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (no arrays of the reference fit)."""
+        return {
+            "n_components": self.n_components,
+            "n_runs": self.n_runs,
+            "bootstrap": self.bootstrap,
+            "index": "Icasso-style: mean within-cluster |corr| minus mean between-cluster |corr|, clipped to [0, 1]",
+            "stability": [float(v) for v in self.stability],
+            "within": [float(v) for v in self.within],
+            "between": [float(v) for v in self.between],
+            "stability_mean": self.stability_mean,
+            "explained_variance": float(self.explained_variance),
+            "converged": [bool(c) for c in self.converged],
+            "seeds": [int(s) for s in self.seeds],
+            "seconds": float(self.seconds),
+        }
+
+
+def _similarity(U1, U2, cov):
+    """|correlation| (K1, K2) of the sources of unmixings U1 (K1, D), U2 (K2, D) under cov."""
+    c12 = U1 @ cov @ U2.T
+    v1 = np.einsum("id,de,ie->i", U1, cov, U1)
+    v2 = np.einsum("id,de,ie->i", U2, cov, U2)
+    return np.abs(c12) / np.sqrt(np.outer(v1, v2))
+
+
+def stability(
+    X,
+    n_components: int,
+    *,
+    n_runs: int = 10,
+    bootstrap: bool = True,
+    random_state: int = 0,
+    solver: str = "auto",
+    progress: bool = False,
+    _cov=None,
+    **ica_params,
+) -> StabilityResult:
+    """Stability of each of ``n_components`` ICA components of ``X`` (n_samples, n_features).
+
+    Parameters
+    ----------
+    n_runs : int, default=10
+        Fits in total, including the reference (at least 2).
+    bootstrap : bool, default=True
+        True: runs 1.. use a different seed *and* rows resampled with replacement, as in
+        Icasso; this captures sampling variability, which is what separates real
+        components from ones fitted to noise (restarts alone on the same rows tend to find
+        the same sample-specific noise components again). False: restarts only.
+    random_state : int, default=0
+        Seeds the reference fit's seed and the other runs' seeds and resamples.
+    solver, **ica_params
+        Passed to :class:`clipica.ICA` (e.g. ``fun``, ``max_iter``, ``tol``, ``device``).
+
+    Returns
+    -------
+    StabilityResult
+        See the module docstring for the index.
+    """
+    import warnings
+
+    from clipica import _fastica_torch as F
+    from clipica.ica import ICA
+
+    if not isinstance(n_runs, (int, np.integer)) or n_runs < 2:
+        raise InputError(f"n_runs must be an integer >= 2 (the reference plus restarts); got n_runs={n_runs!r}.")
+    t_start = time.perf_counter()
+    X = np.asarray(X) if not hasattr(X, "shape") else X
+    if getattr(X, "ndim", 0) != 2:
+        raise InputError(f"X must be 2-D (n_samples, n_features); got shape {getattr(X, 'shape', None)}.")
+    n = X.shape[0]
+    rng = np.random.default_rng(random_state)
+    seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=n_runs)]
+    seeds[0] = int(random_state) if isinstance(random_state, (int, np.integer)) else seeds[0]
+    if _cov is None:
+        F.check_finite(X)
+        with F.Runner("cpu", n_entries=X.shape[0] * X.shape[1]) as runner:
+            _, cov = F.mean_and_covariance(X, runner)
+    else:
+        cov = _cov
+    unmixings, converged = [], []
+    reference = None
+    runs = range(n_runs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        runs = tqdm(runs, desc=f"ICA stability K={n_components}", unit="fit")
+    for r in runs:
+        Xr = X
+        if bootstrap and r > 0:
+            Xr = np.asarray(X)[np.sort(rng.integers(0, n, size=n))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # non-convergence is recorded per run
+            ica = ICA(n_components=n_components, solver=solver, random_state=seeds[r], **ica_params).fit(Xr)
+        if r == 0:
+            reference = ica
+        unmixings.append(ica.components_)
+        converged.append(bool(ica.converged_))
+    from scipy.optimize import linear_sum_assignment
+
+    k = n_components
+    ref = unmixings[0]
+    # reorder every run's components to the reference's (cluster k = position k)
+    aligned = [ref]
+    matched = []
+    for U in unmixings[1:]:
+        sim = _similarity(ref, U, cov)
+        rows, cols = linear_sum_assignment(-sim)
+        order = np.empty(k, dtype=int)
+        order[rows] = cols
+        aligned.append(U[order])
+        matched.append(sim[np.arange(k), order])
+    within_sum = np.zeros(k)
+    within_cnt = 0
+    between_sum = np.zeros(k)
+    between_cnt = 0
+    for a in range(n_runs):
+        for b in range(n_runs):
+            if a == b:
+                # same run, different clusters: (nearly) uncorrelated by construction, but
+                # Icasso counts these pairs as between-cluster pairs too
+                between_sum += _offdiag_rowsum(_similarity(aligned[a], aligned[a], cov))
+                between_cnt += k - 1
+                continue
+            sim = _similarity(aligned[a], aligned[b], cov)
+            within_sum += np.diag(sim)
+            within_cnt += 1
+            between_sum += _offdiag_rowsum(sim)
+            between_cnt += k - 1
+    within = within_sum / max(within_cnt, 1)
+    between = between_sum / between_cnt if between_cnt else np.zeros(k)
+    index = np.clip(within - between, 0.0, 1.0)
+    ev = float(np.sum(reference.explained_variance_ratio_))
+    return StabilityResult(
+        n_components=k, n_runs=n_runs, bootstrap=bool(bootstrap), stability=index, within=within,
+        between=between, matched_similarity=np.array(matched), explained_variance=ev,
+        converged=converged, seeds=seeds, seconds=time.perf_counter() - t_start, reference=reference,
+    )
+
+
+def _offdiag_rowsum(M):
+    return M.sum(axis=1) - np.diag(M)
+
+
+def sweep_k(X, ks, *, n_runs: int = 5, bootstrap: bool = True, random_state: int = 0,
+            solver: str = "auto", stable_threshold: float = 0.8, progress: bool = False, **ica_params):
+    """Stability and explained variance for each K in ``ks``, to choose K.
+
+    Returns a pandas DataFrame, one row per K (ascending), columns:
+
+    - ``k``
+    - ``stability_mean``, ``stability_min``, ``stability_median``: over the K components
+    - ``n_stable``: components with stability >= ``stable_threshold``
+    - ``explained_variance``: fraction of the total variance in the K principal directions
+    - ``converged_fraction``: share of the ``n_runs`` fits that converged
+    - ``seconds``: wall time for that K
+
+    ``df.attrs["per_component"]`` maps each K to its list of per-component stabilities
+    (canonical order) and ``df.attrs["params"]`` records the arguments. Other keyword
+    arguments go to :class:`clipica.ICA`. The data covariance is computed once for all K.
+    """
+    import pandas as pd
+
+    from clipica import _fastica_torch as F
+
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise InputError(f"ks must be positive integers; got ks={ks!r}.")
+    if getattr(X, "ndim", 0) != 2:
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise InputError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}.")
+    F.check_finite(X)
+    with F.Runner("cpu", n_entries=X.shape[0] * X.shape[1]) as runner:
+        _, cov = F.mean_and_covariance(X, runner)
+    rows, per = [], {}
+    for k in ks:
+        res = stability(X, k, n_runs=n_runs, bootstrap=bootstrap, random_state=random_state,
+                        solver=solver, progress=progress, _cov=cov, **ica_params)
+        per[k] = [float(v) for v in res.stability]
+        rows.append({
+            "k": k,
+            "stability_mean": float(np.mean(res.stability)),
+            "stability_min": float(np.min(res.stability)),
+            "stability_median": float(np.median(res.stability)),
+            "n_stable": int(np.sum(res.stability >= stable_threshold)),
+            "explained_variance": res.explained_variance,
+            "converged_fraction": float(np.mean(res.converged)),
+            "seconds": res.seconds,
+        })
+    df = pd.DataFrame(rows)
+    df.attrs["per_component"] = per
+    df.attrs["params"] = {"n_runs": n_runs, "bootstrap": bootstrap, "random_state": random_state,
+                          "solver": solver, "stable_threshold": stable_threshold, **ica_params}
+    return df
+
+
+def choose_k(sweep, min_stability: float = 0.8) -> tuple[int, str]:
+    """The largest K whose mean stability is at least ``min_stability`` (else the most stable K).
+
+    ``sweep`` is the DataFrame from :func:`sweep_k` (or anything with ``k`` and
+    ``stability_mean`` columns). Returns ``(k, rule)`` with the rule in words, for reports.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(sweep)
+    ok = df[df["stability_mean"] >= min_stability]
+    if len(ok):
+        k = int(ok["k"].max())
+        return k, f"largest K with mean component stability >= {min_stability:g}"
+    k = int(df.loc[df["stability_mean"].idxmax(), "k"])
+    return k, f"no K reached mean stability {min_stability:g}; K with the highest mean stability"

@@ -1,0 +1,85 @@
+"""clipica.stability: matching, the Icasso-style index, the K sweep."""
+
+import numpy as np
+import pytest
+
+from clipica.errors import InputError
+from clipica.stability import _similarity, choose_k, stability, sweep_k
+
+
+def _planted(seed, n=3000, n_real=4, n_noise=4):
+    """n_real non-Gaussian sources + n_noise Gaussian directions of comparable variance, mixed."""
+    rng = np.random.default_rng(seed)
+    real = np.column_stack([
+        rng.laplace(size=n), rng.uniform(-1.7, 1.7, n), rng.exponential(size=n) - 1, rng.laplace(size=n),
+    ][:n_real]) * 2.0
+    noise = 1.5 * rng.standard_normal((n, n_noise))
+    M = rng.standard_normal((n_real + n_noise,) * 2)
+    return np.hstack([real, noise]) @ M.T, M[:, :n_real]
+
+
+def test_similarity_is_abs_correlation_of_sources():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 6))
+    U1, U2 = rng.standard_normal((3, 6)), rng.standard_normal((4, 6))
+    cov = np.cov(X.T, bias=True)
+    Xc = X - X.mean(0)
+    expected = np.abs(np.corrcoef((Xc @ U1.T).T, (Xc @ U2.T).T)[:3, 3:])
+    np.testing.assert_allclose(_similarity(U1, U2, cov), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_planted_sources_are_stable_and_noise_is_not(seed):
+    X, A = _planted(seed)
+    res = stability(X, 8, n_runs=6, random_state=seed)
+    assert res.stability.shape == (8,) and np.all((res.stability >= 0) & (res.stability <= 1))
+    # which reference components are the planted sources: largest |loading| on them
+    from scipy.optimize import linear_sum_assignment
+
+    P = np.abs(res.reference.components_ @ A)  # (8 components, 4 sources)
+    P /= np.linalg.norm(res.reference.components_, axis=1)[:, None]
+    rows, _ = linear_sum_assignment(-P)
+    real = np.zeros(8, bool)
+    real[rows] = True
+    assert res.stability[real].min() > 0.9
+    assert res.stability[~real].max() < 0.8
+    assert res.stability[real].min() - res.stability[~real].max() > 0.2
+    assert res.matched_similarity.shape == (5, 8)
+    d = res.to_dict()
+    assert d["n_runs"] == 6 and len(d["stability"]) == 8 and d["bootstrap"] is True
+
+
+def test_restarts_only_on_clean_sources_give_stability_one():
+    X, _ = _planted(2, n_noise=0)
+    res = stability(X, 4, n_runs=4, bootstrap=False)
+    assert res.stability.min() > 0.99 and res.explained_variance == pytest.approx(1.0)
+
+
+def test_sweep_k_table_and_choice():
+    X, _ = _planted(3)
+    df = sweep_k(X, [6, 2, 4, 8], n_runs=4)
+    assert list(df["k"]) == [2, 4, 6, 8]
+    for col in ("stability_mean", "stability_min", "stability_median", "n_stable", "explained_variance",
+                "converged_fraction", "seconds"):
+        assert col in df.columns
+    assert np.all(np.diff(df["explained_variance"]) > 0) and df["explained_variance"].iloc[-1] == pytest.approx(1.0)
+    assert set(df.attrs["per_component"]) == {2, 4, 6, 8}
+    # the 4 planted sources are stable; at K=8 the 4 noise directions pull the index down
+    by_k = df.set_index("k")
+    assert by_k.loc[4, "stability_min"] > 0.9
+    assert by_k.loc[8, "stability_min"] < 0.8
+    assert by_k.loc[8, "stability_mean"] < by_k.loc[4, "stability_mean"] - 0.05
+    k, rule = choose_k(df, min_stability=0.95)
+    assert k == 4 and "largest K" in rule
+    k, rule = choose_k({"k": [2, 4], "stability_mean": [0.5, 0.6]}, min_stability=0.9)
+    assert k == 4 and "highest" in rule
+
+
+def test_errors():
+    X, _ = _planted(0)
+    with pytest.raises(InputError, match="n_runs must be an integer >= 2"):
+        stability(X, 2, n_runs=1)
+    with pytest.raises(InputError, match="2-D"):
+        stability(X[:, 0], 2)
+    with pytest.raises(InputError, match="ks must be positive"):
+        sweep_k(X, [0, 2])
