@@ -306,10 +306,14 @@ def extract(
     finally:
         bar.close()
         writer.close()
+    seconds = time.perf_counter() - t0
+    rate = done / seconds if seconds > 0 else 0.0
     if progress and done:
-        rate = done / max(time.perf_counter() - t0, 1e-9)
         sys.stderr.write(f"clipica extract: {done} rows this run, {rate:.1f} images/s\n")
-    return writer.finalize()
+    # throughput of the run that finished the store (decode + forward + writes), for benchmarks
+    last_run = {"positions": done, "seconds": round(seconds, 4), "images_per_s": round(rate, 3),
+                "num_workers": workers, "device": str(dev)}
+    return writer.finalize({"last_run": last_run})
 
 
 def _finish(t, normalize: bool) -> np.ndarray:
@@ -395,6 +399,7 @@ def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> Embeddi
     m["key"]["shard"] = None
     m["shard"] = None
     m["positions"] = [stores[0].manifest["positions"][0], stores[-1].manifest["positions"][1]]
+    m.pop("last_run", None)
     m["merged_from"] = [str(s.path) for s in stores]
     m["counts"] = {
         c: sum(int(s.manifest["counts"].get(c, 0)) for s in stores)

@@ -1,0 +1,201 @@
+"""``clipica bench extract``: the extraction pipeline against the model's forward pass alone.
+
+Same architecture, batch size and device, same process:
+
+- **forward**: ``encode_image`` + ``encode_text`` on tensors preprocessed and
+  tokenised before the clock starts (the ceiling: what the model alone allows);
+- **pipeline**: ``clipica.extract`` on a folder of JPEGs written for the run
+  (178x218 px like CelebA's aligned crops, with a ``metadata.csv`` of captions):
+  DataLoader workers decode, preprocess and tokenise while the main process runs
+  the forward pass and commits each batch to the store (fsync + atomic progress).
+
+``ratio = pipeline images/s / forward images/s``; the forward figure is the mean
+of one timing before and one after the pipeline, to average out drift on a
+shared machine. ``--memory`` also runs the pipeline in two fresh subprocesses
+on ``R`` and ``4R`` rows and reports the peak RSS of each (main process; the
+workers are reported separately), which should not grow with the row count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HELP = "time the extraction pipeline against the forward pass alone (same model, batch, device)"
+TARGETS = {"ratio": 0.85, "memory_growth": 0.10}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", default="ViT-B-32", help="model spec (default ViT-B-32)")
+    parser.add_argument("--pretrained", default="none", help="weights (default none: random, no download)")
+    parser.add_argument("--rows", type=int, default=256, help="images in the pipeline run (default 256)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size for both (default 32)")
+    parser.add_argument("--num-workers", type=int, default=None, help="decoding workers (default: cores - 1, max 4)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    parser.add_argument("--memory", action="store_true", help="also measure peak RSS at R and 4R rows in subprocesses")
+    parser.add_argument("--memory-rows", type=int, default=128, help="R for --memory (default 128, then 512)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a fast smoke run: 64 rows, batch 16, 64 and 256 rows for --memory")
+    parser.add_argument("--out", help="folder to write bench_extract.json into")
+
+
+def write_jpeg_folder(root: Path, n: int, seed: int = 0, size=(178, 218)) -> Path:
+    """``n`` smooth random JPEGs (CelebA-sized) + metadata.csv with captions; deterministic."""
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    w, h = size
+    lines = ["file_name,caption"]
+    for i in range(n):
+        # low-frequency colour field upsampled: compresses like a photo, not like noise
+        small = rng.integers(0, 256, (7, 6, 3), dtype=np.uint8)
+        img = Image.fromarray(small, "RGB").resize((w, h), Image.BICUBIC)
+        name = f"{i:06d}.jpg"
+        img.save(root / name, quality=90)
+        lines.append(f"{name},a photo of face number {i} with a colourful background")
+    (root / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _time_forward(encoder, pixels, tokens, n_batches: int) -> float:
+    """images/s of encode_image + encode_text on ready tensors (n_batches batches)."""
+    import torch
+
+    from clipica.models.base import _to_device
+
+    dev = encoder.device
+    pixels = pixels.to(dev)
+    tokens = _to_device(tokens, dev)
+    with torch.inference_mode():
+        encoder.encode_image(pixels)  # warm-up
+        encoder.encode_text(tokens)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(n_batches):
+            encoder.encode_image(pixels).float().cpu()
+            encoder.encode_text(tokens).float().cpu()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        sec = time.perf_counter() - t0
+    return n_batches * pixels.shape[0] / sec
+
+
+_CHILD = r"""
+import json, resource, sys, time
+import clipica
+a = json.loads(sys.argv[1])
+t0 = time.perf_counter()
+s = clipica.extract(model=a["model"], pretrained=a["pretrained"], data=a["data"], out=a["out"],
+                    batch_size=a["batch_size"], device=a["device"], num_workers=a["num_workers"], progress=False)
+ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rc = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"rows": len(s.rows), "peak_rss_kb": ru, "workers_peak_rss_kb": rc,
+                  "images_per_s": s.manifest["last_run"]["images_per_s"]}))
+"""
+
+
+def _memory_run(tmp: Path, rows: int, args) -> dict:
+    folder = write_jpeg_folder(tmp / f"mem{rows}", rows, seed=1)
+    payload = {"model": args.model, "pretrained": args.pretrained, "data": f"folder:{folder}",
+               "out": str(tmp / f"mem{rows}.store"), "batch_size": args.batch_size, "device": args.device,
+               "num_workers": args.num_workers}
+    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(payload)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory run on {rows} rows failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(args) -> int:
+    import torch
+
+    import clipica
+    from clipica.extraction import default_num_workers
+    from clipica.models import load_encoder
+
+    if args.quick:
+        args.rows, args.batch_size, args.memory_rows = 64, 16, 64
+    workers = default_num_workers() if args.num_workers is None else args.num_workers
+    args.num_workers = workers
+    log = (lambda msg: None) if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    result: dict = {
+        "model": args.model, "pretrained": args.pretrained, "rows": args.rows, "batch_size": args.batch_size,
+        "num_workers": workers, "device": args.device, "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "note": "timings share the machine with other work; the ratio (same run) is the figure to read",
+    }
+    with tempfile.TemporaryDirectory(prefix="clipica-bench-extract-") as tmpname:
+        tmp = Path(tmpname)
+        log(f"writing {args.rows} JPEGs ...")
+        folder = write_jpeg_folder(tmp / "jpegs", args.rows)
+        encoder = load_encoder(args.model, pretrained=args.pretrained, device=args.device)
+        result["image_size"] = encoder.image_size
+        result["embed_dim"] = encoder.embed_dim
+        from clipica.data import open_source
+
+        src = open_source(f"folder:{folder}", limit=args.batch_size)
+        rows = [src[i] for i in range(len(src))]
+        pixels = torch.stack([encoder.preprocess(r.image) for r in rows])
+        tokens, _ = encoder.tokenize([r.caption for r in rows])
+        n_batches = max(1, args.rows // args.batch_size)
+        log(f"forward pass alone: {n_batches} batches of {args.batch_size} ...")
+        fwd1 = _time_forward(encoder, pixels, tokens, n_batches)
+        log(f"  {fwd1:.1f} images/s; pipeline (folder -> {workers} workers -> forward -> store) ...")
+        store = clipica.extract(model=args.model, pretrained=args.pretrained, data=f"folder:{folder}",
+                                out=tmp / "store", batch_size=args.batch_size, device=args.device,
+                                num_workers=workers, progress=not args.json)
+        pipe = float(store.manifest["last_run"]["images_per_s"])
+        log(f"  {pipe:.1f} images/s; forward pass alone again ...")
+        fwd2 = _time_forward(encoder, pixels, tokens, n_batches)
+        fwd = (fwd1 + fwd2) / 2
+        result.update(
+            forward_images_per_s=round(fwd, 3),
+            forward_images_per_s_before_after=[round(fwd1, 3), round(fwd2, 3)],
+            pipeline_images_per_s=round(pipe, 3),
+            pipeline_seconds=store.manifest["last_run"]["seconds"],
+            ratio=round(pipe / fwd, 4),
+            target_ratio=TARGETS["ratio"],
+        )
+        del encoder
+        if args.memory:
+            small, large = args.memory_rows, 4 * args.memory_rows
+            log(f"peak memory: subprocess runs on {small} and {large} rows ...")
+            a, b = _memory_run(tmp, small, args), _memory_run(tmp, large, args)
+            growth = b["peak_rss_kb"] / a["peak_rss_kb"] - 1
+            result["memory"] = {
+                "rows": [small, large],
+                "peak_rss_mb": [round(a["peak_rss_kb"] / 1024, 1), round(b["peak_rss_kb"] / 1024, 1)],
+                "workers_peak_rss_mb": [round(a["workers_peak_rss_kb"] / 1024, 1),
+                                        round(b["workers_peak_rss_kb"] / 1024, 1)],
+                "growth": round(growth, 4),
+                "target_growth": TARGETS["memory_growth"],
+            }
+    if args.out:
+        from clipica._atomic import atomic_write_json
+
+        atomic_write_json(Path(args.out) / "bench_extract.json", result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"model {args.model} ({args.pretrained}), {encoder_size(result)}, batch {args.batch_size}, "
+              f"{workers} workers, {result['torch_threads']} torch threads, device {args.device}")
+        print(f"forward alone : {result['forward_images_per_s']:.1f} images/s")
+        print(f"full pipeline : {result['pipeline_images_per_s']:.1f} images/s")
+        print(f"ratio         : {result['ratio']:.3f}  (target >= {TARGETS['ratio']})")
+        if "memory" in result:
+            m = result["memory"]
+            print(f"peak RSS      : {m['peak_rss_mb'][0]} MB at {m['rows'][0]} rows, {m['peak_rss_mb'][1]} MB at "
+                  f"{m['rows'][1]} rows (growth {100 * m['growth']:.1f}%, target <= {100 * TARGETS['memory_growth']:.0f}%)")
+    return 0
+
+
+def encoder_size(result: dict) -> str:
+    return f"{result.get('image_size')} px, {result.get('embed_dim')}-d"

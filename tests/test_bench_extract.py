@@ -1,0 +1,68 @@
+"""``clipica bench extract`` on a tiny random-weight model (the real default is ViT-B-32)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+from _fake_models import TINY_CONFIG, register_tiny_open_clip
+from PIL import Image
+
+from clipica.bench import extract as bench
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    from safetensors.torch import save_file
+
+    from clipica.models import load_encoder
+
+    d = tmp_path_factory.mktemp("model")
+    enc = load_encoder(register_tiny_open_clip(d), pretrained="none")
+    path = d / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in enc.model.state_dict().items()}, str(path))
+    (d / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CONFIG}))
+    return str(path)
+
+
+def _args(**kw):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", action="store_true")
+    bench.add_arguments(parser)
+    ns = parser.parse_args([])
+    for k, v in kw.items():
+        setattr(ns, k, v)
+    return ns
+
+
+def test_jpeg_folder_is_deterministic(tmp_path):
+    a = bench.write_jpeg_folder(tmp_path / "a", 3)
+    b = bench.write_jpeg_folder(tmp_path / "b", 3)
+    assert (a / "000002.jpg").read_bytes() == (b / "000002.jpg").read_bytes()
+    img = Image.open(a / "000000.jpg")
+    assert img.size == (178, 218) and img.format == "JPEG"
+    assert (a / "metadata.csv").read_text().count("\n") == 4
+
+
+def test_bench_reports_ratio_of_same_run_figures(model_file, tmp_path, capsys):
+    args = _args(model=model_file, pretrained=None, rows=8, batch_size=4, num_workers=0, json=True,
+                 out=str(tmp_path))
+    assert bench.run(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"] == 8 and result["batch_size"] == 4 and result["embed_dim"] == 16
+    fwd, pipe = result["forward_images_per_s"], result["pipeline_images_per_s"]
+    assert fwd > 0 and pipe > 0
+    assert result["ratio"] == pytest.approx(pipe / fwd, rel=1e-3)
+    assert np.mean(result["forward_images_per_s_before_after"]) == pytest.approx(fwd, rel=1e-3)
+    assert json.loads((tmp_path / "bench_extract.json").read_text())["ratio"] == result["ratio"]
+
+
+@pytest.mark.slow
+def test_bench_memory_runs(model_file, capsys):
+    args = _args(model=model_file, pretrained=None, rows=8, batch_size=4, num_workers=1, json=True,
+                 memory=True, memory_rows=8)
+    assert bench.run(args) == 0
+    mem = json.loads(capsys.readouterr().out)["memory"]
+    assert mem["rows"] == [8, 32] and all(v > 0 for v in mem["peak_rss_mb"])
