@@ -274,7 +274,44 @@ def fit_logistic(
         float32 (default) or float64 for the passes over all rows. float32 halves their
         cost; rounding in the gradient stays far below ``tol`` = 1e-4 (use float64 for a
         tighter ``tol``).
+
+    Small problems (under 2e7 multiply-adds per pass over the data) run with one BLAS
+    thread: at that size threading costs more than it saves, and on a shared CPU a
+    spinning second thread can make it several times slower.
     """
+    from threadpoolctl import threadpool_limits
+
+    shape = np.shape(X)
+    width = np.shape(Y)[1] if np.ndim(Y) == 2 else 1
+    work = float(shape[0]) * (shape[1] if len(shape) > 1 else 1) * width
+    kwargs = dict(
+        C=C,
+        feature_mask=feature_mask,
+        max_iter=max_iter,
+        tol=tol,
+        subsample=subsample,
+        random_state=random_state,
+        dtype=dtype,
+    )
+    if work < 2e7:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _fit_logistic_impl(X, Y, **kwargs)
+    return _fit_logistic_impl(X, Y, **kwargs)
+
+
+def _fit_logistic_impl(
+    X,
+    Y,
+    *,
+    C: float = 1.0,
+    feature_mask: np.ndarray | None = None,
+    max_iter: int = 500,
+    tol: float = 1e-4,
+    subsample: int = 8192,
+    random_state: int = 0,
+    dtype=np.float32,
+) -> LogisticFit:
+    """:func:`fit_logistic` without the BLAS thread policy."""
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim == 1:
