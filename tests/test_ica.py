@@ -317,3 +317,70 @@ def test_sklearn_estimator_checks():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check_estimator(ICA())
+
+
+# ---------------------------------------------------------------------------- command line
+def _store(tmp_path, X, text=True):
+    from clipica.store import StoreWriter
+
+    d = X.shape[1]
+    w = StoreWriter(tmp_path / "store", {"model": "m", "data": "d"})
+    w.begin({"schema_version": 1, "key": {"model": "m", "data": "d"}, "embed_dim": d, "has_text": text,
+             "label_columns": [], "model": {"spec": "m"}, "data": {"spec": "d"}}, 0)
+    rows = [{"id": f"r{i}", "source_index": i, "caption": "c", "split": None, "caption_truncated": False}
+            for i in range(len(X))]
+    w.commit(X.astype(np.float32), (X[:, ::-1].astype(np.float32) if text else None), rows, errors=[],
+             next_position=len(X))
+    w.finalize()
+    return tmp_path / "store"
+
+
+def test_cli_fits_a_store_and_writes_ica_dir(tmp_path, capsys):
+    from clipica.cli import main
+
+    X, A = _planted(["laplace", "uniform", "exponential"], 3000, 0, extra_gaussian=3)
+    store = _store(tmp_path, X)
+    assert main(["ica", str(store), "-k", "3", "--out", str(tmp_path / "ica"), "--seed", "1"]) == 0
+    ica = ICA.load(tmp_path / "ica")
+    assert amari_distance(ica.components_, A) < 0.05
+    meta = json.loads((tmp_path / "ica" / "ica.json").read_text())
+    assert meta["extra"]["modality"] == "image" and meta["extra"]["store"] == str(store)
+    assert meta["params"]["random_state"] == 1
+    # the same fit through the library gives the same numbers
+    np.testing.assert_allclose(ica.components_, ICA(n_components=3, random_state=1).fit(X.astype(np.float32)).components_)
+    # refuses to overwrite (exit 2, one line), then overwrites when asked, with stability
+    assert main(["ica", str(store), "-k", "3", "--out", str(tmp_path / "ica")]) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "Traceback" not in err
+    assert main(["ica", str(store), "-k", "3", "--out", str(tmp_path / "ica"), "--overwrite",
+                 "--stability", "3", "--modality", "text"]) == 0
+    meta = json.loads((tmp_path / "ica" / "ica.json").read_text())
+    assert meta["extra"]["modality"] == "text" and len(meta["components"]) == 3
+    assert all(0 <= c["stability"] <= 1 for c in meta["components"])
+    assert json.loads((tmp_path / "ica" / "stability.json").read_text())["n_runs"] == 3
+    assert ICA.load(tmp_path / "ica").stability_.shape == (3,)
+
+
+def test_cli_user_errors_exit_2(tmp_path, capsys):
+    from clipica.cli import main
+
+    X, _ = _planted(["laplace", "uniform"], 500, 0)
+    store = _store(tmp_path, X, text=False)
+    np.save(tmp_path / "x.npy", X)
+    cases = [
+        (["ica", str(store), "-k", "5", "--out", str(tmp_path / "a")], "n_components=5 is larger than n_features=2"),
+        (["ica", str(store), "-k", "2", "--modality", "text", "--out", str(tmp_path / "b")], "no text embeddings"),
+        (["ica", str(tmp_path / "nowhere"), "-k", "2", "--out", str(tmp_path / "c")], "not an embedding store"),
+        (["ica", str(store), "-k", "2", "--stability", "1", "--out", str(tmp_path / "d")], "--stability R needs"),
+    ]
+    for argv, msg in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err
+    bad = X.copy()
+    bad[3, 0] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    assert main(["ica", str(tmp_path / "bad.npy"), "-k", "2", "--out", str(tmp_path / "e")]) == 2
+    assert "NaN or infinity" in capsys.readouterr().err
+    assert main(["ica", str(tmp_path / "x.npy"), "-k", "2", "--out", str(tmp_path / "f")]) == 0
+    assert ICA.load(tmp_path / "f").components_.shape == (2, 2)
