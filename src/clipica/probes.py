@@ -145,10 +145,16 @@ class LogisticFit:
         return Xs @ self.coef + self.intercept
 
 
-def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _column_stats(X: np.ndarray) -> tuple[None, np.ndarray, np.ndarray]:
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
+    # a constant column stays 0 after centring instead of dividing by 0
     scale = np.where(scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), scale, 1.0)
+    return None, mean, scale
+
+
+def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    _, mean, scale = _column_stats(X)
     return (X - mean) / scale, mean, scale
 
 
@@ -281,6 +287,30 @@ def fit_logistic(
     """
     from threadpoolctl import threadpool_limits
 
+    if feature_mask is not None:
+        mask = np.asarray(feature_mask, dtype=bool)
+        keep = mask.any(axis=1) if mask.ndim == 2 else None
+        if keep is not None and mask.shape[0] == np.shape(X)[1] and not keep.all():
+            # features no label may use cost a full column of every matrix product:
+            # fit on the union of the used ones and put zeros back
+            X = np.asarray(X, dtype=np.float64)
+            fit = fit_logistic(
+                X[:, keep],
+                Y,
+                C=C,
+                feature_mask=mask[keep],
+                max_iter=max_iter,
+                tol=tol,
+                subsample=subsample,
+                random_state=random_state,
+                dtype=dtype,
+            )
+            _, mean, scale = _column_stats(X)
+            coef = np.zeros((X.shape[1], fit.coef.shape[1]))
+            coef[keep] = fit.coef
+            return LogisticFit(
+                coef, fit.intercept, mean, scale, fit.n_iter, fit.converged, fit.grad_norm
+            )
     shape = np.shape(X)
     width = np.shape(Y)[1] if np.ndim(Y) == 2 else 1
     work = float(shape[0]) * (shape[1] if len(shape) > 1 else 1) * width
