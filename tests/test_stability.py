@@ -83,3 +83,20 @@ def test_errors():
         stability(X[:, 0], 2)
     with pytest.raises(InputError, match="ks must be positive"):
         sweep_k(X, [0, 2])
+
+
+def test_figures():
+    from matplotlib.figure import Figure
+
+    from clipica.viz.stability import plot_component_stability, plot_stability_vs_k
+
+    sweep = {"k": [2, 4, 8], "stability_mean": [0.99, 0.97, 0.7], "stability_min": [0.98, 0.95, 0.4],
+             "explained_variance": [0.5, 0.8, 1.0]}
+    fig = plot_stability_vs_k(sweep, chosen_k=4)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert list(fig.axes[0].lines[0].get_xdata()) == [2, 4, 8]
+    fig = plot_component_stability([0.9, 0.5, 0.95])
+    bars = fig.axes[0].patches
+    assert len(bars) == 3 and bars[1].get_facecolor() != bars[0].get_facecolor()
+    with pytest.raises(InputError, match="'k' and 'stability_mean'"):
+        plot_stability_vs_k({"k": [1]})

@@ -22,6 +22,9 @@ _LAZY = {
     "plot_auc_comparison": "clipica.viz.report_figures",
     # probes (clipica.viz.probe)
     "plot_probe_heatmap": "clipica.viz.probe",
+    # stability (clipica.viz.stability)
+    "plot_stability_vs_k": "clipica.viz.stability",
+    "plot_component_stability": "clipica.viz.stability",
     # notebook widget (ipywidgets imported when the viewer is built)
     "TraversalViewer": "clipica.viz.widget",
 }
