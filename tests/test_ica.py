@@ -209,9 +209,9 @@ def test_warm_start_and_streaming_give_the_same_solution(tmp_path, monkeypatch):
 def test_auto_warm_start_rule():
     from clipica._fastica_torch import auto_warm_start_rows
 
-    assert auto_warm_start_rows(200_000, 64) == 20_000
-    assert auto_warm_start_rows(30_000, 64) == 0
-    assert auto_warm_start_rows(1_000_000, 512) == 153_600
+    assert auto_warm_start_rows(200_000, 64) == 50_000
+    assert auto_warm_start_rows(150_000, 64) == 0
+    assert auto_warm_start_rows(2_000_000, 512) == 256_000
 
 
 @pytest.mark.parametrize("fun", ["exp", "cube"])
