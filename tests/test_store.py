@@ -104,3 +104,14 @@ def test_store_without_text_and_empty(tmp_path):
     assert store.text is None and store.image.shape == (0, 3) and len(store.rows) == 0
     m = json.loads((tmp_path / "s" / "manifest.json").read_text())
     assert m["complete"] is True and m["counts"]["rows"] == 0
+
+
+def test_kill_before_first_manifest_leaves_a_resumable_folder(tmp_path):
+    """A run killed inside the very first atomic write leaves only a temp file: rerunning must not refuse."""
+    path = tmp_path / "s"
+    path.mkdir()
+    (path / ".manifest.json.abc123.tmp").write_text("{half")
+    w = StoreWriter(path, KEY)
+    assert w.state == "new" and not (path / ".manifest.json.abc123.tmp").exists()
+    w.begin(_manifest(), 0)
+    assert w.finalize().manifest["complete"]

@@ -255,8 +255,8 @@ class StoreWriter:
         if self.path.exists() and not self.path.is_dir():
             raise ArtifactExistsError(f"--out {self.path} exists and is not a folder")
         if existing is None and self.path.is_dir() and any(self.path.iterdir()):
-            known = {p.name for p in self.path.iterdir()} <= set(_ALL_FILES) | {".lock"}
-            if not (overwrite and known):
+            known = all(_is_store_file(p.name) for p in self.path.iterdir())
+            if not known:  # only our own leftovers (a run killed before its first manifest) may be replaced
                 raise ArtifactExistsError(
                     f"--out {self.path} is a non-empty folder that is not an embedding store; "
                     "choose a new folder"
@@ -277,10 +277,9 @@ class StoreWriter:
                     self.state = "resume"
                     self.progress = _read_json(self.path / PROGRESS) or {}
             # same + overwrite, or mismatch + overwrite: start afresh below
-        if self.state == "new":
-            for name in _ALL_FILES:
-                p = self.path / name
-                if p.exists():
+        if self.state == "new" and self.path.is_dir():
+            for p in self.path.iterdir():
+                if _is_store_file(p.name) and p.is_file():
                     p.unlink()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -390,6 +389,13 @@ class StoreWriter:
         return EmbeddingStore.open(self.path)
 
 
+def _is_store_file(name: str) -> bool:
+    """A file a store writes, including the temp files of an atomic write killed half-way."""
+    if name in _ALL_FILES:
+        return True
+    return name.startswith(".") and name.endswith(".tmp") and any(name[1:].startswith(f) for f in _ALL_FILES)
+
+
 def _key_diff(old: dict, new: dict) -> str:
     parts = []
     for k in sorted(set(old) | set(new)):
@@ -400,9 +406,8 @@ def _key_diff(old: dict, new: dict) -> str:
 
 def remove_store(path: Path) -> None:
     """Delete a store folder's known files (never anything else), then the folder if empty."""
-    for name in _ALL_FILES:
-        p = path / name
-        if p.exists():
+    for p in path.iterdir():
+        if _is_store_file(p.name) and p.is_file():
             p.unlink()
     try:
         path.rmdir()

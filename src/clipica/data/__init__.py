@@ -83,6 +83,12 @@ def _open_synthetic(spec: str, arg: str, *, split=None, limit=None, **opts) -> S
             raise DataSourceError("synthetic-faces is not available in this build of clipica") from None
         raise
     kwargs = dict(opts)
+    arg, _, query = arg.partition("?")  # synthetic-faces:N?seed=1&image_size=224 (the source's own spec form)
+    for item in filter(None, query.split("&")):
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise DataSourceError(f"{spec}: options after '?' look like key=value, got {item!r}")
+        kwargs[k] = int(v) if v.lstrip("-").isdigit() else v
     if arg:
         try:
             kwargs["n"] = int(arg)
