@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from clipica.bench.ica import make_data, run_benchmark
 
@@ -43,3 +44,11 @@ def test_cli_json(tmp_path, capsys):
     assert [r["solver"] for r in doc["results"]] == ["clipica", "sklearn-eigh"]
     assert json.loads((tmp_path / "b.json").read_text())["n"] == 3000
     assert main(["bench", "ica", "--solvers", "jade", "--n", "100"]) == 2
+
+
+@pytest.mark.slow
+def test_default_size_meets_the_speed_targets():
+    """N=200k, D=512, K=64 (minutes: scikit-learn's svd whitening alone takes 40 s to 5 min)."""
+    out = run_benchmark(progress=lambda msg: None)
+    assert out["meets_targets"] == {"speedup_vs_sklearn_svd_ok": True, "speedup_vs_sklearn_eigh_ok": True,
+                                    "amari_ok": True}

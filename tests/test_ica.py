@@ -221,6 +221,26 @@ def test_other_nonlinearities(fun):
     assert amari_distance(ica.components_, A) < 0.05
 
 
+def test_torch_device_code_path_matches_cpu_path(monkeypatch):
+    """The CUDA code path (torch tensors end to end) run on CPU tensors gives the same fit."""
+    from clipica import _fastica_torch as F
+
+    X, A = _planted(["laplace", "uniform", "exponential"], 12000, 0, extra_gaussian=3)
+    X = X.astype(np.float32)
+    ref = ICA(n_components=3, random_state=0, warm_start_samples=3000).fit(X)
+
+    class TorchPathRunner(F.Runner):
+        def __init__(self, device="cpu", n_entries=0, workers=None):
+            super().__init__("cpu", n_entries, workers=1)
+            self.cuda = True  # take the device branch, on CPU tensors
+
+    monkeypatch.setattr(F, "Runner", TorchPathRunner)
+    dev = ICA(n_components=3, random_state=0, warm_start_samples=3000).fit(X)
+    assert dev.fit_info_["n_iter_warm"] > 0
+    np.testing.assert_allclose(dev.components_, ref.components_, atol=1e-3 * np.abs(ref.components_).max())
+    assert amari_distance(dev.components_, A) < 0.05
+
+
 @pytest.mark.skipif("not __import__('torch').cuda.is_available()")
 def test_cuda_matches_cpu():  # pragma: no cover - needs a GPU
     X, _ = _planted(["laplace", "uniform", "exponential"], 5000, 0, extra_gaussian=3)

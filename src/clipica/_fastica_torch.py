@@ -196,7 +196,8 @@ def mean_and_covariance(X, runner: Runner, *, chunk_rows: int = CHUNK_ROWS):
         gram = torch.zeros((d, d), dtype=torch.float64, device=runner.device)
         colsum = torch.zeros(d, dtype=torch.float64, device=runner.device)
         for a, b in _chunks(n, chunk_rows):
-            xb = torch.as_tensor(np.asarray(X[a:b], dtype=cdt), device=runner.device) - sh
+            # np.array copies (a read-only memmap slice cannot back a torch tensor)
+            xb = torch.from_numpy(np.array(X[a:b], dtype=cdt)).to(runner.device) - sh
             gram += (xb.T @ xb).to(torch.float64)
             colsum += xb.sum(0, dtype=torch.float64)
         gram, colsum = gram.cpu().numpy(), colsum.cpu().numpy()
