@@ -144,6 +144,14 @@ class ICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         solver.
     fit_info_ : dict
         Solver, device, iteration breakdown, timings (seconds), data shape.
+
+    Notes
+    -----
+    ``X`` may be a memory-mapped array larger than RAM: the covariance is accumulated
+    chunk by chunk, and when the whitened rows (N·K·4 bytes) exceed
+    ``clipica._fastica_torch.MAX_WHITENED_BYTES`` every full-data iteration re-reads ``X``
+    (about D/(2K) times the in-memory arithmetic, plus the read). On CPU the work is split
+    over ``torch.get_num_threads()`` worker threads (one for small problems).
     """
 
     def __init__(
