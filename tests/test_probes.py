@@ -54,7 +54,7 @@ def test_auc_matrix_equals_sklearn_with_ties_and_missing(seed):
 # ---------------------------------------------------------------- fast path vs sklearn
 
 
-def _sklearn_aucs(X, Y, tr, te, C=1.0, cols=None):
+def _sklearn_aucs(X, Y, tr, te, C=1.0, cols=None, tol=1e-6):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import StandardScaler
@@ -65,7 +65,7 @@ def _sklearn_aucs(X, Y, tr, te, C=1.0, cols=None):
         ok_tr = tr[~np.isnan(Y[tr, a])]
         ok_te = te[~np.isnan(Y[te, a])]
         sc = StandardScaler().fit(X[ok_tr][:, use])
-        m = LogisticRegression(C=C, tol=1e-6, max_iter=2000).fit(
+        m = LogisticRegression(C=C, tol=tol, max_iter=2000).fit(
             sc.transform(X[ok_tr][:, use]), Y[ok_tr, a]
         )
         out.append(roc_auc_score(Y[ok_te, a], m.decision_function(sc.transform(X[ok_te][:, use]))))
@@ -312,3 +312,17 @@ def test_cli_probe_writes_json_tables_and_heatmap(tmp_path, capsys):
         ]
     )
     assert code == 2 and "fitted on 5-d" in capsys.readouterr().err
+
+
+def test_fit_logistic_wide_correlated_features_agree_with_sklearn():
+    """More than 96 strongly correlated features: the preconditioned L-BFGS path."""
+    rng = np.random.default_rng(7)
+    n, p, A = 1500, 110, 2
+    latent = rng.normal(size=(n, 6))
+    X = latent @ rng.normal(size=(6, p)) + 0.3 * rng.normal(size=(n, p))
+    Y = (rng.random((n, A)) < 1 / (1 + np.exp(-latent[:, :A] * 1.5))).astype(float)
+    tr, te = np.arange(1000), np.arange(1000, n)
+    fit = fit_logistic(X[tr], Y[tr])
+    assert fit.converged
+    ours = auc_columns(fit.decision_function(X[te]), Y[te])
+    assert np.max(np.abs(ours - _sklearn_aucs(X, Y, tr, te, tol=1e-4))) <= 0.005

@@ -179,26 +179,94 @@ def _logistic_parts(Xc, W, b, Y, Wrow, lam, mask, dtype, want_loss=True):
     return f, gW, gb, P
 
 
-def _lbfgs(Xc, Y, Wrow, lam, mask, W0, b0, *, dtype, max_iter, tol):
+def _inv_sqrt(G: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(G^-1/2, G^1/2, largest eigenvalue)`` of a PSD matrix, eigenvalues floored at 1e-3 max."""
+    w, V = np.linalg.eigh(G)
+    top = max(float(w.max(initial=0.0)), 1e-12)
+    w = np.maximum(w, 1e-3 * top)
+    return (V / np.sqrt(w)) @ V.T, (V * np.sqrt(w)) @ V.T, top
+
+
+def _preconditioner(Xs_sample: np.ndarray, mask: np.ndarray | None):
+    """Reparametrisation ``w = P v`` with ``P = G^-1/2``, G the features' correlation.
+
+    Correlated features (raw embedding dimensions) make the logistic loss badly
+    conditioned in ``w``; in ``v`` its curvature is close to isotropic, so L-BFGS needs
+    far fewer iterations. The objective and its minimiser are unchanged (only the
+    coordinates move). With a feature mask each label gets ``G^-1/2`` of its own support.
+    Returns ``(per_label, top)``: a list of (support or None, P, P^-1) and the largest
+    eigenvalue (to translate the gradient tolerance).
+    """
+    G = Xs_sample.T @ Xs_sample / Xs_sample.shape[0]
+    if mask is None:
+        P, Pinv, top = _inv_sqrt(G)
+        return [(None, P, Pinv)], top
+    out, top = [], 0.0
+    for a in range(mask.shape[1]):
+        S = np.flatnonzero(mask[:, a])
+        P, Pinv, t = _inv_sqrt(G[np.ix_(S, S)]) if S.size else (np.zeros((0, 0)),) * 2 + (1.0,)
+        out.append((S, P, Pinv))
+        top = max(top, t)
+    return out, top
+
+
+def _lbfgs(Xc, Y, Wrow, lam, mask, W0, b0, *, dtype, max_iter, tol, precond=None):
     from scipy.optimize import minimize
 
     p, A = W0.shape
+    gtol = tol
+    if precond is None:
+        to_w = to_v = to_gv = None
+    else:
+        blocks, top = precond
+        gtol = tol / np.sqrt(top)  # |grad_w| <~ sqrt(top) |grad_v|
+        if blocks[0][0] is None:  # one P shared by every label (no mask)
+            _, P, Pinv = blocks[0]
+
+            def to_w(v):
+                return P @ v
+
+            def to_v(w):
+                return Pinv @ w
+
+            to_gv = to_w  # P is symmetric: grad_v = P^T grad_w
+        else:
+
+            def _apply(M_index, X_in):
+                out = np.zeros_like(X_in)
+                for a, blk in enumerate(blocks):
+                    S = blk[0]
+                    if S.size:
+                        out[S, a] = blk[M_index] @ X_in[S, a]
+                return out
+
+            def to_w(v):
+                return _apply(1, v)
+
+            def to_v(w):
+                return _apply(2, w)
+
+            to_gv = to_w
 
     def fun(theta):
-        W = theta[: p * A].reshape(p, A)
+        V = theta[: p * A].reshape(p, A)
+        W = V if to_w is None else to_w(V)
         if mask is not None:
             W = W * mask
         f, gW, gb, _ = _logistic_parts(Xc, W, theta[p * A :], Y, Wrow, lam, mask, dtype)
-        return f, np.concatenate([gW.ravel(), gb])
+        gV = gW if to_gv is None else to_gv(gW)
+        return f, np.concatenate([gV.ravel(), gb])
 
+    V0 = W0 if to_v is None else to_v(W0)
     res = minimize(
         fun,
-        np.concatenate([W0.ravel(), b0]),
+        np.concatenate([V0.ravel(), b0]),
         jac=True,
         method="L-BFGS-B",
-        options={"maxiter": max_iter, "gtol": tol, "ftol": 64 * np.finfo(float).eps, "maxls": 50},
+        options={"maxiter": max_iter, "gtol": gtol, "ftol": 64 * np.finfo(float).eps, "maxls": 50},
     )
-    W = res.x[: p * A].reshape(p, A)
+    V = res.x[: p * A].reshape(p, A)
+    W = V if to_w is None else to_w(V)
     if mask is not None:
         W = W * mask
     return W, res.x[p * A :].copy(), int(res.nit)
@@ -259,7 +327,9 @@ def fit_logistic(
     the per-label Hessian evaluated on the subsample rows, converge in a few passes
     over the data (the subsampled Hessian only slows the rate, never moves the fixed
     point); (3) if the largest gradient entry is not below ``tol`` after a few steps, or
-    with more than 96 features, L-BFGS on all rows finishes from there. Stopping rule
+    when a label may use more than 96 features, L-BFGS on all rows finishes from there,
+    preconditioned by the inverse square root of the features' correlation matrix
+    (correlated raw embedding dimensions otherwise make it crawl). Stopping rule
     as scikit-learn's lbfgs: the largest absolute gradient entry of the scaled objective
     below ``tol`` (1e-4, scikit-learn's default).
 
@@ -378,6 +448,12 @@ def _fit_logistic_impl(
     sub = np.sort(rng.choice(n, size=subsample, replace=False)) if n > 2 * subsample else None
 
     grad_norm = np.inf
+    sample = (
+        sub
+        if sub is not None
+        else (np.sort(rng.choice(n, size=subsample, replace=False)) if n > subsample else None)
+    )
+    precond = _preconditioner(Xs if sample is None else Xs[sample], mask) if p > 1 else None
     if sub is not None:
         obs_s = observed[sub]
         m_a = np.maximum(obs_s.sum(axis=0), 1).astype(np.float64)
@@ -396,19 +472,26 @@ def _fit_logistic_impl(
             dtype=np.float64,
             max_iter=max_iter,
             tol=max(tol, 1e-3),
+            precond=precond,
         )
         n_iter += it
-        if p <= _NEWTON_MAX_FEATURES:
+        width = int(mask.sum(axis=0).max()) if mask is not None else p
+        if width <= _NEWTON_MAX_FEATURES:
             from scipy.linalg import cho_factor, cho_solve
             from scipy.special import expit
 
             Ps = expit(Xsub @ W + b)
             S = Ps * (1.0 - Ps) * obs_s / m_a
-            H = _stacked_hessians(Xsub, S)  # (A, p + 1, p + 1), last row/col: intercept
+            if mask is None:
+                H = _stacked_hessians(Xsub, S)  # (A, p + 1, p + 1), last row/col: intercept
             factors = []
             for a in range(A):
-                cols = np.append(np.flatnonzero(mask[:, a]), p) if mask is not None else None
-                Ha = H[a] if cols is None else H[a][np.ix_(cols, cols)]
+                if mask is None:
+                    cols, Ha = None, H[a]
+                else:  # only this label's support: (k + 1) x (k + 1)
+                    cols = np.append(np.flatnonzero(mask[:, a]), p)
+                    Xa = np.hstack([Xsub[:, cols[:-1]], np.ones((Xsub.shape[0], 1))])
+                    Ha = (Xa * S[:, a : a + 1]).T @ Xa
                 Ha[np.arange(Ha.shape[0] - 1), np.arange(Ha.shape[0] - 1)] += lam[a]
                 # a tiny ridge keeps a (nearly) separable subsample label factorisable
                 Ha += 1e-8 * max(float(np.trace(Ha)) / Ha.shape[0], 1e-12) * np.eye(Ha.shape[0])
@@ -436,10 +519,19 @@ def _fit_logistic_impl(
                         W[cols[:-1], a] -= step[:-1]
                     b[a] -= step[-1]
     if grad_norm > tol:
-        W, b, it = _lbfgs(Xc, Yf, Wrow, lam, mask, W, b, dtype=dtype, max_iter=max_iter, tol=tol)
+        W, b, it = _lbfgs(
+            Xc, Yf, Wrow, lam, mask, W, b, dtype=dtype, max_iter=max_iter, tol=tol, precond=precond
+        )
         n_iter += it
         _, gW, gb, _ = _logistic_parts(Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False)
         grad_norm = max(float(np.abs(gW).max(initial=0.0)), float(np.abs(gb).max()))
+        if grad_norm > tol:  # the preconditioned stop rule was too loose: finish plainly
+            W, b, it = _lbfgs(
+                Xc, Yf, Wrow, lam, mask, W, b, dtype=dtype, max_iter=max_iter, tol=tol
+            )
+            n_iter += it
+            _, gW, gb, _ = _logistic_parts(Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False)
+            grad_norm = max(float(np.abs(gW).max(initial=0.0)), float(np.abs(gb).max()))
     return LogisticFit(
         coef=W,
         intercept=b,
