@@ -233,3 +233,17 @@ def test_cli_extract_and_merge(model_file, data, tmp_path, capsys):
     assert "7 rows from 2 shards" in out
     assert main(["merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "m")]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_tiny_faces_on_synthetic_faces(tiny_faces_cache, tmp_path):
+    """The built-in pair through the CLI contract: tiny-faces + synthetic-faces, labels incl. latents."""
+    pytest.importorskip("clipica.data.synthetic_faces")
+    out = tmp_path / "s"
+    assert main(["extract", "--model", "tiny-faces", "--data", "synthetic-faces:12?seed=3", "--out", str(out),
+                 "--batch-size", "5", "--quiet", "--num-workers", "1"]) == 0
+    store = EmbeddingStore.open(out)
+    assert store.image.shape == (12, store.embed_dim) and store.text.shape == (12, store.embed_dim)
+    assert any(c.startswith("latent_") for c in store.label_columns)
+    assert store.rows["id"].is_unique and store.manifest["counts"]["errors"] == 0
+    enc = store.load_encoder()
+    assert np.allclose(enc.encode_images(store.load_images([0, 11])), store.image[[0, 11]], atol=1e-5)
