@@ -125,6 +125,8 @@ class SubsetSource(Source):
         if split is not None:
             want = normalise_split(split)
             split_of = getattr(base, "split_of", None)
+            if split_of is None and len(base) and base[0].split is None:
+                raise DataSourceError(f"{base.spec}: --split {split} was given but this dataset defines no splits")
             # without a cheap accessor, read the rows (generated sources decode fast)
             indices = [i for i in indices if (split_of(i) if split_of else base[i].split) == want]
             if not indices:

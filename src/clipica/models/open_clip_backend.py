@@ -154,7 +154,7 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
     info: dict[str, Any] = {}
     create_kwargs: dict[str, Any] = {}
     if name.startswith("hf-hub:"):
-        if pretrained not in (None, "") and pretrained.lower() not in _RANDOM:
+        if pretrained not in (None, ""):
             raise InputError(f"--pretrained {pretrained!r} cannot be combined with {name}: the repo holds the weights")
         model_name, tok_name = name, name
         spec = f"open_clip:{name}"
@@ -162,6 +162,8 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
         remote = True
     elif Path(os.path.expanduser(name)).is_dir():
         folder = Path(os.path.expanduser(name)).resolve()
+        if pretrained not in (None, ""):
+            raise InputError(f"--pretrained {pretrained!r} cannot be combined with the folder {folder}: it holds the weights")
         model_name = f"local-dir:{folder}"
         tok_name = model_name
         spec = f"open_clip:{folder}"
