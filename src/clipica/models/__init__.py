@@ -160,9 +160,8 @@ def _checkpoint_file(path: Path, pretrained, dev, precision):
     """A bare checkpoint: its architecture comes from open_clip_config.json beside it."""
     import hashlib
     import json
+    import tempfile
 
-    from clipica._atomic import atomic_write_json
-    from clipica._cache import cache_dir
     from clipica.models.open_clip_backend import load_open_clip
 
     cfg_file = path.parent / "open_clip_config.json"
@@ -187,7 +186,9 @@ def _checkpoint_file(path: Path, pretrained, dev, precision):
     digest = hashlib.sha256(json.dumps(model_cfg, sort_keys=True).encode()).hexdigest()[:12]
     name = f"clipica-local-{digest}"
     if name not in open_clip.list_models():
-        reg = cache_dir() / "open_clip_configs" / f"{name}.json"
-        atomic_write_json(reg, model_cfg)
-        open_clip.add_model_config(reg)
+        # open_clip reads the file once into its registry; the temp copy can go right after
+        with tempfile.TemporaryDirectory(prefix="clipica-config-") as tmp:
+            reg = Path(tmp) / f"{name}.json"
+            reg.write_text(json.dumps(model_cfg))
+            open_clip.add_model_config(reg)
     return load_open_clip(name, str(path), dev, precision)
