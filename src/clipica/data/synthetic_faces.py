@@ -323,7 +323,7 @@ def render_face(factors: FaceFactors, image_size: int = 64):
         d.ellipse(box(-1.55, -1.22, 1.55, -0.88), fill=_HAT_RGB)
 
     # place: canvas pixel = A @ output pixel + c (Pillow wants the output -> input map)
-    r_out = 0.25 * size * lat["latent_face_scale"]  # face half-width in output pixels
+    r_out = 0.28 * size * lat["latent_face_scale"]  # face half-width in output pixels
     k = unit / r_out  # canvas pixels per output pixel
     theta = math.radians(lat["latent_rotation"])
     cos, sin = math.cos(theta), math.sin(theta)

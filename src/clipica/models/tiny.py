@@ -1,0 +1,142 @@
+"""``tiny-faces``: the built-in small CLIP, trained on ``synthetic-faces``.
+
+The architecture is data: an open_clip JSON config shipped in the package
+(``configs/tiny-faces.json``: a 64 px ViT with 8 px patches and a small text
+transformer using open_clip's own BPE tokenizer, so everything works offline).
+:func:`register_config` adds it to open_clip's registry, after which it loads
+through the same backend as any open_clip model::
+
+    register_config()
+    open_clip.create_model_and_transforms("tiny-faces", pretrained=str(ensure_weights()))
+
+Weights are trained once (:func:`clipica.models.train_tiny.train_tiny`) and
+cached as safetensors under ``clipica._cache.cache_dir() / "tiny-faces"``
+together with the config, the training metadata and ``eval.json``. Loading
+never unpickles (open_clip reads ``.safetensors`` with ``safetensors``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+MODEL_NAME = "tiny-faces"
+WEIGHTS_NAME = "tiny-faces.safetensors"
+TRAINING_NAME = "training.json"
+EVAL_NAME = "eval.json"
+CONFIG_NAME = "tiny-faces.json"
+
+#: the default training budget: about 7 minutes on 2 idle CPU cores (see data card)
+DEFAULT_STEPS = 1000
+#: test-size training used by the test-suite fixture (tests/conftest.py): well under a minute
+TEST_STEPS = 40
+TEST_BATCH_SIZE = 64
+
+
+def config_path() -> Path:
+    """The shipped open_clip config (JSON) of ``tiny-faces``."""
+    return Path(__file__).with_name("configs") / CONFIG_NAME
+
+
+def model_config() -> dict:
+    """The ``tiny-faces`` architecture as a dict (open_clip's config schema)."""
+    return json.loads(config_path().read_text())
+
+
+def config_hash() -> str:
+    """Short hash of the architecture, recorded with the weights to detect stale caches."""
+    canon = json.dumps(model_config(), sort_keys=True)
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def register_config() -> None:
+    """Make ``"tiny-faces"`` a model name open_clip knows (idempotent)."""
+    import open_clip
+
+    if MODEL_NAME not in open_clip.list_models():
+        open_clip.add_model_config(config_path())
+
+
+def default_dir() -> Path:
+    """Where the default weights live: ``cache_dir() / "tiny-faces"``."""
+    from clipica._cache import cache_dir
+
+    return cache_dir() / MODEL_NAME
+
+
+def weights_path(directory: str | Path | None = None) -> Path:
+    return Path(directory or default_dir()) / WEIGHTS_NAME
+
+
+def is_trained(directory: str | Path | None = None) -> bool:
+    """True when ``directory`` holds weights and metadata for the shipped architecture."""
+    d = Path(directory or default_dir())
+    meta_file = d / TRAINING_NAME
+    if not (d / WEIGHTS_NAME).is_file() or not meta_file.is_file():
+        return False
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("config_hash") == config_hash()
+
+
+def ensure_weights(
+    train_if_missing: bool = True,
+    directory: str | Path | None = None,
+    steps: int | None = None,
+) -> Path:
+    """Path of the cached ``tiny-faces`` safetensors, training the model first if needed.
+
+    Parameters
+    ----------
+    train_if_missing : bool
+        When no (current) weights are cached, train them (default budget
+        :data:`DEFAULT_STEPS`, a few minutes on a laptop CPU) with a message on
+        stderr; when False, raise :class:`~clipica.errors.ModelNotFoundError`.
+    directory : path, optional
+        Cache folder; default ``cache_dir() / "tiny-faces"``.
+    steps : int, optional
+        Training steps if training is needed (default :data:`DEFAULT_STEPS`).
+    """
+    from clipica.errors import ModelNotFoundError
+
+    d = Path(directory or default_dir())
+    if is_trained(d):
+        return d / WEIGHTS_NAME
+    if not train_if_missing:
+        raise ModelNotFoundError(
+            f"tiny-faces: no trained weights in {d}. Train them with `clipica train-tiny` "
+            "(a few minutes on a CPU) or set CLIPICA_CACHE to a folder that has them."
+        )
+    from clipica.models.train_tiny import train_tiny
+
+    n = DEFAULT_STEPS if steps is None else int(steps)
+    sys.stderr.write(
+        f"clipica: tiny-faces weights not found in {d}; training them now "
+        f"({n} steps on synthetic faces, a few minutes on a CPU; done once, then cached).\n"
+    )
+    sys.stderr.flush()
+    train_tiny(steps=n, out=d)
+    return d / WEIGHTS_NAME
+
+
+def load_model(
+    directory: str | Path | None = None, device: str = "cpu", train_if_missing: bool = True
+):
+    """``(model, preprocess, tokenizer)`` of the cached tiny-faces model via open_clip.
+
+    The model is in eval mode. ``preprocess`` maps a PIL image to a (3, 64, 64)
+    tensor; ``tokenizer`` maps a list of strings to a (n, context_length) int64 tensor.
+    """
+    import open_clip
+
+    register_config()
+    path = ensure_weights(train_if_missing=train_if_missing, directory=directory)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        MODEL_NAME, pretrained=str(path), device=device
+    )
+    model.eval()
+    return model, preprocess, open_clip.get_tokenizer(MODEL_NAME)
