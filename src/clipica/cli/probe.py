@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="rows (seeded subsample) for DCI/MIG/SAP/modularity (default 20000; 0 skips them)",
     )
+    parser.add_argument(
+        "--max-sparse",
+        type=int,
+        default=64,
+        metavar="K",
+        help="largest k of the sparse-probe curve before the full probe (default 64)",
+    )
     parser.add_argument("--no-raw", action="store_true", help="skip the raw-dimension baseline")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing probe.json")
 
@@ -59,7 +66,16 @@ def _ica_modality(ica_dir) -> str | None:
 
 
 def compute(
-    store, ica, *, modality="image", C=1.0, seed=0, metrics_rows=20000, raw=True, progress=True
+    store,
+    ica,
+    *,
+    modality="image",
+    C=1.0,
+    seed=0,
+    metrics_rows=20000,
+    raw=True,
+    max_sparse=64,
+    progress=True,
 ):
     """The probe report with baselines and disentanglement metrics, for a store and an ICA.
 
@@ -98,7 +114,15 @@ def compute(
             "data source with labels (e.g. synthetic-faces, celeba)"
         )
     labels = rows[label_cols + (["split"] if "split" in rows.columns else [])]
-    report = probe(codes, labels, baselines=bases, C=C, random_state=seed, progress=progress)
+    report = probe(
+        codes,
+        labels,
+        baselines=bases,
+        C=C,
+        random_state=seed,
+        max_sparse=max_sparse,
+        progress=progress,
+    )
     sets = {"ica": codes, **bases}
 
     if report.factors:
@@ -145,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.C <= 0:
         raise InputError(f"--C must be > 0, got {args.C}")
+    if args.max_sparse < 1:
+        raise InputError(f"--max-sparse must be at least 1, got {args.max_sparse}")
     out = Path(args.out)
     if (out / "probe.json").exists() and not args.overwrite:
         raise ArtifactExistsError(f"{out / 'probe.json'} exists; pass --overwrite to replace it")
@@ -159,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         metrics_rows=args.metrics_rows,
         raw=not args.no_raw,
+        max_sparse=args.max_sparse,
     )
 
     out.mkdir(parents=True, exist_ok=True)

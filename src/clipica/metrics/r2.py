@@ -201,9 +201,14 @@ def r2(
     elif model == "kernel_ridge":
         if tr.size < 10:
             raise InputError(f"kernel_ridge needs at least 10 training rows; got {tr.size}.")
-        pred, params = _fit_kernel_ridge(
-            Xtr, Ytr, Xte, n_landmarks=n_landmarks, val_fraction=val_fraction, rng=rng
-        )
+        from threadpoolctl import threadpool_limits
+
+        # the m x m eigendecompositions are too small to gain from BLAS threads, and on a
+        # shared CPU a spinning second thread makes them several times slower
+        with threadpool_limits(limits=1, user_api="blas"):
+            pred, params = _fit_kernel_ridge(
+                Xtr, Ytr, Xte, n_landmarks=n_landmarks, val_fraction=val_fraction, rng=rng
+            )
     else:
         import warnings
 
