@@ -247,3 +247,24 @@ def test_tiny_faces_on_synthetic_faces(tiny_faces_cache, tmp_path):
     assert store.rows["id"].is_unique and store.manifest["counts"]["errors"] == 0
     enc = store.load_encoder()
     assert np.allclose(enc.encode_images(store.load_images([0, 11])), store.image[[0, 11]], atol=1e-5)
+
+
+def test_killed_after_last_commit_before_finalize(model_file, data, tmp_path, monkeypatch):
+    """Every batch committed but rows.parquet / the complete flag not yet written: the rerun just finishes."""
+    from clipica.store import StoreWriter
+
+    spec = f"folder:{data / 'folder'}"
+
+    def killed(self, extra=None):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(StoreWriter, "finalize", killed)
+        with pytest.raises(KeyboardInterrupt):
+            _extract(model_file, spec, tmp_path / "s", num_workers=1)
+    progress = json.loads((tmp_path / "s" / "progress.json").read_text())
+    assert progress["next_position"] == 8 and not (tmp_path / "s" / "rows.parquet").exists()
+    done = _extract(model_file, spec, tmp_path / "s", num_workers=1)
+    ref = _extract(model_file, spec, tmp_path / "ref")
+    assert np.array_equal(done.image, ref.image) and done.rows.equals(ref.rows)
+    assert done.errors.equals(ref.errors)

@@ -244,10 +244,12 @@ def extract(
     view = encoder.worker_view() if hasattr(encoder, "worker_view") else encoder
     dataset = _RowDataset(source, view, has_text)
     workers = default_num_workers() if num_workers is None else int(num_workers)
+    if not windows:  # resumed after the last commit: nothing left to decode
+        workers = 0
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_sampler=windows,
-        num_workers=workers if windows else 0,
+        num_workers=workers,
         collate_fn=_Collate(view, has_text),
         pin_memory=dev.type == "cuda",
         prefetch_factor=4 if workers else None,
