@@ -373,7 +373,7 @@ def test_cli_fits_a_store_and_writes_ica_dir(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--overwrite" in err and "Traceback" not in err
     assert main(["ica", str(store), "-k", "3", "--out", str(tmp_path / "ica"), "--overwrite",
-                 "--stability", "3", "--modality", "text"]) == 0
+                 "--stability", "3", "--modality", "text", "--quiet"]) == 0
     meta = json.loads((tmp_path / "ica" / "ica.json").read_text())
     assert meta["extra"]["modality"] == "text" and len(meta["components"]) == 3
     assert all(0 <= c["stability"] <= 1 for c in meta["components"])

@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stability", type=int, default=0, metavar="R",
                         help="also run R bootstrap fits and record each component's stability index")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing ICA_DIR")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or header")
 
 
 def _load_matrix(spec: str, modality: str):
@@ -80,14 +81,15 @@ def run(args) -> int:
     X, source = _load_matrix(args.store, args.modality)
     params = dict(solver=args.solver, fun=args.fun, max_iter=args.max_iter, tol=args.tol, device=args.device)
     t0 = time.perf_counter()
-    print(f"clipica ica: {X.shape[0]} rows x {X.shape[1]} dims ({args.modality}), K={args.k}, "
-          f"solver={args.solver}", file=sys.stderr)
+    if not args.quiet:
+        print(f"clipica ica: {X.shape[0]} rows x {X.shape[1]} dims ({args.modality}), K={args.k}, "
+              f"solver={args.solver}", file=sys.stderr)
     stab = None
     if args.stability:
         from clipica.stability import stability
 
         stab = stability(X, args.k, n_runs=args.stability, bootstrap=True, random_state=args.seed,
-                         progress=True, **params)
+                         progress=not args.quiet, **params)
         ica = stab.reference
         ica.stability_ = stab.stability
     else:
