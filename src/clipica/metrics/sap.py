@@ -38,7 +38,7 @@ class SAPResult:
         }
 
 
-def _stump_youden(xtr, ytr, xte, yte) -> np.ndarray:
+def _stump_youden(xtr, ytr, xte, yte, order=None, xs=None) -> np.ndarray:
     """Youden's J (= 2 * balanced accuracy - 1) on test rows of the best threshold per code.
 
     For every code the threshold and direction that maximise balanced accuracy on the
@@ -49,12 +49,14 @@ def _stump_youden(xtr, ytr, xte, yte) -> np.ndarray:
     out = np.zeros(xtr.shape[1])
     if n_pos == 0 or n_neg == 0 or yte.sum() == 0 or yte.sum() == yte.size:
         return out
-    order = np.argsort(xtr, axis=0, kind="stable")
-    xs = np.take_along_axis(xtr, order, axis=0)
+    if order is None:  # callers scoring many factors sort the codes once
+        order = np.argsort(xtr, axis=0, kind="stable")
+    if xs is None:
+        xs = np.take_along_axis(xtr, order, axis=0)
     ys = ytr[order]
     # cut after position i: predict positive for x > xs[i]
     pos_below = np.cumsum(ys, axis=0)[:-1]
-    neg_below = np.cumsum(1 - ys, axis=0)[:-1]
+    neg_below = np.arange(1, ys.shape[0])[:, None] - pos_below
     tpr = (n_pos - pos_below) / n_pos
     tnr = neg_below / n_neg
     bal = 0.5 * (tpr + tnr)
@@ -102,8 +104,11 @@ def sap(
         tr, te = split_indices(
             c.shape[0], train=train, test=test, test_size=test_size, random_state=random_state
         )
+        ctr, cte = c[tr], c[te]
+        order = np.argsort(ctr, axis=0, kind="stable")
+        xs = np.take_along_axis(ctr, order, axis=0)
         for k in np.flatnonzero(binary):
-            S[:, k] = _stump_youden(c[tr], f[tr, k], c[te], f[te, k])
+            S[:, k] = _stump_youden(ctr, f[tr, k], cte, f[te, k], order=order, xs=xs)
     srt = np.sort(S, axis=0)[::-1]
     second = srt[1] if S.shape[0] > 1 else np.zeros(S.shape[1])
     per = srt[0] - second
