@@ -14,6 +14,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--settings", default=None,
                         help="comma-separated subset of settings (default: all)")
     parser.add_argument("--steps", type=int, default=None, help="override the preset's training steps")
+    parser.add_argument("--mixing-weights", default=None, choices=("orthogonal", "gaussian"),
+                        help="override the preset's mixing weights (quick: orthogonal; paper: "
+                             "gaussian, resampled until well-conditioned)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where to train (default: CUDA if available, else CPU)")
     parser.add_argument("--out", required=True, help="output folder (results.json, .csv, .md)")
@@ -44,7 +47,11 @@ def run(args) -> int:
     if args.seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {args.seeds}.")
     settings = None if args.settings is None else [s.strip() for s in args.settings.split(",") if s.strip()]
-    overrides = {"steps": args.steps} if args.steps is not None else None
+    overrides = {}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    if args.mixing_weights is not None:
+        overrides["mixing_weights"] = args.mixing_weights
     t0 = time.perf_counter()
     df = run_experiment(args.experiment, preset=args.preset, seeds=args.seeds, settings=settings,
                         overrides=overrides, device=args.device, progress=not args.quiet)
@@ -52,7 +59,7 @@ def run(args) -> int:
     meta = {"experiment": args.experiment, "preset_name": args.preset, "seeds": args.seeds,
             "settings": settings, "wall_seconds": wall, "clipica_version": __version__,
             "python": sys.version.split()[0], "platform": platform.platform(),
-            "command": "clipica simulate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None}
+            "arguments": {k: v for k, v in vars(args).items() if not k.startswith("_")}}
     paths = write_results(df, args.out, meta=meta)
     print(summary_table(df), end="")
     print(f"wall time {wall:.0f} s; wrote {paths['json']}, {paths['csv']}, {paths['md']}")
