@@ -49,13 +49,15 @@ def test_jpeg_folder_is_deterministic(tmp_path):
 def test_bench_reports_ratio_of_same_run_figures(model_file, tmp_path, capsys):
     args = _args(model=model_file, pretrained=None, rows=8, batch_size=4, num_workers=0, json=True,
                  out=str(tmp_path))
+    assert args.repeat == 1
     assert bench.run(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["rows"] == 8 and result["batch_size"] == 4 and result["embed_dim"] == 16
     fwd, pipe = result["forward_images_per_s"], result["pipeline_images_per_s"]
     assert fwd > 0 and pipe > 0
-    assert result["ratio"] == pytest.approx(pipe / fwd, rel=1e-3)
-    assert np.mean(result["forward_images_per_s_before_after"]) == pytest.approx(fwd, rel=1e-3)
+    (rnd,) = result["rounds"]
+    assert result["ratio"] == rnd["ratio"] == pytest.approx(pipe / fwd, rel=1e-3)
+    assert np.mean(rnd["forward_before_after"]) == pytest.approx(fwd, rel=1e-3)
     assert json.loads((tmp_path / "bench_extract.json").read_text())["ratio"] == result["ratio"]
 
 
@@ -66,3 +68,13 @@ def test_bench_memory_runs(model_file, capsys):
     assert bench.run(args) == 0
     mem = json.loads(capsys.readouterr().out)["memory"]
     assert mem["rows"] == [8, 32] and all(v > 0 for v in mem["peak_rss_mb"])
+
+
+def test_bench_repeat_takes_the_median(model_file, capsys):
+    args = _args(model=model_file, pretrained=None, rows=4, batch_size=4, num_workers=0, json=True, repeat=3)
+    assert bench.run(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["rounds"]) == 3
+    assert result["ratio"] == pytest.approx(np.median([r["ratio"] for r in result["rounds"]]))
+    # consecutive rounds share their bracketing forward timing
+    assert result["rounds"][0]["forward_before_after"][1] == result["rounds"][1]["forward_before_after"][0]

@@ -10,8 +10,9 @@ Same architecture, batch size and device, same process:
   the forward pass and commits each batch to the store (fsync + atomic progress).
 
 ``ratio = pipeline images/s / forward images/s``; the forward figure is the mean
-of one timing before and one after the pipeline, to average out drift on a
-shared machine. ``--memory`` also runs the pipeline in two fresh subprocesses
+of one timing before and one after the pipeline run, to average out drift on a
+shared machine; ``--repeat R`` alternates R pipeline runs with forward timings
+and reports the median ratio. ``--memory`` also runs the pipeline in two fresh subprocesses
 on ``R`` and ``4R`` rows and reports the peak RSS of each (main process; the
 workers are reported separately), which should not grow with the row count.
 """
@@ -39,6 +40,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="batch size for both (default 32)")
     parser.add_argument("--num-workers", type=int, default=None, help="decoding workers (default: cores - 1, max 4)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="pipeline runs, each bracketed by forward timings; the ratio is the median (default 1)")
     parser.add_argument("--memory", action="store_true", help="also measure peak RSS at R and 4R rows in subprocesses")
     parser.add_argument("--memory-rows", type=int, default=128, help="R for --memory (default 128, then 512)")
     parser.add_argument("--quick", action="store_true",
@@ -147,21 +150,28 @@ def run(args) -> int:
         tokens, _ = encoder.tokenize([r.caption for r in rows])
         n_batches = max(1, args.rows // args.batch_size)
         log(f"forward pass alone: {n_batches} batches of {args.batch_size} ...")
-        fwd1 = _time_forward(encoder, pixels, tokens, n_batches)
-        log(f"  {fwd1:.1f} images/s; pipeline (folder -> {workers} workers -> forward -> store) ...")
-        store = clipica.extract(model=args.model, pretrained=args.pretrained, data=f"folder:{folder}",
-                                out=tmp / "store", batch_size=args.batch_size, device=args.device,
-                                num_workers=workers, progress=not args.json)
-        pipe = float(store.manifest["last_run"]["images_per_s"])
-        log(f"  {pipe:.1f} images/s; forward pass alone again ...")
-        fwd2 = _time_forward(encoder, pixels, tokens, n_batches)
-        fwd = (fwd1 + fwd2) / 2
+        fwd_prev = _time_forward(encoder, pixels, tokens, n_batches)
+        rounds = []
+        for r in range(args.repeat):
+            log(f"  {fwd_prev:.2f} images/s; pipeline run {r + 1}/{args.repeat} "
+                f"(folder -> {workers} workers -> forward -> store) ...")
+            store = clipica.extract(model=args.model, pretrained=args.pretrained, data=f"folder:{folder}",
+                                    out=tmp / f"store{r}", batch_size=args.batch_size, device=args.device,
+                                    num_workers=workers, progress=not args.json)
+            pipe = float(store.manifest["last_run"]["images_per_s"])
+            log(f"  {pipe:.2f} images/s; forward pass alone again ...")
+            fwd_next = _time_forward(encoder, pixels, tokens, n_batches)
+            fwd = (fwd_prev + fwd_next) / 2  # the forward figure bracketing this pipeline run
+            rounds.append({"forward_before_after": [round(fwd_prev, 3), round(fwd_next, 3)],
+                           "forward_images_per_s": round(fwd, 3), "pipeline_images_per_s": round(pipe, 3),
+                           "pipeline_seconds": store.manifest["last_run"]["seconds"], "ratio": round(pipe / fwd, 4)})
+            fwd_prev = fwd_next
         result.update(
-            forward_images_per_s=round(fwd, 3),
-            forward_images_per_s_before_after=[round(fwd1, 3), round(fwd2, 3)],
-            pipeline_images_per_s=round(pipe, 3),
-            pipeline_seconds=store.manifest["last_run"]["seconds"],
-            ratio=round(pipe / fwd, 4),
+            forward_images_per_s=float(np.median([x["forward_images_per_s"] for x in rounds])),
+            pipeline_images_per_s=float(np.median([x["pipeline_images_per_s"] for x in rounds])),
+            ratio=float(np.median([x["ratio"] for x in rounds])),
+            ratio_statistic=f"median over {len(rounds)} round(s), each pipeline run bracketed by forward timings",
+            rounds=rounds,
             target_ratio=TARGETS["ratio"],
         )
         del encoder
