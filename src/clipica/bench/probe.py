@@ -22,6 +22,7 @@ runs; the ratio from the same run is the meaningful figure.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -116,6 +117,8 @@ def run_benchmark(n=200_000, k=64, attributes=40, seed=0, progress=print) -> dic
         "meets_targets": bool(
             speedup >= TARGETS["speedup"] and delta.max() <= TARGETS["max_abs_delta_auc"]
         ),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "note": "wall-clock on a shared CPU; the same-run ratio is the figure to read",
     }
     return out
