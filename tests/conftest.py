@@ -1,0 +1,48 @@
+"""Shared pytest fixtures.
+
+``tiny_faces_cache`` (session scope) trains the built-in ``tiny-faces`` CLIP once
+at test size and points ``CLIPICA_CACHE`` at it for the whole session, so that
+``clipica.load_encoder("tiny-faces")``, extraction, the demo and notebook tests
+reuse one small trained model instead of training the default one. Request it
+by name::
+
+    def test_something(tiny_faces_cache):
+        enc = clipica.load_encoder("tiny-faces")   # loads, does not train
+
+Keep this file light: anything heavy belongs in the fixture body, which runs
+only when a test asks for it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_faces_cache(tmp_path_factory):
+    """A session cache dir (``$CLIPICA_CACHE``) holding a test-size trained ``tiny-faces``.
+
+    Trains :data:`clipica.models.tiny.TEST_STEPS` steps once (well under a minute
+    on 2 idle cores) into ``<cache>/tiny-faces/`` (safetensors, config,
+    ``training.json``, ``eval.json``) and sets ``CLIPICA_CACHE`` for the rest of
+    the session; the previous value is restored afterwards. Yields the cache
+    folder (a ``pathlib.Path``).
+    """
+    from clipica.models import tiny
+    from clipica.models.train_tiny import train_tiny
+
+    root = tmp_path_factory.mktemp("clipica-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLIPICA_CACHE", str(root))
+        train_tiny(
+            steps=tiny.TEST_STEPS,
+            batch_size=tiny.TEST_BATCH_SIZE,
+            seed=0,
+            out=root / tiny.MODEL_NAME,
+            n_eval=512,
+            progress=False,
+            # one thread: as fast on an idle 2-core machine, and immune to the
+            # oversubscription stalls of a CI box shared with other jobs
+            num_threads=1,
+        )
+        yield root

@@ -1,0 +1,168 @@
+"""tiny-faces: config registration, training at test size, safetensors round trip, eval."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from clipica.models import tiny
+from clipica.models.train_tiny import _lr_at, retrieval_scores
+
+
+def test_config_is_registered_with_open_clip():
+    import open_clip
+
+    tiny.register_config()
+    tiny.register_config()  # idempotent
+    assert open_clip.list_models().count("tiny-faces") == 1
+    cfg = open_clip.get_model_config("tiny-faces")
+    assert cfg == tiny.model_config()
+    assert cfg["vision_cfg"]["image_size"] == 64
+
+
+@pytest.mark.parametrize("variant", ["independent", "correlated"])
+def test_captions_fit_the_context_length(variant):
+    import open_clip
+
+    from clipica.data.synthetic_faces import sample_factors
+
+    tiny.register_config()
+    tok = open_clip.get_tokenizer("tiny-faces")
+    ctx = tiny.model_config()["text_cfg"]["context_length"]
+    longest = max(len(tok.encode(sample_factors(3, i, variant).caption)) + 2 for i in range(1500))
+    assert longest <= ctx  # no caption is truncated, so no attribute is cut off
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero():
+    lr, steps, warm = 1e-3, 100, 10
+    assert _lr_at(0, steps, lr, warm) == pytest.approx(lr / warm)
+    assert _lr_at(warm - 1, steps, lr, warm) == pytest.approx(lr)
+    assert _lr_at(warm, steps, lr, warm) == pytest.approx(lr)
+    assert _lr_at(55, steps, lr, warm) == pytest.approx(lr / 2)
+    assert _lr_at(steps, steps, lr, warm) == pytest.approx(0.0, abs=1e-12)
+    vals = [_lr_at(s, steps, lr, warm) for s in range(warm, steps)]
+    assert all(a >= b for a, b in zip(vals, vals[1:], strict=False))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_retrieval_scores_known_answers(seed):
+    rng = np.random.default_rng(seed)
+    n, d = 512, 16
+    emb = rng.normal(size=(n, d))
+    attrs = np.arange(n)[:, None]  # all distinct: perfect model, ceiling 1
+    r = retrieval_scores(emb, emb + 1e-6, attrs)
+    assert r["retrieval_top1"] == 1.0 and r["retrieval_top1_ceiling"] == 1.0
+    assert r["retrieval_blocks"] == 2
+    # pairs of rows sharing attributes: ceiling 1/2
+    r = retrieval_scores(emb, emb, np.arange(n)[:, None] // 2)
+    assert r["retrieval_top1_ceiling"] == pytest.approx(0.5)
+    # random text: chance level, 1/256
+    r = retrieval_scores(emb, rng.normal(size=(n, d)), attrs)
+    assert r["retrieval_top1"] < 0.03
+
+
+def test_missing_weights_without_training_is_a_clear_error(tmp_path, monkeypatch):
+    from clipica.errors import ModelNotFoundError
+
+    monkeypatch.setenv("CLIPICA_CACHE", str(tmp_path))
+    assert not tiny.is_trained()
+    with pytest.raises(ModelNotFoundError, match="train-tiny"):
+        tiny.ensure_weights(train_if_missing=False)
+
+
+def test_trained_at_test_size_and_cached(tiny_faces_cache):
+    d = tiny_faces_cache / "tiny-faces"
+    assert tiny.default_dir() == d
+    for name in ("tiny-faces.safetensors", "tiny-faces.json", "training.json", "eval.json"):
+        assert (d / name).is_file(), name
+    meta = json.loads((d / "training.json").read_text())
+    assert (
+        meta["steps"] == tiny.TEST_STEPS and meta["seed"] == 0 and meta["variant"] == "independent"
+    )
+    assert meta["config_hash"] == tiny.config_hash()
+    assert math.isfinite(meta["final_metrics"]["loss_ema"])
+    # cached: no training on the second call
+    assert tiny.ensure_weights() == d / "tiny-faces.safetensors"
+
+
+def test_beats_chance_retrieval_by_a_wide_margin(tiny_faces_cache):
+    ev = json.loads((tiny_faces_cache / "tiny-faces" / "eval.json").read_text())
+    chance = 1 / 256
+    assert ev["retrieval_top1"] > 10 * chance, ev["retrieval_top1"]
+    assert ev["retrieval_top1_ceiling"] >= ev["retrieval_top1"]
+    for key in ("zero_shot_auc", "content_accuracy"):
+        assert set(ev[key]) >= {"Smiling", "Eyeglasses", "Male", "Gray_Hair"}
+    assert set(ev["style_r2"]["image_embedding"]) == set(ev["style_r2"]["raw_pixels_2x2_pooled"])
+    # even a briefly trained model separates the boldest attributes
+    assert ev["content_accuracy"]["Wearing_Hat"] > 0.8
+
+
+def test_reload_is_bit_identical_and_never_unpickles(tiny_faces_cache, monkeypatch):
+    import open_clip
+    import torch
+    from safetensors.torch import load_file
+
+    from clipica.data.synthetic_faces import SyntheticFaces
+
+    path = tiny.ensure_weights(train_if_missing=False)
+    saved = load_file(str(path))
+
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("torch.load (pickle) was called while loading tiny-faces")
+
+    monkeypatch.setattr(torch, "load", no_pickle)
+    tiny.register_config()
+    model, _, preprocess = open_clip.create_model_and_transforms("tiny-faces", pretrained=str(path))
+    model.eval()
+    state = model.state_dict()
+    assert set(state) == set(saved)
+    for k, v in saved.items():
+        assert torch.equal(state[k], v), k
+
+    rows = [SyntheticFaces(4, seed=9)[i] for i in range(4)]
+    pixels = torch.stack([preprocess(r.image) for r in rows])
+    tok = open_clip.get_tokenizer("tiny-faces")
+    model2, _, _ = tiny.load_model(train_if_missing=False)
+    with torch.inference_mode():
+        a = model.encode_image(pixels), model.encode_text(tok([r.caption for r in rows]))
+        b = model2.encode_image(pixels), model2.encode_text(tok([r.caption for r in rows]))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].shape == (4, tiny.model_config()["embed_dim"])
+
+
+def test_cli_train_tiny_writes_weights_and_eval(tmp_path, capsys):
+    from clipica.cli import main
+
+    out = tmp_path / "tf"
+    code = main(
+        [
+            "train-tiny",
+            "--steps",
+            "2",
+            "--batch-size",
+            "16",
+            "--n-eval",
+            "512",
+            "--out",
+            str(out),
+            "--quiet",
+            "--threads",
+            "1",
+        ]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 2
+    assert (out / "tiny-faces.safetensors").is_file()
+    ev = json.loads((out / "eval.json").read_text())
+    assert 0 <= ev["retrieval_top1"] <= 1 and ev["n_eval"] == 512
+    assert tiny.is_trained(out)
+
+
+def test_cli_rejects_bad_steps(tmp_path, capsys):
+    from clipica.cli import main
+
+    assert main(["train-tiny", "--steps", "0", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "steps" in err and "Traceback" not in err
