@@ -120,6 +120,29 @@ def test_partial_causal_sphere(prior):
         assert mean_dir < 0.1
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_independent_sphere_prior_is_ica_recoverable_but_uniform_is_not(seed):
+    # the premise of the sphere + ICA setting: an exact rotation of the
+    # "independent" prior is undone by linear ICA, while the uniform prior is
+    # rotation invariant, so ICA has nothing to find
+    import warnings
+
+    from clipica.ica import ICA
+    from clipica.metrics import mcc
+
+    rng = np.random.default_rng(seed)
+    q = np.linalg.qr(rng.standard_normal((5, 5)))[0]
+    scores = {}
+    for prior in ("independent", "uniform"):
+        z = PartialCausalLatents(geometry="sphere", prior=prior).sample(3000, seed)["z_x"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = ICA(n_components=5, random_state=seed, max_iter=1000).fit_transform(z @ q.T)
+        scores[prior] = mcc(s, z).score
+    assert scores["independent"] > 0.95
+    assert scores["uniform"] < 0.9
+
+
 @pytest.mark.parametrize("mode", ["clip", "reflect"])
 @pytest.mark.parametrize("prior", ["uniform", "nonuniform", "dependent"])
 def test_partial_causal_convex_stays_in_box(mode, prior):
