@@ -66,7 +66,7 @@ def test_celeba_store_is_row_aligned(model_file, data, tmp_path):
     assert errs["id"].tolist() == ["000005.jpg"] and errs["source_index"].tolist() == [4]
     assert "truncated" in errs["reason"][0]
     m = store.manifest
-    assert m["complete"] and m["schema_version"] == 1 and m["normalized"] is False
+    assert m["complete"] and m["schema_version"] == 1 and m["normalize"] is False
     assert m["counts"]["rows"] == 9 and m["counts"]["errors"] == 1
     assert m["data"]["source"]["captions"].startswith("generated from attributes")
     assert m["versions"]["torch"] and m["model"]["encoder"]["backend"] == "open_clip"
@@ -113,7 +113,7 @@ def test_normalize_rerun_and_mismatch(model_file, data, tmp_path):
     unit = _extract(model_file, spec, tmp_path / "unit", normalize=True)
     assert np.allclose(np.linalg.norm(unit.image, axis=1), 1, atol=1e-5)
     assert np.allclose(unit.image, raw.image / np.linalg.norm(raw.image, axis=1, keepdims=True), atol=1e-5)
-    assert unit.manifest["normalized"] is True and raw.manifest["normalized"] is False
+    assert unit.manifest["normalize"] is True and raw.manifest["normalize"] is False
     # the same command again: the finished store is returned untouched
     before = (tmp_path / "raw" / "image.f32").stat().st_mtime_ns
     again = _extract(model_file, spec, tmp_path / "raw")

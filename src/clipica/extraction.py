@@ -226,7 +226,7 @@ def extract(
         "embed_dim": int(encoder.embed_dim),
         "has_text": has_text,
         "label_columns": list(source.label_columns),
-        "normalized": bool(normalize),
+        "normalize": bool(normalize),  # L2 per row before storing (naming reads this key)
         "normalization": "l2 per row" if normalize else "none (as returned by the model's projection)",
         "batch_size": batch_size,
         "precision": precision,
