@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from clipica.report import build_report, folded_auc, naming_poles, probe_attributes
-from clipica.viz.report_figures import plot_stability_sweep, sweep_table
+from clipica.report import build_report, folded_auc, naming_poles, probe_attributes, sweep_columns
+from clipica.viz.report_figures import plot_auc_comparison
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -115,7 +115,7 @@ def test_report_is_self_contained_and_shows_the_numbers(tmp_path):
     parser.feed(text)
     assert parser.open == []
     # self-contained: every image inline, nothing fetched
-    assert len(parser.imgs) == 3  # heatmap, traversal, stability sweep
+    assert len(parser.imgs) == 4  # AUC bars, heatmap, traversal, stability sweep
     for src in parser.imgs:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == PNG_MAGIC
@@ -141,22 +141,24 @@ def test_missing_sections_are_stated(tmp_path):
         assert f"Not computed: {what}" in text
 
 
-@pytest.mark.parametrize(
-    "sweep",
-    [
-        {"k": [2, 4], "stability_mean": [1.0, 0.5]},
-        [{"k": 2, "stability_mean": 1.0}, {"k": 4, "stability_mean": 0.5}],
-        {"per_k": [{"k": 2, "stability": 1.0}, {"k": 4, "stability": 0.5}]},
-    ],
-)
-def test_sweep_table_forms(sweep):
-    cols = sweep_table(sweep)
-    assert cols["k"] == [2, 4]
-    assert cols["stability_mean"] == [1.0, 0.5]
-    fig = plot_stability_sweep(sweep, chosen_k=2)
-    assert fig.axes and list(fig.axes[0].lines[0].get_ydata()) == [1.0, 0.5]
+def test_sweep_columns_keep_only_per_k_lists():
+    cols = sweep_columns({"k": [2, 4], "stability_mean": [1.0, 0.5], "chosen_k": 2,
+                          "rule": "r", "per_component": {"2": [1, 1]}})
+    assert cols == {"k": [2, 4], "stability_mean": [1.0, 0.5]}
 
 
-def test_sweep_table_rejects_nonsense():
-    with pytest.raises(ValueError):
-        sweep_table({"k": [2, 4]})
+def test_stability_section_lists_every_k(tmp_path):
+    sweep = {"k": [4, 8, 16], "stability_mean": [0.991, 0.873, 0.612], "chosen_k": 8,
+             "rule": "largest K with mean component stability >= 0.8"}
+    text = build_report(tmp_path, stability=sweep).read_text()
+    assert "Chosen K = 8: largest K with mean component stability &gt;= 0.8" in text
+    for v in ("0.991", "0.873", "0.612"):
+        assert v in text
+
+
+def test_auc_comparison_bars():
+    rows = probe_attributes(_planted_probe())
+    fig = plot_auc_comparison(rows)
+    bars = [p.get_height() for p in fig.axes[0].patches]
+    assert len(bars) == 3 * 4  # ica, pca, raw for 4 attributes
+    assert bars[:4] == pytest.approx([0.97, 0.97, 0.96, 0.97])

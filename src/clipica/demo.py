@@ -44,14 +44,15 @@ class DemoConfig:
     """Sizes and choices of one demo run; recorded in ``summary.json``.
 
     n_rows : synthetic faces embedded.  k_grid : candidate numbers of components.
-    stability_threshold / restarts : the K rule (see :func:`choose_k`).
+    stability_threshold / restarts : the K rule, :func:`clipica.stability.choose_k` (the
+    largest K whose mean component stability over bootstrap refits reaches the threshold).
     traversal_rows : source rows per traversal grid.  decoder_epochs : None = the
     decoder's default budget.  tiny_steps : training steps if the model is not cached.
     """
 
     n_rows: int = 20000
     k_grid: tuple[int, ...] = (4, 8, 12, 16, 24, 32)
-    stability_threshold: float = 0.9
+    stability_threshold: float = 0.8
     restarts: int = 5
     sweep_rows: int = 20000
     seed: int = 0
@@ -69,28 +70,6 @@ class DemoConfig:
                     traversal_rows=4, decoder_epochs=6)
         base.update(overrides)
         return cls(**base)
-
-
-def choose_k(ks: Sequence[int], stability: Sequence[float], threshold: float) -> tuple[int, str]:
-    """The rule the demo uses to pick K from a stability sweep.
-
-    The largest K whose mean component stability is at least ``threshold``: more
-    components can separate more factors, but only while restarts keep finding the
-    same ones. When no K reaches the threshold, the K with the highest mean stability.
-    Returns ``(K, the rule in words)``.
-    """
-    pairs = sorted(zip(ks, stability, strict=True))
-    ok = [k for k, s in pairs if s is not None and s >= threshold]
-    if ok:
-        return int(ok[-1]), (
-            f"largest K in {[k for k, _ in pairs]} whose mean component stability over "
-            f"restarts is >= {threshold}"
-        )
-    best = max(pairs, key=lambda p: (-1.0 if p[1] is None else p[1]))
-    return int(best[0]), (
-        f"no K in {[k for k, _ in pairs]} reached mean stability {threshold}; "
-        "took the most stable K"
-    )
 
 
 # ------------------------------------------------------------------ plumbing
@@ -178,18 +157,20 @@ def run_demo(
         n_rows = int(X.shape[0])
 
     with st.stage("stability", f"ICA restarts for K in {list(cfg.k_grid)}"):
-        from clipica.stability import sweep_k
+        from clipica.stability import choose_k, sweep_k
 
         ks = [k for k in cfg.k_grid if k < min(X.shape)]
         rng = np.random.default_rng(cfg.seed)
         rows = np.arange(n_rows) if n_rows <= cfg.sweep_rows else np.sort(
             rng.choice(n_rows, cfg.sweep_rows, replace=False))
-        sweep = sweep_k(np.asarray(X[rows]), ks, n_restarts=cfg.restarts, random_state=cfg.seed,
+        sweep = sweep_k(np.asarray(X[rows]), ks, n_runs=cfg.restarts, random_state=cfg.seed,
                         progress=progress)
+        k, rule = choose_k(sweep, min_stability=cfg.stability_threshold)
         table = _sweep_dict(sweep)
-        k, rule = choose_k(table["k"], table["stability_mean"], cfg.stability_threshold)
-        stability = {**table, "chosen_k": k, "rule": rule, "n_restarts": cfg.restarts,
-                     "n_rows": int(len(rows))}
+        stability = {**table, "chosen_k": k, "rule": rule, "threshold": cfg.stability_threshold,
+                     "n_runs": cfg.restarts,
+                     "resampling": "bootstrap", "n_rows": int(len(rows)),
+                     "per_component": {str(kk): v for kk, v in sweep.attrs.get("per_component", {}).items()}}
         atomic_write_json(out / "stability.json", stability)
         stability_mean = float(table["stability_mean"][table["k"].index(k)])
 
@@ -199,7 +180,7 @@ def run_demo(
         _clipica(*argv)
 
     with st.stage("probe", "every component against every attribute, next to PCA / raw / random rotation"):
-        argv = ["probe", store_dir, "--ica", ica_dir, "--out", probe_dir]
+        argv = ["probe", store_dir, "--ica", ica_dir, "--out", probe_dir, "--overwrite"]
         commands.append("clipica " + " ".join(map(str, argv)))
         _clipica(*argv)
         probe_json = _read_json(probe_dir / "probe.json")
@@ -254,11 +235,10 @@ def _maybe_json(path: Path) -> dict | None:
 
 
 def _sweep_dict(sweep: Any) -> dict:
-    """The sweep as plain lists (k, stability_mean, explained_variance when known)."""
-    from clipica.viz.report_figures import sweep_table
-
-    cols = sweep_table(sweep)
-    return {key: [float(v) if key != "k" else int(v) for v in vals] for key, vals in cols.items()}
+    """The sweep DataFrame as plain lists, one per column."""
+    cols = [c for c in ("k", "stability_mean", "stability_min", "stability_median", "n_stable",
+                        "explained_variance", "converged_fraction", "seconds") if c in sweep]
+    return {c: [int(v) if c in ("k", "n_stable") else float(v) for v in sweep[c]] for c in cols}
 
 
 def attribute_selectivity(
@@ -355,4 +335,4 @@ def _mcc(mcc: Any) -> dict | None:
     return out
 
 
-__all__ = ["DemoConfig", "TRAVERSAL_ATTRIBUTES", "attribute_selectivity", "choose_k", "run_demo"]
+__all__ = ["DemoConfig", "TRAVERSAL_ATTRIBUTES", "attribute_selectivity", "run_demo"]

@@ -390,21 +390,40 @@ def _section_traversals(interventions: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
-def _section_stability(stability: Mapping[str, Any] | None, stability_png: Any) -> str:
-    if stability_png is None and stability:
-        from clipica.viz.report_figures import plot_stability_sweep
+def sweep_columns(stability: Mapping[str, Any]) -> dict[str, list]:
+    """The per-K columns of a stability sweep dict (``k``, ``stability_mean``, ...)."""
+    keys = ("k", "stability_mean", "stability_min", "explained_variance")
+    return {k: list(stability[k]) for k in keys if isinstance(stability.get(k), (list, tuple))}
 
-        stability_png = plot_stability_sweep(stability)
+
+def _section_stability(stability: Mapping[str, Any] | None, stability_png: Any) -> str:
+    stability = stability or {}
+    cols = sweep_columns(stability)
+    if stability_png is None and "k" in cols and "stability_mean" in cols:
+        from clipica.viz.stability import plot_stability_vs_k
+
+        stability_png = plot_stability_vs_k(cols, chosen_k=stability.get("chosen_k"),
+                                            threshold=stability.get("threshold", 0.8))
     if stability_png is None:
         return _missing(
             "stability sweep over K", "Use <code>clipica.stability.sweep_k</code> to choose K."
         )
-    rule = (stability or {}).get("rule")
-    chosen = (stability or {}).get("chosen_k")
-    cap = "Mean component stability (Icasso-style index over restarts) and explained variance per K."
+    rule = stability.get("rule")
+    chosen = stability.get("chosen_k")
+    cap = ("Mean (and minimum) component stability over bootstrap refits (Icasso-style index) "
+           "and the explained variance of the K-dimensional subspace, per K.")
     if chosen is not None:
-        cap += f" Chosen K = {_e(chosen)}" + (f": {_e(rule)}" if rule else ".")
-    return _img(stability_png, cap)
+        cap += f" Chosen K = {_e(chosen)}" + (f": {_e(rule)}." if rule else ".")
+    out = _img(stability_png, cap)
+    if "k" in cols and "stability_mean" in cols:
+        head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{_e(v) if c == 'k' else _fmt(v)}</td>" for c, v in
+                             zip(cols, vals, strict=True)) + "</tr>"
+            for vals in zip(*cols.values(), strict=True)
+        )
+        out += f"<table><tr>{head}</tr>{body}</table>"
+    return out
 
 
 def _section_provenance(provenance: Mapping[str, Any] | None, timings: Mapping[str, Any] | None) -> str:
@@ -519,6 +538,16 @@ def build_report(
         "<h2>Which component carries which attribute</h2>",
         _section_probe_table(rows, selectivity, top_words),
     ]
+    if rows:
+        from clipica.viz.report_figures import plot_auc_comparison
+
+        sections.append(
+            _img(
+                plot_auc_comparison(rows, columns=("ica", "pca", "raw", "random_rotation")),
+                "Best single-code ROC AUC per attribute: ICA components against PCA components "
+                "(same K), raw embedding dimensions and a random rotation of the whitened data.",
+            )
+        )
     if heatmap is not None:
         sections.append(
             _img(

@@ -18,7 +18,6 @@ _LAZY = {
     "plot_text_response": "clipica.viz.traversal",
     "plot_intervention": "clipica.viz.traversal",
     # report (clipica.viz.report_figures)
-    "plot_stability_sweep": "clipica.viz.report_figures",
     "plot_auc_comparison": "clipica.viz.report_figures",
     # probes (clipica.viz.probe)
     "plot_probe_heatmap": "clipica.viz.probe",
