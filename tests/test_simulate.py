@@ -359,3 +359,36 @@ def test_cli_writes_results(tmp_path, capsys):
     assert "mcc_before_ica" in recs[0]
     run = json.loads((out / "run.json").read_text())
     assert run["preset"]["steps"] == 10 and run["wall_seconds"] > 0
+
+
+def test_custom_settings(tmp_path):
+    from clipica.simulate import run_experiment
+
+    df = run_experiment("multimodal", preset="test", seeds=[4],
+                        settings={"small": {"content_dim": 2, "style_dim": 1, "m1_dim": 1,
+                                            "m2_dim": 1, "p_change": 0.5, "encoding_dim": 3}},
+                        overrides=_TINY, device="cpu")
+    row = df.iloc[0]
+    assert (row["setting"], row["seed"], row["content_dim"], row["encoding_dim"]) == ("small", 4, 2, 3)
+    assert row["p_change"] == 0.5
+    with pytest.raises(InputError, match="kappa_typo"):
+        run_experiment("partial-causal", preset="test", settings={"x": {"kappa_typo": 3}})
+    with pytest.raises(InputError, match="p_change"):
+        run_experiment("multimodal", preset="test", settings={"x": {"p_change": 2.0}})
+
+
+@pytest.mark.slow
+def test_quick_preset_shows_the_papers_patterns():
+    # the expectations of docs/identifiability.md on one seed (a few minutes)
+    from clipica.simulate import run_experiment
+
+    mm = run_experiment("multimodal", preset="quick", seeds=[0], settings=["independent"])
+    assert mm["r2_nonlinear_content"].iloc[0] > 0.9
+    assert mm[["r2_nonlinear_style", "r2_nonlinear_m1"]].to_numpy().max() < 0.3
+    pc = run_experiment("partial-causal", preset="quick", seeds=[0],
+                        settings=["sphere-independent-prior", "convex"]).set_index("setting")
+    assert pc.loc["sphere-independent-prior", "r2_linear_coupled"] > 0.9
+    assert pc.loc["sphere-independent-prior", "mcc_after_ica"] > 0.9
+    assert (pc.loc["sphere-independent-prior", "mcc_after_ica"]
+            > pc.loc["sphere-independent-prior", "mcc_before_ica"] + 0.1)
+    assert pc.loc["convex", "mcc_before_ica"] > 0.9

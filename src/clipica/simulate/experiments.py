@@ -142,16 +142,45 @@ class _Run:
         return self.mixings[0](d["z1"]), self.mixings[1](d["z2"])
 
 
-def _build_runs(experiment: str, names: list[str], seeds: list[int], p: Preset,
-                device: str) -> list[_Run]:
+def _resolve_settings(experiment: str, settings) -> dict[str, tuple[dict, dict]]:
+    """Names of built-in settings, or a mapping name -> latent-model options."""
+    table = SETTINGS[experiment]
+    if settings is None:
+        return dict(table)
+    if isinstance(settings, str):
+        settings = [settings]
+    if isinstance(settings, dict):
+        model = MultimodalLatents if experiment == "multimodal" else PartialCausalLatents
+        allowed = {f.name for f in fields(model)} - {"structure_seed"}
+        out = {}
+        for name, opts in settings.items():
+            opts = dict(opts)
+            enc = opts.pop("encoding_dim", None)
+            bad = sorted(set(opts) - allowed)
+            if bad:
+                raise InputError(f"setting {name!r}: unknown option(s) {bad}; "
+                                 f"allowed: {sorted(allowed)} and encoding_dim.")
+            out[str(name)] = (opts, {} if enc is None else {"encoding_dim": enc})
+        if not out:
+            raise InputError("settings is empty.")
+        return out
+    names = list(settings)
+    if not names:
+        raise InputError("settings is empty.")
+    for n in names:
+        _check_choice(f"{experiment} setting", n, list(table))
+    return {n: table[n] for n in names}
+
+
+def _build_runs(experiment: str, specs: dict[str, tuple[dict, dict]], seeds: list[int],
+                p: Preset, device: str) -> list[_Run]:
     runs = []
-    for name in names:
-        lat_opts, train_opts = SETTINGS[experiment][name]
+    for name, (lat_opts, train_opts) in specs.items():
         for seed in seeds:
             if experiment == "multimodal":
                 lat = MultimodalLatents(structure_seed=seed, **lat_opts)
-                enc = lat.content_dim
-                if train_opts.get("encoding_dim") == "content+style":
+                enc = train_opts.get("encoding_dim", lat.content_dim)
+                if enc == "content+style":
                     enc = lat.content_dim + lat.style_dim
                 # Daunhawer et al.: squared-L2 InfoNCE, temperature 1, unconstrained output
                 cfg = TrainConfig(loss="sql2", encoding_dim=enc, temperature=1.0)
@@ -160,12 +189,13 @@ def _build_runs(experiment: str, names: list[str], seeds: list[int], p: Preset,
                 # quick/test use softer temperatures than the matched ones: in a
                 # short run the sharp matched temperature (0.05 on the sphere)
                 # left about one run in three in a folded local minimum (R^2 ~ 0.64)
+                enc = int(train_opts.get("encoding_dim", lat.coupled_dim))
                 if lat.geometry == "sphere":
                     tau = p.temperature_sphere or 1.0 / lat.kappa
-                    cfg = TrainConfig(loss="clip", encoding_dim=lat.coupled_dim, temperature=tau)
+                    cfg = TrainConfig(loss="clip", encoding_dim=enc, temperature=tau)
                 else:
                     tau = p.temperature_convex or lat.laplace_scale
-                    cfg = TrainConfig(loss="l1", encoding_dim=lat.coupled_dim, temperature=tau)
+                    cfg = TrainConfig(loss="l1", encoding_dim=enc, temperature=tau)
             cfg = replace(cfg, hidden_dim=p.hidden_dim, n_hidden=p.n_hidden,
                           batch_size=p.batch_size, steps=p.steps, lr=p.lr, device=device,
                           seed=seed)
@@ -228,7 +258,11 @@ def run_experiment(experiment: str, preset="quick", seeds=3, *, settings=None,
     preset : "test" (seconds), "quick" (minutes on a CPU), "paper" (original
         sizes, for a GPU), or a :class:`Preset`.
     seeds : number of seeds (0, 1, ..., seeds-1) or an explicit list.
-    settings : subset of the experiment's setting names (default: all, see ``SETTINGS``).
+    settings : subset of the experiment's setting names (default: all, see
+        ``SETTINGS``), or a dict of custom settings, name -> options of the
+        latent model (:class:`MultimodalLatents` / :class:`PartialCausalLatents`
+        fields) plus an optional ``encoding_dim``, e.g.
+        ``{"half-change": {"p_change": 0.5, "content_dim": 3}}``.
     overrides : replace fields of the preset, e.g. ``{"steps": 500}``.
     device : "auto", "cpu" or "cuda" for training.
     progress : tqdm bars.
@@ -243,12 +277,10 @@ def run_experiment(experiment: str, preset="quick", seeds=3, *, settings=None,
     seed_list = list(range(int(seeds))) if np.isscalar(seeds) else [int(s) for s in seeds]
     if not seed_list:
         raise InputError("seeds must be >= 1 (or a non-empty list).")
-    names = list(SETTINGS[experiment]) if settings is None else list(settings)
-    for n in names:
-        _check_choice(f"{experiment} setting", n, list(SETTINGS[experiment]))
+    specs = _resolve_settings(experiment, settings)
     from threadpoolctl import threadpool_limits
 
-    runs = _build_runs(experiment, names, seed_list, p, device)
+    runs = _build_runs(experiment, specs, seed_list, p, device)
     # the arrays are small: one BLAS thread is fastest and does not fight
     # other work for a shared CPU
     with threadpool_limits(limits=1):
