@@ -89,6 +89,24 @@ def test_gap_handling_matters():
     assert [(r["component"], r["pole"]) for r in m] != [(2, "+"), (2, "-"), (4, "+"), (0, "-")]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vocabulary_centring_removes_a_prompt_style_offset(seed):
+    """Prompts share a template offset that captions lack; centring by the vocabulary mean removes it."""
+    ica, T, vocab, emb = planted(seed)
+    rng = np.random.default_rng(100 + seed)
+    style = 0.4 * 3.0 * (rng.normal(size=6) @ ica.mixing_.T)  # a template offset of ~3 caption sd
+    styled = emb + style
+    names = name_from_embeddings(vocab, styled, ica, reference_texts=T)  # default: vocabulary mean
+    assert names.projection.center == "vocabulary"
+    assert names.top(2, "+", 1)[0][0] == "smiling" and names.top(2, "-", 1)[0][0] == "frowning"
+    m = match_prompts(vocab[:4], ica, text_embeddings=styled[:4], projection=names.projection)
+    assert [(r["component"], r["pole"]) for r in m] == [(2, "+"), (2, "-"), (4, "+"), (0, "-")]
+    # caption centring keeps the offset: the reverse lookup no longer finds the planted components
+    cap = name_from_embeddings(vocab, styled, ica, reference_texts=T, center="captions")
+    m2 = match_prompts(vocab[:4], ica, text_embeddings=styled[:4], projection=cap.projection)
+    assert [(r["component"], r["pole"]) for r in m2] != [(2, "+"), (2, "-"), (4, "+"), (0, "-")]
+
+
 def test_vocabulary_loading(tmp_path):
     phrases = load_attribute_phrases()
     assert len(phrases) == 40
@@ -111,7 +129,9 @@ def test_vocabulary_loading(tmp_path):
         load_vocabulary(f, template="no slot")
 
 
-@pytest.mark.filterwarnings("ignore:.*did not converge")  # 32 rows of a random model: the ICA is incidental
+@pytest.mark.filterwarnings(
+    "ignore:.*did not converge"
+)  # 32 rows of a random model: the ICA is incidental
 def test_cli_name_writes_json_and_table(tmp_path, capsys):
     import json
     import sys
@@ -156,7 +176,8 @@ def test_cli_name_writes_json_and_table(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     js = json.loads((tmp_path / "names" / "naming.json").read_text())
     assert len(js["components"]) == 4 and len(js["components"][0]["positive"]) == 2
-    assert js["vocabulary_size"] == 4 and js["method"]["text_mean_from"] == "captions"
+    assert js["vocabulary_size"] == 4 and js["method"]["text_mean_from"] == "vocabulary"
+    assert js["method"]["scale_from"] == "captions"
     assert js["prompts"][0]["prompt"] == "a smiling face" and 0 <= js["prompts"][0]["component"] < 4
     assert "component 3" in (tmp_path / "names" / "naming.txt").read_text()
     code = main(
