@@ -279,6 +279,9 @@ def test_ensemble_members_are_independent_runs():
     x = g1(lat.sample(10, 0)["z1"])
     assert not np.allclose(pair[0].encode(x), pair[1].encode(x))
     assert pair[0].encode(x).shape == (10, 2)
+    # a member is the same run whether trained alone or beside others
+    alone = train_contrastive([sampler], lat.view_dims, cfg, seeds=[8])[0]
+    np.testing.assert_allclose(alone.encode(x), pair[1].encode(x), atol=1e-4)
     with pytest.raises(InputError):
         pair[0].encode(x[:, :2])
 

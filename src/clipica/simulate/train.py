@@ -83,15 +83,21 @@ def _resolve_device(device: str):
     return torch.device(device)
 
 
-def _init_ensemble(n_members: int, dims: list[int], generator) -> tuple[list, list]:
-    """Weights (E, d_in, d_out) and biases (E, 1, d_out), initialised like torch.nn.Linear."""
+def _init_ensemble(generators: list, dims: list[int]) -> tuple[list, list]:
+    """Weights (E, d_in, d_out) and biases (E, 1, d_out), initialised like torch.nn.Linear.
+
+    Member i draws from ``generators[i]`` only, so its initialisation depends
+    on its own seed and not on which other runs share the ensemble.
+    """
     import torch
 
     weights, biases = [], []
     for d_in, d_out in zip(dims[:-1], dims[1:], strict=True):
         bound = 1.0 / np.sqrt(d_in)
-        w = (torch.rand(n_members, d_in, d_out, generator=generator) * 2 - 1) * bound
-        b = (torch.rand(n_members, 1, d_out, generator=generator) * 2 - 1) * bound
+        w = torch.stack([(torch.rand(d_in, d_out, generator=g) * 2 - 1) * bound
+                         for g in generators])
+        b = torch.stack([(torch.rand(1, d_out, generator=g) * 2 - 1) * bound
+                         for g in generators])
         weights.append(torch.nn.Parameter(w))
         biases.append(torch.nn.Parameter(b))
     return weights, biases
@@ -260,11 +266,11 @@ def _train(torch, samplers, in_dims, cfg, seeds, device, progress, desc, single)
     from tqdm.auto import tqdm
 
     e = len(samplers)
-    gen = torch.Generator().manual_seed(int(seeds[0]) * 1_000_003 + e)
+    gens = [torch.Generator().manual_seed(int(s) * 1_000_003 + 7005) for s in seeds]
     params = {}
     for m, d_in in ((1, in_dims[0]), (2, in_dims[1])):
         dims = [d_in] + [cfg.hidden_dim] * cfg.n_hidden + [cfg.encoding_dim]
-        params[m] = _init_ensemble(e, dims, gen)
+        params[m] = _init_ensemble(gens, dims)
     rngs = [np.random.default_rng([s, 7004]) for s in seeds]
     # inputs are standardised with the statistics of one large draw: the
     # mixings' output scale is arbitrary and would otherwise set the step size
