@@ -278,7 +278,7 @@ def attribute_selectivity(
 
 def _summary(cfg, store, n_rows, k, rule, stability_mean, probe_json, naming, selectivity,
              shared, model_eval) -> dict:
-    from clipica.report import naming_poles
+    from clipica.report import naming_poles, short_phrase
 
     poles = naming_poles(naming)
     attrs = {}
@@ -296,7 +296,7 @@ def _summary(cfg, store, n_rows, k, rule, stability_mean, probe_json, naming, se
             "random_rotation_best_auc": (e.get("random_rotation") or {}).get("best_auc"),
             "linear_probe_auc": e.get("linear_probe_auc"),
             "selectivity": selectivity.get(a),
-            "top_words": [w for w, _ in poles.get(comp, {}).get(pole, [])][:5],
+            "top_words": [short_phrase(w) for w, _ in poles.get(comp, {}).get(pole, [])][:5],
         }
 
     def mean(key):

@@ -108,6 +108,18 @@ def _missing(what: str, how: str) -> str:
     return f'<p class="missing">Not computed: {_e(what)}. {how}</p>'
 
 
+_PROMPT_PREFIXES = ("a photo of a person ", "a photo of an ", "a photo of a ", "a photo of ")
+
+
+def short_phrase(text: Any) -> str:
+    """'a photo of a person wearing a hat' -> 'wearing a hat' (display only)."""
+    text = str(text)
+    for prefix in _PROMPT_PREFIXES:
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
 def folded_auc(value: Any) -> float | None:
     """max(AUC, 1 - AUC): a single code separates an attribute equally well from either pole."""
     v = _num(value)
@@ -219,7 +231,7 @@ def _section_probe_table(
         cells.append(f"<td>{_fmt(r.get('linear_probe'))}</td>")
         cells.append(f"<td>{_fmt(selectivity.get(name), 2)}</td>")
         words = top_words.get(name) or []
-        cells.append(f'<td class="l">{_e(", ".join(map(str, words[:5])))}</td>')
+        cells.append(f'<td class="l">{_e("; ".join(short_phrase(w) for w in words[:3]))}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     means = [
         '<td class="l">mean</td><td></td>',
@@ -263,18 +275,37 @@ def _section_ground_truth(metrics: Mapping[str, Any] | None) -> str:
         )
     other = {k: v for k, v in metrics.items() if k != "mcc" and v is not None}
     if other:
+        # one row per (metric, part), one column per representation: ICA, then its baselines
+        reps = ["ica"]
+        for value in other.values():
+            if isinstance(value, Mapping):
+                reps += [r for r in (value.get("baselines") or {}) if r not in reps]
         rows = []
         for name, value in other.items():
-            if isinstance(value, Mapping):
-                detail = ", ".join(
-                    f"{k} {_fmt(v)}" for k, v in value.items() if _num(v) is not None
-                )
-            else:
-                detail = _fmt(value)
-            rows.append(f'<tr><td class="l">{_e(name)}</td><td class="l">{detail}</td></tr>')
+            if not isinstance(value, Mapping):
+                rows.append((name, {"ica": value}))
+                continue
+            base = value.get("baselines") or {}
+            parts_ = [k for k, v in value.items() if k not in ("baselines", "n_rows")
+                      and _num(v) is not None]
+            for part in parts_:
+                label = name if part == "score" else f"{name} {part}"
+                vals = {"ica": value[part]}
+                vals.update({r: (base.get(r) or {}).get(part) for r in base})
+                rows.append((label, vals))
+        head = "".join(f"<th>{_e(r)}</th>" for r in reps)
+        body = "".join(
+            f'<tr><td class="l">{_e(label)}</td>'
+            + "".join(f"<td>{_fmt(vals.get(r))}</td>" for r in reps)
+            + "</tr>"
+            for label, vals in rows
+        )
+        n_rows = next((v.get("n_rows") for v in other.values()
+                       if isinstance(v, Mapping) and v.get("n_rows")), None)
         parts.append(
             "<h3>Disentanglement scores against the binary attributes</h3>"
-            f'<table><tr><th class="l">metric</th><th class="l">value</th></tr>{"".join(rows)}</table>'
+            f'<table><tr><th class="l">metric</th>{head}</tr>{body}</table>'
+            + (f'<p class="sub">computed on {_e(n_rows)} rows.</p>' if n_rows else "")
         )
     return "".join(parts)
 
@@ -330,8 +361,8 @@ def _section_naming(
         p = poles[comp]
 
         def words(pairs: list) -> str:
-            return ", ".join(
-                _e(w) + (f" <small>({s:.2f})</small>" if s is not None else "")
+            return "; ".join(
+                _e(short_phrase(w)) + (f" <small>({s:+.2f})</small>" if s is not None else "")
                 for w, s in pairs[:n_words]
             )
 
@@ -358,13 +389,21 @@ def _section_traversals(interventions: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for item in interventions:
         comp = item.get("component")
-        attr = item.get("attribute") or item.get("selected_attribute")
-        title = f"Component {comp}" + (f" — selects {attr}" if attr else "")
+        best_for = list(item.get("best_for") or [])
+        selected = item.get("selected_attribute") or item.get("attribute")
+        title = f"Component {comp}"
+        if best_for:
+            title += " — the best single component for " + ", ".join(best_for)
+        elif selected:
+            title += f" — moves {selected} most"
         sel = _num(item.get("selectivity"))
         alphas = item.get("alphas")
         desc = []
-        if sel is not None:
-            desc.append(f"selectivity {sel:.2f}")
+        if selected:
+            desc.append(
+                f"the sweep moves the {selected} probe most"
+                + (f" (selectivity {sel:.2f}: its logit change over the others' summed)" if sel is not None else "")
+            )
         if alphas:
             desc.append(
                 "α from "
@@ -707,6 +746,10 @@ def report_from_dirs(
             if len(done) >= traversals:
                 break
         interventions = find_interventions(trav_dir)
+    if probe:
+        for item in interventions:
+            item["best_for"] = [a for a, r in probe_attributes(probe).items()
+                                if r.get("best_component") == item["component"]]
     interventions.sort(key=lambda t: t["component"])
 
     stability = _load_json(_first_existing(out / "stability.json", ica_dir / "stability.json"))
