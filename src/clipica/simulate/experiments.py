@@ -5,8 +5,14 @@ returns a pandas DataFrame with one row per (setting, seed): ``experiment``,
 ``setting``, ``seed``, the setting's parameters, and every score as a flat
 numeric column (``r2_linear_content``, ``r2_nonlinear_content``, ...,
 ``r2_linear_coupled``, ``mcc_before_ica``, ``mcc_after_ica``).
-:func:`write_results` writes ``results.json``, ``results.csv`` and
-``results.md`` (mean +- std over seeds).
+Also per record: ``final_train_loss`` (mean InfoNCE of the last 50 steps),
+``train_seconds`` (wall time of the ensemble the run was trained in, divided
+by its members) and, for partial-causal, ``ica_converged`` (1.0 / 0.0).
+Multimodal scores use the modality-1 encoder against c, s, s_tilde, m1, m2;
+partial-causal scores use the image-side encoder against z_x ("coupled"),
+z_t ("coupled_text"), m_x and m_t.
+:func:`write_results` writes ``results.json``, ``results.csv``,
+``results.md`` (mean +- std over seeds) and ``run.json``.
 
 All runs of one experiment that share input and output sizes and the loss
 are trained together as one ensemble (see :func:`clipica.simulate.train.train_contrastive`),
