@@ -1,0 +1,124 @@
+"""``clipica demo --quick`` end to end, at test size, on the session's test-size tiny-faces."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+from clipica.cli import main
+
+SUMMARY_ATTRIBUTE_FIELDS = {
+    "best_component",
+    "ica_best_auc",
+    "pca_best_auc",
+    "raw_best_auc",
+    "linear_probe_auc",
+    "selectivity",
+    "top_words",
+}
+STAGES = ("model", "extract", "stability", "ica", "probe", "naming", "selectivity", "traversals",
+          "report")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, tiny_faces_cache):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    code = main(["demo", "--out", str(out), "--quick", "--rows", "600", "--k-grid", "4", "8",
+                 "--quiet"])
+    assert code == 0
+    return out, json.loads((out / "summary.json").read_text())
+
+
+def test_summary_fields(demo_run):
+    out, s = demo_run
+    assert s["n_rows"] == 600
+    assert s["model"] == "tiny-faces"
+    assert s["k"] in (4, 8)
+    assert "stability" in s["k_rule"]
+    assert 0.0 <= s["stability_mean"] <= 1.0
+    from clipica.data.synthetic_faces import SHARED_COLUMNS
+
+    assert list(s["attributes"]) == list(SHARED_COLUMNS)
+    for name, a in s["attributes"].items():
+        assert SUMMARY_ATTRIBUTE_FIELDS <= set(a), name
+        assert 0 <= a["best_component"] < s["k"]
+        for key in ("ica_best_auc", "pca_best_auc", "raw_best_auc"):
+            assert 0.5 <= a[key] <= 1.0, (name, key)
+        assert 0.0 <= a["linear_probe_auc"] <= 1.0
+        assert a["selectivity"] >= 0.0
+        assert a["top_words"] and all(isinstance(w, str) and w for w in a["top_words"])
+    assert set(s["mcc"]) >= {"ica", "pca", "raw"}
+    assert all(0.0 <= v <= 1.0 for v in s["mcc"].values())
+    assert {"disentanglement", "completeness", "informativeness"} <= set(s["dci"])
+    assert set(s["timings"]) == {*STAGES, "total"}
+    assert s["timings"]["total"] == pytest.approx(sum(s["timings"][k] for k in STAGES), abs=0.05)
+    assert all(cmd.startswith("clipica ") for cmd in s["commands"])
+
+
+def test_summary_agrees_with_the_artifacts(demo_run):
+    """The summary repeats probe.json / stability.json; it must not drift from them."""
+    out, s = demo_run
+    probe = json.loads((out / "probe" / "probe.json").read_text())
+    for name, a in s["attributes"].items():
+        p = probe["attributes"][name]
+        assert a["best_component"] == p["best_component"]
+        assert a["ica_best_auc"] == p["best_auc"]
+        assert a["pca_best_auc"] == p["pca"]["best_auc"]
+        assert a["raw_best_auc"] == p["raw"]["best_auc"]
+    means = {m: np.mean([a[f"{m}_best_auc"] for a in s["attributes"].values()])
+             for m in ("ica", "pca", "raw")}
+    for m, v in means.items():
+        assert s["mean_best_auc"][m] == pytest.approx(v)
+    sweep = json.loads((out / "stability.json").read_text())
+    assert sweep["chosen_k"] == s["k"]
+    assert sweep["k"] == [4, 8]
+    ok = [k for k, st in zip(sweep["k"], sweep["stability_mean"], strict=True) if st >= 0.8]
+    assert s["k"] == (max(ok) if ok else sweep["k"][int(np.argmax(sweep["stability_mean"]))])
+    assert s["stability_mean"] == sweep["stability_mean"][sweep["k"].index(s["k"])]
+
+
+def test_the_folder_continues_with_the_other_commands(demo_run, tmp_path):
+    """store/ and ica/ are what `clipica extract` and `clipica ica` write."""
+    out, s = demo_run
+    from clipica.ica import ICA
+    from clipica.store import EmbeddingStore
+
+    store = EmbeddingStore.open(out / "store")
+    assert store.manifest["complete"]
+    assert store.image.shape[0] == s["n_rows"]
+    ica = ICA.load(out / "ica")
+    assert ica.components_.shape == (s["k"], store.image.shape[1])
+    meta = json.loads((out / "ica" / "ica.json").read_text())
+    assert meta  # written by `clipica ica`
+    # a user goes on with another command on the same folder
+    png = tmp_path / "c0.png"
+    assert main(["intervene", str(out / "store"), "--ica", str(out / "ica"), "--component", "0",
+                 "--out", str(png), "--rows", "2", "--no-decoder", "--no-text", "--quiet"]) == 0
+    assert png.is_file()
+
+
+def test_report_is_written_and_self_contained(demo_run):
+    out, s = demo_run
+    html = (out / "report.html").read_text()
+    srcs = re.findall(r'<img[^>]* src="([^"]+)"', html)
+    assert len(srcs) >= 5  # bars, heatmap, stability, and traversal views
+    for src in srcs:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
+    assert "Not computed" not in html
+    for name in s["attributes"]:
+        assert name in html
+    assert f"{s['mean_best_auc']['ica']:.3f}" in html
+    # traversals of the attributes the demo promises
+    traversed = {t["attribute"] for t in s["traversals"]}
+    assert traversed <= {"Smiling", "Eyeglasses", "Blond_Hair"} and traversed
+
+
+def test_demo_rejects_bad_sizes(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "x"), "--rows", "10"]) == 2
+    assert "--rows" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "x"), "--k-grid", "1"]) == 2
