@@ -119,11 +119,13 @@ def run_demo(
     quick: bool = False,
     config: DemoConfig | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict:
     """Run the whole method into ``out`` and return the summary (also ``out/summary.json``).
 
     Re-running on the same folder reuses the finished store, the cached model and
-    the trained decoder; the ICA, probes, names and traversals are recomputed.
+    the trained decoder; the ICA, probes, names and traversals are recomputed. A store
+    extracted with other settings (e.g. another row count) is refused unless ``overwrite``.
     """
     import numpy as np
 
@@ -152,7 +154,8 @@ def run_demo(
 
         cmd = f"clipica extract --model {cfg.model} --data {data_spec} --out {store_dir} --batch-size {cfg.batch_size}"
         commands.append(cmd)
-        store = extract(cfg.model, data_spec, store_dir, batch_size=cfg.batch_size, progress=progress)
+        store = extract(cfg.model, data_spec, store_dir, batch_size=cfg.batch_size,
+                        overwrite=overwrite, progress=progress)
         X = store.image
         n_rows = int(X.shape[0])
 

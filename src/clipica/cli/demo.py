@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="candidate numbers of components for the stability sweep",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace a store in DIR that was extracted with other settings (e.g. --rows)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no stage headers or progress bars")
 
 
@@ -41,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--k-grid values must be at least 2, got {args.k_grid}")
         overrides["k_grid"] = tuple(sorted(set(args.k_grid)))
     cfg = DemoConfig.quick(**overrides) if args.quick else DemoConfig(**overrides)
-    summary = run_demo(args.out, config=cfg, progress=not args.quiet)
+    summary = run_demo(args.out, config=cfg, progress=not args.quiet, overwrite=args.overwrite)
     print(format_summary(summary))
     print(f"\nwrote {args.out}/report.html and {args.out}/summary.json")
     return 0
