@@ -162,3 +162,15 @@ def test_auc_comparison_bars():
     bars = [p.get_height() for p in fig.axes[0].patches]
     assert len(bars) == 3 * 4  # ica, pca, raw for 4 attributes
     assert bars[:4] == pytest.approx([0.97, 0.97, 0.96, 0.97])
+
+
+def test_report_cli_errors_are_one_line(tmp_path, capsys):
+    from clipica.cli import main
+
+    assert main(["report", str(tmp_path / "no-store"), "--ica", str(tmp_path / "no-ica"),
+                 "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "not an embedding store" in err and "Traceback" not in err
+    assert main(["report", str(tmp_path), "--ica", str(tmp_path), "--out", str(tmp_path),
+                 "--traversals", "-1"]) == 2
+    assert "--traversals" in capsys.readouterr().err
