@@ -215,7 +215,7 @@ def _section_probe_table(
         '<tr><th class="l">attribute</th><th>best comp.</th><th>ICA best AUC</th>'
         "<th>runner-up</th>"
         + "".join(f"<th>{_BASELINE_LABELS[b]} best AUC</th>" for b in present)
-        + "<th>linear probe AUC</th><th>selectivity</th><th class=\"l\">top words (+ pole)</th></tr>"
+        + "<th>linear probe AUC</th><th>selectivity</th><th class=\"l\">top words at the attribute's pole</th></tr>"
     )
     body = []
     for name, r in rows.items():
