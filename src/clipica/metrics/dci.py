@@ -129,6 +129,12 @@ def dci(
     Codes or factors with zero total importance count as 0 (constant codes give
     D = C = 0). Invariant to permutation and sign of the codes.
 
+    Caveat: D only measures how concentrated each code's importance is. With many more
+    codes than factors (e.g. 64 raw embedding dimensions against 11 attributes) the L1
+    model can pick a different handful of codes for each factor and D comes out near 1
+    although every factor is spread over several codes (low C). Compare D between code
+    sets of the same size, and read it with C.
+
     Parameters
     ----------
     codes : array of shape (n_samples, n_codes)
