@@ -46,8 +46,6 @@ def _nan_to_none(obj: Any) -> Any:
         return {str(k): _nan_to_none(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_nan_to_none(v) for v in obj]
-    if hasattr(obj, "item") and hasattr(obj, "dtype"):  # numpy scalar
-        return _nan_to_none(obj.item())
-    if hasattr(obj, "tolist"):  # numpy array
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy scalar or array
         return _nan_to_none(obj.tolist())
     return obj
