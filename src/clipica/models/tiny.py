@@ -31,8 +31,8 @@ CONFIG_NAME = "tiny-faces.json"
 #: the default training budget: about 7 minutes on 2 idle CPU cores (see data card)
 DEFAULT_STEPS = 1000
 #: test-size training used by the test-suite fixture (tests/conftest.py): well under a minute
-TEST_STEPS = 100
-TEST_BATCH_SIZE = 64
+TEST_STEPS = 200
+TEST_BATCH_SIZE = 32
 
 
 def config_path() -> Path:
