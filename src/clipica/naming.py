@@ -17,9 +17,10 @@ explicit and recorded in every output:
    onto every component. Measured on ``synthetic-faces:2000`` with a 300-step
    ``tiny-faces`` (K = 8): the component each CelebA positive prompt scores
    highest on (by ``|z|``) is the component with the best single-component AUC
-   for that attribute for 8 of 11 attributes with vocabulary centring, and for
-   1 of 11 with caption centring (where every prompt lands on the same
-   component, the one that carries the style offset). With the built-in
+   for that attribute, with the matching sign, for 6 of 11 attributes with
+   vocabulary centring (Smiling, Eyeglasses, Wearing_Hat, Pale_Skin,
+   Blond_Hair, Gray_Hair), and for 1 of 11 with caption centring (where most
+   prompts land on the component that carries the style offset). With the built-in
    vocabulary, which holds a positive and a negative phrase for every
    attribute, the vocabulary mean is a neutral point. With a one-sided word
    list, scores are relative to the list.
