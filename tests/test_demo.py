@@ -40,6 +40,7 @@ def test_summary_fields(demo_run):
     assert s["k"] in (4, 8)
     assert "stability" in s["k_rule"]
     assert 0.0 <= s["stability_mean"] <= 1.0
+    assert isinstance(s["ica_converged"], bool) and s["ica_n_iter"] >= 1
     from clipica.data.synthetic_faces import SHARED_COLUMNS
 
     assert list(s["attributes"]) == list(SHARED_COLUMNS)

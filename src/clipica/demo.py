@@ -214,7 +214,7 @@ def run_demo(
             _clipica(*argv)
             traversed.append({"component": comp, "attribute": attr})
 
-    summary = _summary(cfg, store, n_rows, k, rule, stability_mean, probe_json, naming,
+    summary = _summary(cfg, store, ica_dir, n_rows, k, rule, stability_mean, probe_json, naming,
                        selectivity, shared, model_eval)
     summary["traversals"] = traversed
     summary["commands"] = commands
@@ -279,8 +279,8 @@ def attribute_selectivity(
     return out
 
 
-def _summary(cfg, store, n_rows, k, rule, stability_mean, probe_json, naming, selectivity,
-             shared, model_eval) -> dict:
+def _summary(cfg, store, ica_dir, n_rows, k, rule, stability_mean, probe_json, naming,
+             selectivity, shared, model_eval) -> dict:
     from clipica.report import naming_poles, short_phrase
 
     poles = naming_poles(naming)
@@ -307,6 +307,7 @@ def _summary(cfg, store, n_rows, k, rule, stability_mean, probe_json, naming, se
         return float(sum(vals) / len(vals)) if vals else None
 
     manifest = store.manifest
+    ica_meta = _maybe_json(ica_dir / "ica.json") or {}
     return {
         "n_rows": n_rows,
         "model": manifest.get("model", {}).get("spec") if isinstance(manifest.get("model"), dict)
@@ -315,6 +316,8 @@ def _summary(cfg, store, n_rows, k, rule, stability_mean, probe_json, naming, se
         "k": k,
         "k_rule": rule,
         "stability_mean": stability_mean,
+        "ica_converged": ica_meta.get("converged"),
+        "ica_n_iter": ica_meta.get("n_iter"),
         "attributes": attrs,
         "mean_best_auc": {"ica": mean("ica_best_auc"), "pca": mean("pca_best_auc"),
                           "raw": mean("raw_best_auc"),

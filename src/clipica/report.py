@@ -571,8 +571,16 @@ def build_report(
         f"{k} {summary[k]}" for k in ("model", "data") if summary.get(k) is not None
     ) or "ICA components of CLIP embeddings"
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    warn = ""
+    if summary.get("ica_converged") is False:
+        warn = (
+            '<p class="note"><b>The ICA did not converge</b> within its iteration limit '
+            f"({_e(summary.get('ica_n_iter'))} iterations): components may change with the seed. "
+            "Refit with a larger <code>--max-iter</code>, or a smaller K, and compare.</p>"
+        )
     sections = [
         f"<h1>{_e(title)}</h1><p class=\"sub\">{_e(subtitle)} — generated {now}</p>",
+        warn,
         _section_headline(rows, summary),
         "<h2>Which component carries which attribute</h2>",
         _section_probe_table(rows, selectivity, top_words),
@@ -767,6 +775,9 @@ def report_from_dirs(
     summary.setdefault("n_rows", int(st.image.shape[0]))
     summary.setdefault("k", (ica_meta.get("params") or {}).get("n_components")
                        or ica_meta.get("n_components"))
+    if "converged" in ica_meta:
+        summary.setdefault("ica_converged", bool(ica_meta["converged"]))
+        summary.setdefault("ica_n_iter", ica_meta.get("n_iter"))
     provenance = {
         "store": str(store_dir),
         "model": model_spec,
