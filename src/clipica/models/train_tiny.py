@@ -106,7 +106,7 @@ def train_tiny(
     warmup_frac: float = 0.06,
     n_eval: int = 2048,
     progress: bool = True,
-    num_threads: int | None = None,
+    num_threads: int | None = 1,
 ) -> dict:
     """Train ``tiny-faces`` contrastively on synthetic faces, save it, evaluate it.
 
@@ -114,7 +114,7 @@ def train_tiny(
     ----------
     steps : int, optional
         Optimiser steps (default :data:`clipica.models.tiny.DEFAULT_STEPS`, about
-        7 minutes on 2 idle CPU cores; :data:`~clipica.models.tiny.TEST_STEPS` for tests).
+        9 minutes on one CPU core; :data:`~clipica.models.tiny.TEST_STEPS` for tests).
     seed : int
         Seeds the initialisation (torch) and the training rows ``SyntheticFaces(seed=seed)``.
     variant : {"independent", "correlated"}
@@ -130,9 +130,11 @@ def train_tiny(
         embeddings or the temperature) and warm-up length as a fraction of ``steps``.
     n_eval : int
         Held-out faces for ``eval.json`` (half fit the probes, half score them).
-    num_threads : int, optional
-        torch intra-op threads for this call (restored afterwards); default: torch's.
-        On a CPU shared with other jobs, 1 thread avoids oversubscription stalls.
+    num_threads : int or None
+        torch intra-op threads for this call (restored afterwards); None keeps
+        torch's setting. Default 1: the model's ops are too small to split well,
+        and on a 2-core machine with any other load, 2 threads ran 8x slower per
+        step than 1 (5.0 vs 0.62 s) through spin-waiting.
 
     Returns
     -------
