@@ -103,3 +103,18 @@ def test_figures():
     assert len(bars) == 3 and bars[1].get_facecolor() != bars[0].get_facecolor()
     with pytest.raises(InputError, match="'k' and 'stability_mean'"):
         plot_stability_vs_k({"k": [1]})
+
+
+def test_choose_k_does_not_let_unstable_components_hide_behind_the_mean():
+    import pandas as pd
+
+    sweep = pd.DataFrame({"k": [4, 8], "stability_mean": [0.99, 0.86]})
+    # at K=8 the mean passes 0.8 but two of eight components are not reproducible
+    sweep.attrs["per_component"] = {4: [0.99, 0.99, 0.98, 1.0], 8: [1.0] * 6 + [0.4, 0.5]}
+    k, rule = choose_k(sweep, min_stability=0.8)
+    assert k == 4 and "90%" in rule
+    k, _ = choose_k(sweep, min_stability=0.8, min_fraction=0.7)
+    assert k == 8
+    # without per-component figures, the rule is on the mean
+    k, rule = choose_k({"k": [4, 8], "stability_mean": [0.99, 0.86]}, min_stability=0.8)
+    assert k == 8 and "mean" in rule

@@ -259,18 +259,36 @@ def sweep_k(X, ks, *, n_runs: int = 5, bootstrap: bool = True, random_state: int
     return df
 
 
-def choose_k(sweep, min_stability: float = 0.8) -> tuple[int, str]:
-    """The largest K whose mean stability is at least ``min_stability`` (else the most stable K).
+def choose_k(sweep, min_stability: float = 0.8, min_fraction: float = 0.9) -> tuple[int, str]:
+    """The largest K whose components are nearly all stable (else the most stable K).
+
+    A K qualifies when at least ``min_fraction`` of its components have a stability
+    index >= ``min_stability`` (Icasso practice: keep the K whose clusters are
+    compact). A rule on the *mean* alone lets a few components that bootstrap refits
+    cannot reproduce hide behind many stable ones. The per-component indices come from
+    ``sweep.attrs["per_component"]`` (what :func:`sweep_k` records); without them the
+    rule falls back to ``stability_mean >= min_stability``.
 
     ``sweep`` is the DataFrame from :func:`sweep_k` (or anything with ``k`` and
     ``stability_mean`` columns). Returns ``(k, rule)`` with the rule in words, for reports.
     """
     import pandas as pd
 
+    per_component = getattr(sweep, "attrs", {}).get("per_component")
     df = pd.DataFrame(sweep)
-    ok = df[df["stability_mean"] >= min_stability]
+    if per_component:
+        fraction = df["k"].map(
+            lambda k: float(np.mean(np.asarray(per_component[int(k)]) >= min_stability))
+        )
+        ok = df[fraction >= min_fraction]
+        rule = (
+            f"largest K with at least {min_fraction:.0%} of its components at stability "
+            f">= {min_stability:g}"
+        )
+    else:
+        ok = df[df["stability_mean"] >= min_stability]
+        rule = f"largest K with mean component stability >= {min_stability:g}"
     if len(ok):
-        k = int(ok["k"].max())
-        return k, f"largest K with mean component stability >= {min_stability:g}"
+        return int(ok["k"].max()), rule
     k = int(df.loc[df["stability_mean"].idxmax(), "k"])
-    return k, f"no K reached mean stability {min_stability:g}; K with the highest mean stability"
+    return k, f"no K met the rule ({rule}); K with the highest mean stability"
