@@ -15,7 +15,12 @@ only when a test asks for it.
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+#: the user's own cache setting, before ``tiny_faces_cache`` replaces it for the session
+_USER_CACHE = os.environ.get("CLIPICA_CACHE")
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +51,16 @@ def tiny_faces_cache(tmp_path_factory):
             num_threads=1,
         )
         yield root
+
+
+@pytest.fixture
+def user_cache(monkeypatch):
+    """For one test, the user's own ``CLIPICA_CACHE`` (or the platform cache if unset).
+
+    Slow tests that need the default-size ``tiny-faces`` use it, so that running them
+    in the same session as ``tiny_faces_cache`` does not hand them the test-size model.
+    """
+    if _USER_CACHE is None:
+        monkeypatch.delenv("CLIPICA_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("CLIPICA_CACHE", _USER_CACHE)

@@ -378,7 +378,7 @@ def test_traversal_viewer_state_and_widget(tiny_store):
 
 
 @pytest.mark.slow
-def test_tiny_faces_attribute_components_are_selective(tmp_path):
+def test_tiny_faces_attribute_components_are_selective(tmp_path, user_cache):
     """End to end on synthetic faces with the trained tiny-faces (trains it first if not cached).
 
     The component with the best single-component AUC for a bold attribute selects that

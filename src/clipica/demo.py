@@ -45,7 +45,8 @@ class DemoConfig:
 
     n_rows : synthetic faces embedded.  k_grid : candidate numbers of components.
     stability_threshold / restarts : the K rule, :func:`clipica.stability.choose_k` (the
-    largest K whose mean component stability over bootstrap refits reaches the threshold).
+    largest K with at least 90% of its components at or above the threshold in stability
+    over bootstrap refits).
     traversal_rows : source rows per traversal grid.  decoder_epochs : None = the
     decoder's default budget.  tiny_steps : training steps if the model is not cached.
     """
