@@ -15,6 +15,29 @@ def _fmt_alpha(a: float) -> str:
     return f"{a:+g}σ" if a != 0 else "0"
 
 
+def _draw_grid(
+    axes: Any, images: np.ndarray, alphas: Any, sources: Any, *, fontsize: int, hide_spines: bool = False
+) -> None:
+    """Fill an (N, A [+1]) axes array: optional source column, then one column per alpha."""
+    extra = 1 if sources is not None else 0
+    N, A_ = images.shape[:2]
+    for r in range(N):
+        for c in range(A_ + extra):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if hide_spines:
+                for sp in ax.spines.values():
+                    sp.set_visible(False)
+            if extra and c == 0:
+                shown, label = np.asarray(sources[r]), "source"
+            else:
+                shown, label = images[r, c - extra], _fmt_alpha(float(alphas[c - extra]))
+            ax.imshow(shown, vmin=0, vmax=1, interpolation="nearest")
+            if r == 0:
+                ax.set_title(label, fontsize=fontsize)
+
+
 def plot_image_grid(
     images: Any,
     alphas: Any,
@@ -41,21 +64,7 @@ def plot_image_grid(
     extra = 1 if sources is not None else 0
     fig = Figure(figsize=(cell * (A_ + extra) + 0.4, cell * N + (0.5 if title else 0.25)))
     axes = fig.subplots(N, A_ + extra, squeeze=False)
-    for r in range(N):
-        for c in range(A_ + extra):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for sp in ax.spines.values():
-                sp.set_visible(False)
-            if extra and c == 0:
-                ax.imshow(np.asarray(sources[r]), vmin=0, vmax=1, interpolation="nearest")
-                if r == 0:
-                    ax.set_title("source", fontsize=8)
-                continue
-            ax.imshow(images[r, c - extra], vmin=0, vmax=1, interpolation="nearest")
-            if r == 0:
-                ax.set_title(_fmt_alpha(float(alphas[c - extra])), fontsize=8)
+    _draw_grid(axes, images, alphas, sources, fontsize=8, hide_spines=True)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.subplots_adjust(
@@ -142,19 +151,7 @@ def _grid_into(
     N, A_ = images.shape[:2]
     extra = 1 if sources is not None else 0
     axes = subfig.subplots(N, A_ + extra, squeeze=False)
-    for r in range(N):
-        for c in range(A_ + extra):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if extra and c == 0:
-                ax.imshow(np.asarray(sources[r]), vmin=0, vmax=1, interpolation="nearest")
-                if r == 0:
-                    ax.set_title("source", fontsize=7)
-                continue
-            ax.imshow(images[r, c - extra], vmin=0, vmax=1, interpolation="nearest")
-            if r == 0:
-                ax.set_title(_fmt_alpha(float(alphas[c - extra])), fontsize=7)
+    _draw_grid(axes, images, alphas, sources, fontsize=7)
     subfig.suptitle(title, fontsize=9)
 
 
