@@ -25,7 +25,7 @@ from clipica.data.table import (
     CAPTION_COLUMNS,
     ID_COLUMNS,
     IMAGE_COLUMNS,
-    _as_list,
+    _label_columns,
     _reject_unknown,
     normalise_split,
 )
@@ -177,18 +177,11 @@ class HFSource(Source):
         used = {image_col, caption_col, id_col}
         numeric = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                    "float16", "float32", "float64", "bool")
-        wanted = _as_list(label_columns)
-        if wanted is not None:
-            missing = [c for c in wanted if c not in cols]
-            if missing:
-                raise DataSourceError(f"{spec}: label columns {missing} not found; columns: {cols}")
-            labels = wanted
-        else:
-            labels = [
-                c for c in cols
-                if c not in used and (isinstance(features[c], datasets.ClassLabel)
-                                      or (isinstance(features[c], datasets.Value) and features[c].dtype in numeric))
-            ]
+        labels = _label_columns(
+            cols, label_columns, used, spec,
+            lambda c: isinstance(features[c], datasets.ClassLabel)
+            or (isinstance(features[c], datasets.Value) and features[c].dtype in numeric),
+        )
         if isinstance(features[image_col], datasets.Image):
             ds = ds.cast_column(image_col, datasets.Image(decode=False))
         if limit is not None:

@@ -183,6 +183,17 @@ def _as_list(value) -> list[str] | None:
     return list(value)
 
 
+def _label_columns(columns, explicit, used, spec: str, is_label) -> list:
+    """The label columns: those named (all must exist), else every unused column ``is_label`` accepts."""
+    wanted = _as_list(explicit)
+    if wanted is not None:
+        missing = [c for c in wanted if c not in columns]
+        if missing:
+            raise DataSourceError(f"{spec}: label columns {missing} not found; columns: {columns}")
+        return wanted
+    return [c for c in columns if c not in used and is_label(c)]
+
+
 def _pick_column(columns, explicit, candidates, what, spec, required=False):
     if explicit is not None:
         if explicit not in columns:
@@ -224,19 +235,10 @@ def source_from_frame(
     id_col = _pick_column(cols, id_column, ID_COLUMNS, "id", spec)
     split_col = _pick_column(cols, split_column, SPLIT_COLUMNS, "split", spec)
     used = {c for c in (img_col, cap_col, id_col, split_col) if c is not None}
-    wanted = _as_list(label_columns)
-    if wanted is not None:
-        missing = [c for c in wanted if c not in cols]
-        if missing:
-            raise DataSourceError(f"{spec}: label columns {missing} not found; columns: {cols}")
-        label_cols = wanted
-    else:
-        label_cols = [
-            c
-            for c in cols
-            if c not in used
-            and (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
-        ]
+    label_cols = _label_columns(
+        cols, label_columns, used, spec,
+        lambda c: pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]),
+    )
     labels = {}
     for c in label_cols:
         series = frame[c]
