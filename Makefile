@@ -32,7 +32,7 @@ test: $(VENV)/.dev
 	$(PYTHON) -m pytest -q
 
 lint: $(VENV)/.dev
-	$(PYTHON) -m ruff check src tests
+	$(PYTHON) -m ruff check clipica tests
 
 clean:
 	rm -rf $(VENV) runs
