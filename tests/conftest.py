@@ -16,6 +16,7 @@ only when a test asks for it.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -36,9 +37,16 @@ def tiny_faces_cache(tmp_path_factory):
     from clipica.models import tiny
     from clipica.models.train_tiny import train_tiny
 
-    root = tmp_path_factory.mktemp("clipica-cache")
+    # CLIPICA_TEST_CACHE (developers' speed-up, unset in CI): a folder that keeps the
+    # test-size model between pytest sessions, so that several local runs train it once.
+    shared = os.environ.get("CLIPICA_TEST_CACHE")
+    root = Path(shared) if shared else tmp_path_factory.mktemp("clipica-cache")
+    done = root / tiny.MODEL_NAME / "eval.json"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CLIPICA_CACHE", str(root))
+        if shared and done.exists():
+            yield root
+            return
         train_tiny(
             steps=tiny.TEST_STEPS,
             batch_size=tiny.TEST_BATCH_SIZE,
