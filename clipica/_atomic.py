@@ -9,12 +9,28 @@ from pathlib import Path
 from typing import Any
 
 
+def umask_mode(base: int = 0o666) -> int:
+    """``base`` less the process umask: the mode ``open()`` would give a new file.
+
+    ``tempfile.mkstemp``/``mkdtemp`` create 0600/0700 whatever the umask, so anything
+    renamed into place from a temp path gets this mode first (outputs are shared
+    between users and read by web servers; 0600 surprised people).
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync, then rename over it."""
+    """Write ``data`` to a temp file beside ``path``, fsync, then rename over it.
+
+    The file gets the mode the user's umask allows (not mkstemp's 0600).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -10,3 +10,20 @@ def test_json_handles_numpy_scalars_arrays_and_nan(tmp_path):
     atomic_write_json(path, {"a": np.float32(1.5), "b": np.arange(3), "c": [np.nan, 2.0], "d": np.array([[np.inf]])})
     assert json.loads(path.read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": [None, 2.0], "d": [[None]]}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temp file left behind
+
+
+def test_atomic_write_gives_the_umask_mode_not_0600(tmp_path):
+    import os
+    import stat
+
+    from clipica._atomic import atomic_write_json
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "a.json", {"x": 1})
+        assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+        os.umask(0o077)
+        atomic_write_json(tmp_path / "b.json", {"x": 1})
+        assert stat.S_IMODE((tmp_path / "b.json").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
