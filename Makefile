@@ -5,6 +5,8 @@ VENV   := .venv
 PYTHON := $(VENV)/bin/python
 BOOT   ?= $(shell command -v python3.11 || command -v python3)
 TORCH  := torch==2.14.1 torchvision==0.29.1
+# e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu for the CPU-only build (no CUDA libraries)
+TORCH_INDEX ?=
 DEMO_OUT ?= runs/demo
 
 .PHONY: demo test lint clean
@@ -14,7 +16,7 @@ $(PYTHON):
 	$(PYTHON) -m pip install --quiet --upgrade pip
 
 $(VENV)/.torch: | $(PYTHON)
-	$(PYTHON) -m pip install $(TORCH)
+	$(PYTHON) -m pip install $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	touch $@
 
 $(VENV)/.base: pyproject.toml $(VENV)/.torch
