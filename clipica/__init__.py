@@ -15,6 +15,7 @@ from typing import Any
 
 from clipica._version import __version__
 from clipica.errors import (
+    ArtifactError,
     ArtifactExistsError,
     BadImageError,
     ClipicaError,
@@ -23,6 +24,7 @@ from clipica.errors import (
     InputError,
     ModelNotFoundError,
     StoreError,
+    StaleArtifactError,
     StoreMismatchError,
 )
 
@@ -47,6 +49,7 @@ _LAZY = {
 
 __all__ = [
     "__version__",
+    "ArtifactError",
     "ArtifactExistsError",
     "BadImageError",
     "ClipicaError",
@@ -54,6 +57,7 @@ __all__ = [
     "DependencyError",
     "InputError",
     "ModelNotFoundError",
+    "StaleArtifactError",
     "StoreError",
     "StoreMismatchError",
     *_LAZY,

@@ -41,5 +41,14 @@ class ArtifactExistsError(ClipicaError, FileExistsError):
     """Refusing to overwrite an existing artifact without ``overwrite=True``."""
 
 
+class ArtifactError(ClipicaError, ValueError):
+    """A saved result or artifact that cannot be read: missing, corrupt, hand-edited,
+    or written with another format tag or version."""
+
+
+class StaleArtifactError(ArtifactError):
+    """An artifact computed from other inputs than the ones given (its fingerprints differ)."""
+
+
 class DependencyError(ClipicaError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
