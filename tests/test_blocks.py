@@ -1,0 +1,106 @@
+"""Independent subspaces: planted blocks are recovered, independent sources stay singletons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _planted import TETRAHEDRON, planted, true_block_of_estimates
+
+from clipica.decompositions.blocks import BlockResult, dependence_matrix, find_blocks
+from clipica.errors import InputError
+
+
+def _ica(X, k, seed):
+    from clipica.ica import ICA
+
+    return ICA(n_components=k, random_state=seed).fit(X)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_blocks_are_recovered_through_ica(seed):
+    from sklearn.metrics import adjusted_rand_score
+
+    X, S, A, block_of, _ = planted(4000, seed)
+    ica = _ica(X, S.shape[1], seed)
+    truth = true_block_of_estimates(ica.components_, A, block_of)
+    assert sorted(np.bincount(truth).tolist()) == [1, 1, 1, 1, 2, 3]  # ICA kept the subspaces
+    res = find_blocks(ica.transform(X), n_bootstrap=5, random_state=seed)
+    assert adjusted_rand_score(truth, res.labels) >= 0.9
+    assert sorted(len(b) for b in res.blocks) == [1, 1, 1, 1, 2, 3]
+    assert min(res.stability) >= 0.6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_independent_sources_give_singletons(seed):
+    rng = np.random.default_rng(seed)
+    n = 4000
+    S = np.hstack([rng.laplace(size=(n, 3)), rng.uniform(size=(n, 3)), rng.exponential(size=(n, 2))])
+    X = S @ rng.normal(size=(8, 8)).T
+    res = find_blocks(_ica(X, 8, seed).transform(X), n_bootstrap=3, random_state=seed)
+    assert res.blocks == [[i] for i in range(8)]
+    assert res.stability == [1.0] * 8
+
+
+def test_xor_triple_is_found_although_every_pair_is_independent():
+    # the exact XOR: each pair of coordinates is uniform on four sign patterns
+    rng = np.random.default_rng(0)
+    n = 3000
+    V = TETRAHEDRON[rng.integers(0, 4, n)] + 0.2 * rng.normal(size=(n, 3))
+    S = np.hstack([V, rng.laplace(size=(n, 2))])
+    pair_energy = np.corrcoef(np.abs(V - V.mean(0)).T)[np.triu_indices(3, 1)]
+    assert np.all(np.abs(pair_energy) < 0.1)  # pairwise statistics see nothing
+    D, _ = dependence_matrix(S)
+    assert D[0, 1] > 0.4 and D[0, 2] > 0.4 and D[1, 2] > 0.4
+    assert D[3, 4] < 0.15 and D[:3, 3:].max() < 0.15
+    assert find_blocks(S, n_bootstrap=0).blocks == [[0, 1, 2], [3], [4]]
+
+
+def test_dependence_is_invariant_to_monotone_maps_and_column_order():
+    X, S, *_ = planted(2000, 3)
+    D, _ = dependence_matrix(S)
+    perm = np.random.default_rng(0).permutation(S.shape[1])
+    T = S[:, perm].copy()
+    T[:, 0] = np.exp(T[:, 0])  # a monotone map changes no (in)dependence
+    D2, _ = dependence_matrix(T)
+    np.testing.assert_allclose(D2, D[np.ix_(perm, perm)], atol=1e-12)
+
+
+def test_max_block_size_caps_blocks():
+    X, S, *_ = planted(3000, 0)
+    res = find_blocks(S, n_bootstrap=0, max_block_size=2)
+    assert max(len(b) for b in res.blocks) == 2
+    assert sorted(i for b in res.blocks for i in b) == list(range(S.shape[1]))
+
+
+def test_result_round_trips_through_its_dict():
+    import json
+
+    X, S, *_ = planted(1500, 1)
+    res = find_blocks(S, n_bootstrap=2, random_state=4)
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["format"] == "clipica.blocks/1"
+    back = BlockResult.from_dict(d)
+    assert back.blocks == res.blocks and back.stability == res.stability
+    np.testing.assert_allclose(back.dependence, res.dependence)
+    with pytest.raises(InputError):
+        BlockResult.from_dict({**d, "format": "clipica.probe/1"})
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"min_dependence": 2.0}, "min_dependence"), ({"alpha": 0.0}, "alpha"),
+     ({"max_block_size": 0}, "max_block_size"), ({"n_bootstrap": -1}, "n_bootstrap")],
+)
+def test_bad_arguments_name_the_parameter(kwargs, match):
+    S = np.random.default_rng(0).normal(size=(100, 3))
+    with pytest.raises(InputError, match=match):
+        find_blocks(S, **kwargs)
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(InputError, match="at least 20 rows"):
+        find_blocks(np.zeros((5, 3)))
+    with pytest.raises(InputError, match="NaN"):
+        find_blocks(np.full((50, 3), np.nan))
+    with pytest.raises(InputError, match="n_samples"):
+        find_blocks(np.zeros(50))
