@@ -161,7 +161,7 @@ def run_demo(
         n_rows = int(X.shape[0])
 
     with st.stage("stability", f"ICA restarts for K in {list(cfg.k_grid)}"):
-        from clipica.stability import choose_k, sweep_k
+        from clipica.decompositions.stability import choose_k, sweep_k
 
         ks = [k for k in cfg.k_grid if k < min(X.shape)]
         rng = np.random.default_rng(cfg.seed)
@@ -263,7 +263,7 @@ def attribute_selectivity(
     """
     import numpy as np
 
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
     from clipica.intervene import attribute_response, edit_components, fit_attribute_probes
 
     ica = ICA.load(ica_dir)

@@ -567,58 +567,53 @@ def baseline_codes(
     random_state: int = 0,
     include_raw: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Codes to compare an ICA against, for the same rows.
+    """Codes to compare a decomposition against, for the same rows, from :mod:`clipica.decompositions`.
 
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
-        The data the ICA was fitted on (e.g. the image embeddings).
+        The data the decomposition was fitted on (e.g. the image embeddings), in the
+        same dtype: the baselines are fitted on it exactly as ICA is.
     n_components : int
-        K, the number of ICA components.
+        K, the number of components of the decomposition being compared.
     whitening, mean : optional
-        The ICA's ``whitening_`` (K, n_features) and ``mean_`` (n_features,). Without
-        them the PCA whitening below is used.
+        A whitening (K, n_features) and mean (n_features,) to rotate instead of fitting
+        :class:`~clipica.decompositions.RandomRotation`'s own (kept for older callers;
+        fitted on the same X it is the same whitening as ICA's).
 
     Returns
     -------
     dict
-        ``"raw"``: X itself (every embedding dimension is a candidate component);
-        ``"pca"``: projections on the top-K principal axes of X (covariance eigenvectors,
-        fitted on all rows), unit variance; ``"random_rotation"``: the whitened data
-        ``(X - mean) @ whitening.T`` times a seeded uniformly random K x K rotation (QR of
-        a Gaussian matrix with sign fix) -- same subspace and variance as the ICA, no
-        independence objective.
+        ``"raw"``: :class:`~clipica.decompositions.Identity` codes (every embedding
+        dimension, centred); ``"pca"``: :class:`~clipica.decompositions.PCA` codes (top-K
+        principal axes, unit variance); ``"random_rotation"``:
+        :class:`~clipica.decompositions.RandomRotation` codes -- the whitened top-K
+        subspace times a seeded uniformly random K x K rotation: same subspace and
+        variance as the ICA, no independence objective. All (n_samples, ·) float64.
     """
-    X = np.asarray(X, dtype=np.float64)
-    n, d = X.shape
+    from clipica.decompositions import PCA, Identity, RandomRotation
+    from clipica.decompositions.baselines import random_rotation
+
+    if not hasattr(X, "dtype") or X.dtype not in (np.float32, np.float64):
+        X = np.asarray(X, dtype=np.float64)
+    d = X.shape[1]
     if not 1 <= n_components <= d:
-        raise InputError(f"n_components must be in [1, {d}]; got {n_components}.")
-    mu = X.mean(axis=0)
-    Xc = X - mu
-    cov = Xc.T @ Xc / max(n - 1, 1)
-    evals, evecs = np.linalg.eigh(cov)
-    order = np.argsort(evals)[::-1][:n_components]
-    evals, evecs = np.maximum(evals[order], 1e-12), evecs[:, order]
-    # deterministic sign: largest-magnitude loading positive
-    signs = np.sign(evecs[np.argmax(np.abs(evecs), axis=0), np.arange(n_components)])
-    evecs = evecs * np.where(signs == 0, 1.0, signs)
-    pca = Xc @ evecs / np.sqrt(evals)
+        raise InputError(f"n_components must be in [1, {d}]; got n_components={n_components}.")
+    X64 = np.asarray(X, dtype=np.float64)
+    pca = PCA(n_components).fit(X64).transform(X64)
     if whitening is not None:
         whitening = np.asarray(whitening, dtype=np.float64)
         if whitening.shape != (n_components, d):
             raise InputError(
                 f"whitening must have shape ({n_components}, {d}); got {whitening.shape}."
             )
-        m = mu if mean is None else np.asarray(mean, dtype=np.float64)
-        white = (X - m) @ whitening.T
+        m = X64.mean(axis=0) if mean is None else np.asarray(mean, dtype=np.float64)
+        rotated = (X64 - m) @ whitening.T @ random_rotation(n_components, random_state)
     else:
-        white = pca
-    rng = np.random.default_rng(random_state)
-    q, r = np.linalg.qr(rng.normal(size=(n_components, n_components)))
-    q = q * np.sign(np.diag(r))
-    out = {"pca": pca, "random_rotation": white @ q}
+        rotated = RandomRotation(n_components, random_state=random_state).fit(X).transform(X64)
+    out = {"pca": pca, "random_rotation": rotated}
     if include_raw:
-        out = {"raw": X, **out}
+        out = {"raw": Identity().fit(X64).transform(X64), **out}
     return out
 
 

@@ -79,7 +79,7 @@ def test_summary_agrees_with_the_artifacts(demo_run):
     assert sweep["k"] == [4, 8]
     import pandas as pd
 
-    from clipica.stability import choose_k
+    from clipica.decompositions.stability import choose_k
 
     table = pd.DataFrame({"k": sweep["k"], "stability_mean": sweep["stability_mean"]})
     table.attrs["per_component"] = {int(k): v for k, v in sweep["per_component"].items()}
@@ -90,7 +90,7 @@ def test_summary_agrees_with_the_artifacts(demo_run):
 def test_the_folder_continues_with_the_other_commands(demo_run, tmp_path):
     """store/ and ica/ are what `clipica extract` and `clipica ica` write."""
     out, s = demo_run
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
     from clipica.store import EmbeddingStore
 
     store = EmbeddingStore.open(out / "store")

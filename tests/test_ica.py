@@ -8,7 +8,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from clipica.errors import ArtifactExistsError, DependencyError, InputError
-from clipica.ica import ICA
+from clipica.decompositions.ica import ICA
 from clipica.metrics import amari_distance
 
 
@@ -185,7 +185,7 @@ def test_identical_for_same_seed_and_stable_across_seeds_and_row_order():
 
 
 def test_warm_start_and_streaming_give_the_same_solution(tmp_path, monkeypatch):
-    from clipica import _fastica_torch as F
+    from clipica.decompositions import _fastica_torch as F
 
     X, A = _planted(["laplace", "uniform", "exponential", "bimodal"], 12000, 5, extra_gaussian=4)
     X = X.astype(np.float32)
@@ -207,7 +207,7 @@ def test_warm_start_and_streaming_give_the_same_solution(tmp_path, monkeypatch):
 
 
 def test_auto_warm_start_rule():
-    from clipica._fastica_torch import auto_warm_start_rows
+    from clipica.decompositions._fastica_torch import auto_warm_start_rows
 
     assert auto_warm_start_rows(200_000, 64) == 50_000
     assert auto_warm_start_rows(150_000, 64) == 0
@@ -223,7 +223,7 @@ def test_other_nonlinearities(fun):
 
 def test_torch_device_code_path_matches_cpu_path(monkeypatch):
     """The CUDA code path (torch tensors end to end) run on CPU tensors gives the same fit."""
-    from clipica import _fastica_torch as F
+    from clipica.decompositions import _fastica_torch as F
 
     X, A = _planted(["laplace", "uniform", "exponential"], 12000, 0, extra_gaussian=3)
     X = X.astype(np.float32)
@@ -295,7 +295,7 @@ def test_bad_parameters(params, pattern):
 
 
 def test_picard_missing_names_the_extra(monkeypatch):
-    import clipica.ica as mod
+    import clipica.decompositions.ica as mod
 
     monkeypatch.setattr(mod, "_picard_available", lambda: False)
     with pytest.raises(DependencyError, match=r"clipica\[picard\]"):
@@ -325,9 +325,9 @@ def test_non_convergence_is_flagged():
 
 
 def test_load_rejects_other_directories(tmp_path):
-    from clipica.errors import StoreError
+    from clipica.errors import ArtifactError
 
-    with pytest.raises(StoreError, match="not a saved ICA"):
+    with pytest.raises(ArtifactError, match="not a saved ICA"):
         ICA.load(tmp_path)
 
 

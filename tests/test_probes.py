@@ -194,8 +194,9 @@ def test_to_dict_json_schema_and_baseline_codes():
     X = np.hstack([codes, np.random.default_rng(0).normal(size=(1200, 4)) * 0.1])
     bases = baseline_codes(X, 6)
     assert set(bases) == {"raw", "pca", "random_rotation"}
-    np.testing.assert_allclose(np.cov(bases["pca"].T), np.eye(6), atol=1e-8)
-    np.testing.assert_allclose(np.cov(bases["random_rotation"].T), np.eye(6), atol=1e-8)
+    # unit variance with ICA's convention (ddof=0)
+    np.testing.assert_allclose(np.cov(bases["pca"].T, bias=True), np.eye(6), atol=1e-8)
+    np.testing.assert_allclose(np.cov(bases["random_rotation"].T, bias=True), np.eye(6), atol=1e-8)
     rep = probe(codes, labels, baselines=bases)
     assert isinstance(rep, ProbeReport)
     d = json.loads(rep.to_json())
@@ -327,3 +328,17 @@ def test_fit_logistic_wide_correlated_features_agree_with_sklearn():
     assert fit.converged
     ours = auc_columns(fit.decision_function(X[te]), Y[te])
     assert np.max(np.abs(ours - _sklearn_aucs(X, Y, tr, te, tol=1e-4))) <= 0.005
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_random_rotation_baseline_is_the_icas_whitening_rotated(dtype):
+    """The decomposition-built baseline equals the one rotating ICA's own whitening_ (as before)."""
+    from clipica.decompositions import ICA
+
+    rng = np.random.default_rng(3)
+    X = (rng.laplace(size=(600, 8)) @ rng.normal(size=(8, 8))).astype(dtype)
+    ica = ICA(5, random_state=0).fit(X)
+    new = baseline_codes(X, 5, random_state=7)
+    old = baseline_codes(X, 5, whitening=ica.whitening_, mean=ica.mean_, random_state=7)
+    np.testing.assert_allclose(new["random_rotation"], old["random_rotation"], rtol=1e-9, atol=1e-9)
+    assert set(new) == {"raw", "pca", "random_rotation"}

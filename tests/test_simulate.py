@@ -127,7 +127,7 @@ def test_independent_sphere_prior_is_ica_recoverable_but_uniform_is_not(seed):
     # rotation invariant, so ICA has nothing to find
     import warnings
 
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
     from clipica.metrics import mcc
 
     rng = np.random.default_rng(seed)

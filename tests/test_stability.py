@@ -1,10 +1,10 @@
-"""clipica.stability: matching, the Icasso-style index, the K sweep."""
+"""clipica.decompositions.stability: matching, the Icasso-style index, the K sweep, over any decomposition."""
 
 import numpy as np
 import pytest
 
 from clipica.errors import InputError
-from clipica.stability import _similarity, choose_k, stability, sweep_k
+from clipica.decompositions.stability import _similarity, choose_k, stability, sweep_k
 
 
 def _planted(seed, n=3000, n_real=4, n_noise=4):
@@ -118,3 +118,47 @@ def test_choose_k_does_not_let_unstable_components_hide_behind_the_mean():
     # without per-component figures, the rule is on the mean
     k, rule = choose_k({"k": [4, 8], "stability_mean": [0.99, 0.86]}, min_stability=0.8)
     assert k == 8 and "mean" in rule
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pca_stability_separates_distinct_eigenvalues_from_a_tied_pair(seed):
+    """PCA over bootstrap resamples: directions with well-separated variances come back
+    (index near 1); two directions with equal variance rotate freely inside their plane."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    Z = rng.standard_normal((n, 5)) * np.array([5.0, 3.0, 1.0, 1.0, 0.2])
+    Q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+    X = Z @ Q.T
+    res = stability(X, 4, n_runs=6, random_state=seed, decomposition="pca")
+    assert np.all(res.stability[:2] > 0.95)
+    assert np.all(res.stability[2:4] < res.stability[:2].min() - 0.1)
+    np.testing.assert_allclose(res.explained_variance, (25 + 9 + 1 + 1) / (25 + 9 + 1 + 1 + 0.04), atol=0.02)
+
+
+def test_stability_accepts_an_estimator_instance_and_rejects_unknown_params():
+    from clipica.decompositions import RandomRotation
+
+    X, _ = _planted(0, n=800)
+    res = stability(X, 3, n_runs=3, decomposition=RandomRotation(random_state=0))
+    assert res.stability.shape == (3,) and res.converged == [True] * 3
+    with pytest.raises(InputError, match="no parameter"):
+        stability(X, 3, n_runs=2, decomposition="pca", fun="cube")
+
+
+def test_sweep_result_round_trips_and_keeps_choose_k():
+    import json
+
+    from clipica.decompositions.stability import StabilitySweep, sweep
+    from clipica.errors import ArtifactError
+
+    X, _ = _planted(1, n=1500)
+    sw = sweep(X, [2, 4], n_runs=3, random_state=1)
+    df = sw.to_frame()
+    assert sw.choose() == choose_k(df)[0]
+    d = json.loads(json.dumps(sw.to_dict(fingerprints={"store": "abc"})))
+    assert d["format"] == "clipica.stability/1" and d["fingerprints"] == {"store": "abc"}
+    back = StabilitySweep.from_dict(d)
+    assert back == sw
+    assert choose_k(back.to_frame()) == choose_k(df)
+    with pytest.raises(ArtifactError, match="not a stability"):
+        StabilitySweep.from_dict({**d, "format": "clipica.probe/1"})

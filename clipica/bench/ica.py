@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 
 # imported first so its OpenMP wait policy is set before torch loads (see that module)
-import clipica._fastica_torch  # noqa: F401
+import clipica.decompositions._fastica_torch  # noqa: F401
 
 HELP = "time clipica's ICA against scikit-learn FastICA (svd, eigh) and Picard on planted sources"
 
@@ -74,7 +74,7 @@ def _amari(W, A) -> float:
 
 
 def _time_clipica(X, A, k, seed, device="cpu", solver="fastica"):
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
 
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -139,7 +139,7 @@ def run_benchmark(n=200_000, d=512, k=64, seed=0, solvers=SOLVER_NAMES, progress
 
     import torch
 
-    from clipica.ica import _picard_available
+    from clipica.decompositions.ica import _picard_available
 
     t0 = time.perf_counter()
     X, A = make_data(n, d, k, seed)

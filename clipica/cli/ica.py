@@ -86,14 +86,14 @@ def run(args) -> int:
               f"solver={args.solver}", file=sys.stderr)
     stab = None
     if args.stability:
-        from clipica.stability import stability
+        from clipica.decompositions.stability import stability
 
         stab = stability(X, args.k, n_runs=args.stability, bootstrap=True, random_state=args.seed,
                          progress=not args.quiet, **params)
         ica = stab.reference
         ica.stability_ = stab.stability
     else:
-        from clipica.ica import ICA
+        from clipica.decompositions.ica import ICA
 
         ica = ICA(n_components=args.k, random_state=args.seed, **params).fit(X)
     seconds = time.perf_counter() - t0

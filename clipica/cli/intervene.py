@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from clipica._atomic import atomic_write_json
     from clipica.errors import InputError
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
     from clipica.intervene import DEFAULT_ALPHAS, run_intervention
     from clipica.store import EmbeddingStore
 

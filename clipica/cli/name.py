@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from clipica._atomic import atomic_write_json, atomic_write_text
     from clipica.errors import InputError
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
     from clipica.naming import format_matches, match_prompts, name_components
     from clipica.store import EmbeddingStore
 

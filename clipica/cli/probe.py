@@ -103,9 +103,7 @@ def compute(
     X = np.asarray(X, dtype=np.float32)
     codes = ica.transform(X)
     k = codes.shape[1]
-    bases = baseline_codes(
-        X, k, whitening=ica.whitening_, mean=ica.mean_, random_state=seed, include_raw=raw
-    )
+    bases = baseline_codes(X, k, random_state=seed, include_raw=raw)
     rows = store.rows
     label_cols = [c for c in store.label_columns if c in rows.columns]
     if not label_cols:
@@ -164,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
 
     from clipica._atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
     from clipica.errors import ArtifactExistsError, InputError
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
     from clipica.store import EmbeddingStore
 
     if args.C <= 0:

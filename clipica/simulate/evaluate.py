@@ -81,7 +81,7 @@ def ica_mcc(codes_val: np.ndarray, codes_test: np.ndarray, latents_test: np.ndar
     """
     import warnings
 
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
     from clipica.metrics import mcc
 
     k = latents_test.shape[1]

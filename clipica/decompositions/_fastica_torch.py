@@ -1,6 +1,6 @@
 """clipica's own FastICA solver (torch; CPU threads or CUDA).
 
-The estimator in :mod:`clipica.ica` calls :func:`whiten` and :func:`fastica`; this module
+The estimator in :mod:`clipica.decompositions.ica` calls :func:`whiten` and :func:`fastica`; this module
 knows nothing about canonical signs or order. Arrays crossing the module boundary are
 numpy; torch stays inside.
 
@@ -244,7 +244,7 @@ def whiten(mean: np.ndarray, cov: np.ndarray, n_components: int | None, *, dtype
 
     ``n_components=None`` keeps every direction above the numerical rank tolerance.
     Eigenvector signs are fixed so each vector's largest-magnitude entry is positive (only
-    for reproducibility; the canonical form in :mod:`clipica.ica` does not depend on it).
+    for reproducibility; the canonical form in :mod:`clipica.decompositions.ica` does not depend on it).
     """
     d = cov.shape[0]
     evals, evecs = np.linalg.eigh(cov)

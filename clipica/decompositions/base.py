@@ -1,0 +1,413 @@
+"""``LinearDecomposition``: the one contract every decomposition of an embedding matrix meets.
+
+A fitted decomposition of data ``X`` (n_samples, n_features = D) into K codes has
+
+- ``n_components_`` : int, K;
+- ``mean_`` : ndarray of shape (D,);
+- ``components_`` : ndarray of shape (K, D), the encoder: ``codes = (X - mean_) @ components_.T``;
+- ``mixing_`` : ndarray of shape (D, K), the decoder: ``X ≈ codes @ mixing_.T + mean_``;
+- ``blocks_`` : list of lists of component indices, or None: groups of dependent codes
+  (independent subspaces); None means every code is its own block;
+
+and the verbs ``fit(X)``, ``transform(X)``, ``fit_transform(X)``, ``inverse_transform(S)``,
+``save(path)`` / ``load(path)`` and ``fingerprint()``. Probes, naming, interventions, the
+decoder, the report and stability analysis consume only this contract.
+
+Persistence: a folder holding ``arrays.safetensors`` (named float64 arrays) and a JSON file
+(``ica.json`` for ICA, ``decomposition.json`` for the others) that starts with the format
+tag (``clipica.<kind>/<version>``), the decomposition's kind, its parameters, the array
+names and shapes, and its fingerprint. The folder is written as a unit (a temp folder
+beside it, then a rename): a reader never sees half of one. ``load`` checks the tag, the
+JSON and every array's shape and raises :class:`clipica.errors.ArtifactError` (one line) on
+a corrupt or hand-edited file.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from clipica.errors import ArtifactError, ArtifactExistsError, InputError
+
+ARRAYS_FILE = "arrays.safetensors"
+#: JSON file names a saved decomposition folder may hold (ICA keeps its historical name)
+META_FILES = ("ica.json", "decomposition.json")
+
+#: rows per chunk in transform / inverse_transform
+_CHUNK = 65_536
+
+
+class LinearDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of clipica's decompositions (see the module docstring for the contract).
+
+    Subclasses set ``kind`` (registry name), ``format_tag``, ``meta_file``, the tuple
+    ``_array_names`` of fitted arrays to persist, and implement ``_fit(X, k)`` which sets
+    ``mean_``, ``components_`` and ``mixing_`` (and anything else they keep).
+    """
+
+    kind: ClassVar[str] = ""
+    format_tag: ClassVar[str] = ""
+    meta_file: ClassVar[str] = "decomposition.json"
+    _array_names: ClassVar[tuple[str, ...]] = ("mean_", "components_", "mixing_")
+    #: fitted attributes that are not arrays, persisted in the JSON as ``state``
+    _state_names: ClassVar[tuple[str, ...]] = ()
+
+    #: groups of dependent codes; None: every code is its own block
+    blocks_: list[list[int]] | None = None
+
+    # ------------------------------------------------------------------ the contract
+    @property
+    def n_components_(self) -> int:
+        """K, the number of codes."""
+        check_is_fitted(self)
+        return int(self.components_.shape[0])
+
+    def fit(self, X, y=None):
+        """Fit on ``X`` of shape (n_samples, n_features); returns ``self``.
+
+        Raises :class:`clipica.errors.InputError` for non-finite or 1-D input,
+        ``n_components`` above n_features, n_samples or the numerical rank of ``X``, and
+        unknown options.
+        """
+        self._check_params()
+        X = self._validate_X(X, reset=True)
+        n, d = X.shape
+        k = self._check_n_components(n, d)
+        from clipica.decompositions._fastica_torch import check_finite
+
+        check_finite(X)
+        self._fit(X, k)
+        return self
+
+    def _fit(self, X, k: int | None) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def transform(self, X):
+        """Codes of ``X`` (n_samples, n_features) -> (n_samples, n_components), X's dtype."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        dt = X.dtype
+        U = self.components_.T.astype(dt)
+        m = self.mean_.astype(dt)
+        out = np.empty((X.shape[0], U.shape[1]), dtype=dt)
+        for a in range(0, X.shape[0], _CHUNK):
+            out[a : a + _CHUNK] = (np.asarray(X[a : a + _CHUNK]) - m) @ U
+        return out
+
+    def fit_transform(self, X, y=None):
+        """``fit(X).transform(X)``."""
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, S):
+        """Codes (n_samples, n_components) -> data (n_samples, n_features), S's dtype.
+
+        Returns ``S @ mixing_.T + mean_``: ``X`` projected on the subspace the codes span
+        when ``S = transform(X)`` (exactly ``X`` when K = D).
+        """
+        check_is_fitted(self)
+        from sklearn.utils import check_array
+
+        try:
+            S = check_array(S, dtype=[np.float64, np.float32])
+        except ValueError as exc:
+            raise InputError(f"{exc} (inverse_transform expects (n_samples, n_components).)") from exc
+        k = self.components_.shape[0]
+        if S.shape[1] != k:
+            raise InputError(
+                f"S has {S.shape[1]} columns but this {type(self).__name__} has n_components={k}."
+            )
+        dt = S.dtype
+        return S @ self.mixing_.T.astype(dt) + self.mean_.astype(dt)
+
+    def fingerprint(self) -> str:
+        """sha256 of the kind, the blocks and the contract arrays (float64): equal
+        fingerprints transform and invert identically."""
+        check_is_fitted(self)
+        from clipica._format import content_hash
+
+        arrays = {name: np.asarray(getattr(self, name), dtype=np.float64)
+                  for name in ("mean_", "components_", "mixing_")}
+        return content_hash(arrays, {"kind": self.kind, "blocks": _plain_blocks(self.blocks_)})
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> None:
+        k = getattr(self, "n_components", None)
+        if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
+            raise InputError(f"n_components must be a positive integer or None; got n_components={k!r}.")
+
+    def _check_n_components(self, n: int, d: int) -> int | None:
+        k = getattr(self, "n_components", None)
+        if k is not None and k > d:
+            raise InputError(f"n_components={k} is larger than n_features={d}; choose n_components <= {d}.")
+        if k is not None and k > n:
+            raise InputError(
+                f"n_components={k} is larger than n_samples={n}; {type(self).__name__} needs at "
+                "least as many rows as components."
+            )
+        return k
+
+    def _validate_X(self, X, *, reset: bool):
+        if getattr(X, "ndim", None) == 1:
+            raise InputError(
+                f"X must be 2-D (n_samples, n_features); got a 1-D array of shape {X.shape}. "
+                "Reshape your data: X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample."
+            )
+        try:
+            return validate_data(
+                self,
+                X,
+                reset=reset,
+                dtype=[np.float64, np.float32],
+                ensure_min_samples=2 if reset else 1,
+                ensure_all_finite=not reset,  # fit checks in chunks (memmaps) with row/column
+            )
+        except ValueError as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(
+                f"{exc} ({type(self).__name__} expects X of shape (n_samples, n_features), finite values.)"
+            ) from exc
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------ persistence
+    def _metadata(self, extra: dict | None) -> dict:
+        """JSON fields specific to the subclass (the base adds the common ones)."""
+        meta: dict[str, Any] = {"params": _json_params(self.get_params())}
+        state = {name.rstrip("_"): _plain(getattr(self, name)) for name in self._state_names
+                 if hasattr(self, name)}
+        if state:
+            meta["state"] = state
+        if extra:
+            meta["extra"] = extra
+        return meta
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {name.rstrip("_"): np.ascontiguousarray(getattr(self, name), dtype=np.float64)
+                  for name in self._array_names}
+        return arrays
+
+    def save(self, path, overwrite: bool = False, extra: dict | None = None,
+             fingerprints: dict[str, str] | None = None) -> Path:
+        """Write the folder ``path`` (``arrays.safetensors`` + the JSON) as a unit.
+
+        ``extra`` adds caller fields (e.g. the store path); ``fingerprints`` records the
+        inputs (e.g. ``{"store": ...}``) in the envelope. Refuses an existing non-empty
+        folder unless ``overwrite=True``, and even then one that holds no saved
+        decomposition (:class:`clipica.errors.ArtifactExistsError`). With ``overwrite``
+        the old folder is replaced whole, so files derived from the old decomposition
+        (names, decoder) do not survive next to the new one.
+        """
+        check_is_fitted(self)
+        from safetensors.numpy import save as st_save
+
+        from clipica._atomic import _nan_to_none
+        from clipica._format import FINGERPRINTS_KEY, FORMAT_KEY
+
+        arrays = self._arrays()
+        meta = self._metadata(extra)
+        common = {
+            FORMAT_KEY: self.format_tag,
+            FINGERPRINTS_KEY: dict(fingerprints or {}),
+            "kind": self.kind,
+            "n_components": int(self.components_.shape[0]),
+            "n_features": int(self.components_.shape[1]),
+            "blocks": _plain_blocks(self.blocks_),
+            "fingerprint": self.fingerprint(),
+        }
+        meta = {**common, **{k: v for k, v in meta.items() if k not in common}}
+        meta["arrays"] = {"file": ARRAYS_FILE, "names": list(arrays),
+                          "shapes": {k: list(v.shape) for k, v in arrays.items()}}
+        text = json.dumps(_nan_to_none(meta), indent=2) + "\n"
+        write_folder(path, {ARRAYS_FILE: st_save(arrays), self.meta_file: text.encode("utf-8")},
+                     overwrite=overwrite)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path) -> LinearDecomposition:
+        """Read a folder written by :meth:`save`; returns a fitted estimator.
+
+        Raises :class:`clipica.errors.ArtifactError` (one line) when the folder is not a
+        saved decomposition of this class, or its JSON or arrays are corrupt or disagree.
+        """
+        meta, arrays = read_folder(path, cls)
+        est = cls._restore(meta, arrays)
+        est.n_features_in_ = int(meta["n_features"])
+        blocks = meta.get("blocks")
+        if blocks is not None:
+            est.blocks_ = [[int(i) for i in b] for b in blocks]
+        return est
+
+    @classmethod
+    def _restore(cls, meta: dict, arrays: dict[str, np.ndarray]) -> LinearDecomposition:
+        """Build a fitted estimator from the checked JSON and arrays."""
+        params = dict(meta.get("params") or {})
+        if isinstance(params.get("random_state"), str):
+            params["random_state"] = None
+        try:
+            est = cls(**params)
+        except TypeError as exc:
+            raise ArtifactError(f"saved {cls.kind} has parameters this clipica does not know: {exc}") from None
+        for name in cls._array_names:
+            setattr(est, name, arrays[name.rstrip("_")])
+        for name, value in (meta.get("state") or {}).items():
+            if f"{name}_" in cls._state_names:
+                setattr(est, f"{name}_", value)
+        return est
+
+
+# ---------------------------------------------------------------------- folder I/O
+
+
+def _plain_blocks(blocks) -> list[list[int]] | None:
+    return None if blocks is None else [[int(i) for i in b] for b in blocks]
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def _json_params(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        if k == "random_state" and v is not None and not isinstance(v, numbers.Integral):
+            v = repr(v)  # a RandomState instance: recorded, not restorable
+        out[k] = _plain(v)
+    return out
+
+
+def find_meta_file(path) -> Path:
+    """The JSON file of a saved decomposition folder; ArtifactError if there is none."""
+    path = Path(path)
+    for name in META_FILES:
+        if (path / name).is_file():
+            return path / name
+    raise ArtifactError(
+        f"{path} is not a saved decomposition (expected {' or '.join(META_FILES)} and {ARRAYS_FILE} "
+        "inside); write one with .save(path) or `clipica ica STORE -k K --out DIR`"
+    )
+
+
+def read_folder(path, cls=None) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read and check a saved decomposition folder: ``(meta, arrays)``.
+
+    With ``cls``, the format tag must be ``cls.format_tag``. Checks that every array
+    the JSON names is present with the recorded shape, that the contract arrays have
+    shapes (D,), (K, D), (D, K) for the recorded K and D, and that they are finite.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    from clipica._format import read_json, untag
+
+    path = Path(path)
+    meta_path = find_meta_file(path) if cls is None else path / cls.meta_file
+    if cls is not None and not meta_path.is_file():
+        if cls.kind == "ica":
+            raise ArtifactError(
+                f"{path} is not a saved ICA (expected {cls.meta_file} and {ARRAYS_FILE} inside); "
+                "write one with ICA.save or `clipica ica STORE -k K --out DIR`"
+            )
+        find_meta_file(path)  # the generic message when there is no JSON at all
+        raise ArtifactError(f"{path} holds no {cls.meta_file}: it is not a saved {cls.__name__}")
+    meta = read_json(meta_path)
+    if cls is not None:
+        untag(meta, cls.format_tag, source=str(meta_path))
+    try:
+        k, d = int(meta["n_components"]), int(meta["n_features"])
+    except (KeyError, TypeError, ValueError):
+        raise ArtifactError(f"{meta_path} lacks valid 'n_components'/'n_features'; was it hand-edited?") from None
+    arrays_path = path / ARRAYS_FILE
+    if not arrays_path.is_file():
+        raise ArtifactError(f"{path} has {meta_path.name} but no {ARRAYS_FILE}; the folder is incomplete")
+    try:
+        arrays = load_file(str(arrays_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ArtifactError(f"{arrays_path} is corrupt ({msg}); refit and save the decomposition again") from None
+    info = meta.get("arrays") or {}
+    names = info.get("names") or []
+    shapes = info.get("shapes") or {}
+    expected = {"mean": (d,), "components": (k, d), "mixing": (d, k)}
+    for name in set(names) | set(expected):
+        if name not in arrays:
+            raise ArtifactError(f"{arrays_path} has no array {name!r} (its JSON lists {sorted(names)})")
+    for name, arr in arrays.items():
+        want = tuple(shapes[name]) if name in shapes else expected.get(name)
+        if name in expected and want != expected[name]:
+            raise ArtifactError(
+                f"{meta_path} records shape {list(want)} for {name!r} but n_components={k}, "
+                f"n_features={d} need {list(expected[name])}; was it hand-edited?"
+            )
+        if want is not None and tuple(arr.shape) != tuple(want):
+            raise ArtifactError(
+                f"{arrays_path}: array {name!r} has shape {list(arr.shape)} but {meta_path.name} "
+                f"says {list(want)}; the files do not belong together"
+            )
+        if name in expected and not np.all(np.isfinite(arr)):
+            raise ArtifactError(f"{arrays_path}: array {name!r} holds NaN or infinity; it is corrupt")
+    return meta, arrays
+
+
+def write_folder(path, files: dict[str, bytes], *, overwrite: bool = False) -> None:
+    """Write ``files`` (name -> bytes) as the folder ``path``, atomically as a unit.
+
+    The files go to a temp folder beside ``path`` (each fsynced) which is then renamed
+    onto ``path``; with ``overwrite`` an existing saved decomposition is moved aside
+    first and removed after the rename.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ArtifactExistsError(f"{path} exists and is not a directory; choose another path.")
+    replace = path.is_dir() and any(path.iterdir())
+    if replace:
+        if not overwrite:
+            raise ArtifactExistsError(
+                f"{path} already exists and is not empty; pass overwrite=True "
+                "to replace it, or choose another path."
+            )
+        if not any((path / m).is_file() for m in META_FILES):
+            raise ArtifactExistsError(
+                f"{path} is not empty and holds no saved decomposition; refusing to replace it "
+                "(choose an empty or new folder)."
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        for name, data in files.items():
+            with open(tmp / name, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        if replace:
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.rename(path, old / "x")
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if path.is_dir():
+                path.rmdir()  # empty: rename cannot replace it on every platform
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
