@@ -50,5 +50,9 @@ class StaleArtifactError(ArtifactError):
     """An artifact computed from other inputs than the ones given (its fingerprints differ)."""
 
 
+class ClusterError(ClipicaError, ConnectionError):
+    """A compute cluster (Ray) that cannot be reached, or that lacks the resources asked for."""
+
+
 class DependencyError(ClipicaError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""

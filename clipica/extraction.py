@@ -22,6 +22,7 @@ from clipica.errors import BadImageError, InputError, StoreError, StoreMismatchE
 from clipica.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter, package_versions
 
 ON_ERROR = ("skip", "fail")
+ENGINES = ("local", "ray")
 
 
 def parse_shard(shard) -> tuple[int, int] | None:
@@ -145,6 +146,11 @@ def extract(
     num_workers: int | None = None,
     data_options: dict | None = None,
     progress: bool = True,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    gpus_per_worker: float | None = None,
+    cpus_per_worker: float | None = None,
 ) -> EmbeddingStore:
     """Embed every row of ``data`` with ``model`` into the store at ``out``; resumable.
 
@@ -164,6 +170,13 @@ def extract(
     normalize : L2-normalise embeddings before storing (recorded in the manifest);
         by default they are stored as the model returns them.
     num_workers : DataLoader worker processes (default: cores - 1, at most 4; 0 = in-process).
+    engine : "local" (this process + DataLoader workers) or "ray" (Ray Data: decoding in
+        read tasks, encoders in an actor pool; see :mod:`clipica.extraction_ray`). Both
+        write the same store (ids, row order, errors; embeddings equal to float rounding)
+        and either can resume the other's unfinished store.
+    address, workers, gpus_per_worker, cpus_per_worker : Ray only: the cluster to join
+        (default: the running Ray of this process, else a local one), encoder actors, and
+        each actor's GPUs and CPUs (see :func:`clipica.extraction_ray.RayEngine`).
 
     Returns
     -------
@@ -181,9 +194,23 @@ def extract(
         raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if num_workers is not None and num_workers < 0:
         raise InputError(f"--num-workers must be >= 0, got {num_workers}")
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    ray_engine = None
+    if engine == "ray":
+        from clipica.extraction_ray import RayEngine
+
+        ray_engine = RayEngine(address=address, workers=workers, gpus_per_worker=gpus_per_worker,
+                               cpus_per_worker=cpus_per_worker, device=device)  # checks args and that ray imports
+    else:
+        given = [f"--{n.replace('_', '-')}" for n, v in (("address", address), ("workers", workers),
+                 ("gpus_per_worker", gpus_per_worker), ("cpus_per_worker", cpus_per_worker)) if v is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} only apply to --engine ray")
     shard_t = parse_shard(shard)
     data_options = {k: v for k, v in (data_options or {}).items() if v is not None}
-    dev = resolve_device(device)
+    # with Ray the encoders run on the workers' devices; the driver only needs the model's metadata
+    dev = resolve_device("cpu" if ray_engine else device)
 
     source = open_source(data, split=split, limit=limit, **data_options)
     n_source = len(source)
@@ -208,11 +235,28 @@ def extract(
             sys.stderr.write(f"clipica extract: {out} is already complete ({writer.manifest['counts']['rows']} rows)\n")
         return EmbeddingStore.open(out)
 
+    if ray_engine is not None:
+        ray_engine.connect()  # a bad --address fails here, before any model is loaded
+    try:
+        return _run(ray_engine, model=model, pretrained=pretrained, data=data, out=out, split=split,
+                    limit=limit, data_options=data_options, source=source, key=key, writer=writer,
+                    start=start, stop=stop, has_text=has_text, batch_size=batch_size, dev=dev,
+                    precision=precision, on_error=on_error, normalize=normalize, num_workers=num_workers,
+                    progress=progress)
+    finally:
+        if ray_engine is not None:
+            ray_engine.shutdown()
+
+
+def _run(ray_engine, *, model, pretrained, data, out, split, limit, data_options, source, key, writer,
+         start, stop, has_text, batch_size, dev, precision, on_error, normalize, num_workers, progress):
     import torch
 
     from clipica.models import load_encoder
 
+    n_source = len(source)
     encoder = load_encoder(model, pretrained=pretrained, device=dev, precision=precision)
+    engine_info = ray_engine.describe() if ray_engine is not None else {"name": "local"}
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "complete": False,
@@ -230,15 +274,24 @@ def extract(
         "normalization": "l2 per row" if normalize else "none (as returned by the model's projection)",
         "batch_size": batch_size,
         "precision": precision,
-        "device": str(dev),
+        "device": ray_engine.device if ray_engine is not None else str(dev),
+        "engine": engine_info,  # the engine of the run that last wrote to the store
         "dtype": "float32",
         "layout": {"image": "image.f32", "text": "text.f32" if has_text else None,
                    "order": "C, row-major (n_rows, embed_dim)", "rows": "rows.parquet", "errors": "errors.jsonl"},
         "versions": package_versions(),
     }
     pos = writer.begin(manifest, start)
+    writer.manifest["engine"] = engine_info
     if pos > stop or pos < start:
         raise StoreError(f"{out}: progress position {pos} outside this run's rows [{start}, {stop})")
+    if ray_engine is not None:
+        view = encoder.worker_view() if hasattr(encoder, "worker_view") else encoder
+        del encoder  # the driver keeps only the preprocessing and tokenizer
+        return ray_engine.run(writer, source, view, positions=(pos, stop), batch_size=batch_size,
+                              has_text=has_text, on_error=on_error, normalize=normalize,
+                              progress=progress, label_columns=list(source.label_columns),
+                              encoder_args={"spec": model, "pretrained": pretrained, "precision": precision})
 
     windows = [list(range(a, min(a + batch_size, stop))) for a in range(pos, stop, batch_size)]
     view = encoder.worker_view() if hasattr(encoder, "worker_view") else encoder
@@ -255,8 +308,6 @@ def extract(
         prefetch_factor=4 if workers else None,
         persistent_workers=False,
     )
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    use_amp = dev.type == "cuda" and amp_dtype is not None
     pause = float(os.environ.get("CLIPICA_TEST_COMMIT_PAUSE", "0") or 0)  # test hook (resume tests)
 
     from tqdm.auto import tqdm
@@ -266,45 +317,16 @@ def extract(
     t0 = time.perf_counter()
     done = 0
     try:
-        with torch.inference_mode():
-            for batch in loader:
-                if batch["bad"] and on_error == "fail":
-                    first = batch["bad"][0]
-                    raise BadImageError(
-                        f"{first['reason']} (row {first['source_index']}; --on-error fail stops here; "
-                        f"{writer.progress['n_rows']} rows committed before it are kept, rerun with "
-                        "--on-error skip to record bad rows and go on)"
-                    )
-                img = txt = None
-                good = batch["good"]
-                n_trunc = 0
-                if good:
-                    pixels = batch["pixels"].to(dev, non_blocking=True)
-                    with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
-                        img = encoder.encode_image(pixels)
-                        if has_text:
-                            txt = encoder.encode_text(_to_device(batch["tokens"], dev))
-                    img = _finish(img, normalize)
-                    txt = _finish(txt, normalize) if txt is not None else None
-                    n_trunc = int(np.sum(batch["truncated"])) if batch["truncated"] is not None else 0
-                else:
-                    img = np.zeros((0, encoder.embed_dim), np.float32)
-                    txt = np.zeros((0, encoder.embed_dim), np.float32) if has_text else None
-                rows = []
-                for k, it in enumerate(good):
-                    rec = {"id": str(it["id"]), "source_index": int(it["pos"]), "caption": it["caption"],
-                           "split": it["split"]}
-                    for c in source.label_columns:
-                        rec[c] = _jsonable_label(it["labels"].get(c))
-                    rec["caption_truncated"] = bool(batch["truncated"][k]) if batch["truncated"] is not None else False
-                    rows.append(rec)
-                n_missing = sum(1 for it in good if it["caption"] is None) if has_text else 0
-                writer.commit(img, txt, rows, batch["bad"], next_position=batch["positions"][-1] + 1,
-                              n_truncated=n_trunc, n_missing_captions=n_missing, _pause=pause)
-                done += len(batch["positions"])
-                bar.update(len(batch["positions"]))
-                if batch["bad"] and progress:
-                    bar.set_postfix(errors=writer.progress["n_errors"])
+        for batch in loader:
+            if batch["bad"] and on_error == "fail":
+                raise bad_row_error(batch["bad"][0], writer.progress["n_rows"])
+            writer.commit(**embed_batch(encoder, batch, has_text=has_text, normalize=normalize,
+                                        precision=precision, label_columns=source.label_columns),
+                          _pause=pause)
+            done += len(batch["positions"])
+            bar.update(len(batch["positions"]))
+            if batch["bad"] and progress:
+                bar.set_postfix(errors=writer.progress["n_errors"])
     finally:
         bar.close()
         writer.close()
@@ -316,6 +338,58 @@ def extract(
     last_run = {"positions": done, "seconds": round(seconds, 4), "images_per_s": round(rate, 3),
                 "num_workers": workers, "device": str(dev)}
     return writer.finalize({"last_run": last_run})
+
+
+def bad_row_error(first: dict, n_committed: int) -> BadImageError:
+    """The ``--on-error fail`` error for a batch's first bad row (earlier batches are committed)."""
+    return BadImageError(
+        f"{first['reason']} (row {first['source_index']}; --on-error fail stops here; "
+        f"{n_committed} rows committed before it are kept, rerun with "
+        "--on-error skip to record bad rows and go on)"
+    )
+
+
+def embed_batch(encoder, batch: dict, *, has_text: bool, normalize: bool, precision: str,
+                label_columns) -> dict:
+    """One collated batch (see :class:`_Collate`) -> the keyword arguments of ``StoreWriter.commit``.
+
+    ``image``/``text``: float32 arrays of shape (n_good, embed_dim) (``text`` None without
+    captions); ``rows``: the good rows' table records; ``errors``: the bad rows. Shared by
+    the local loop and the Ray encoder actors, so both engines store the same thing.
+    """
+    import torch
+
+    dev = encoder.device
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    use_amp = dev.type == "cuda" and amp_dtype is not None
+    good = batch["good"]
+    n_trunc = 0
+    if good:
+        with torch.inference_mode():
+            pixels = batch["pixels"].to(dev, non_blocking=True)
+            txt = None
+            with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
+                img = encoder.encode_image(pixels)
+                if has_text:
+                    txt = encoder.encode_text(_to_device(batch["tokens"], dev))
+            img = _finish(img, normalize)
+            txt = _finish(txt, normalize) if txt is not None else None
+        n_trunc = int(np.sum(batch["truncated"])) if batch["truncated"] is not None else 0
+    else:
+        img = np.zeros((0, encoder.embed_dim), np.float32)
+        txt = np.zeros((0, encoder.embed_dim), np.float32) if has_text else None
+    rows = []
+    for k, it in enumerate(good):
+        rec = {"id": str(it["id"]), "source_index": int(it["pos"]), "caption": it["caption"],
+               "split": it["split"]}
+        for c in label_columns:
+            rec[c] = _jsonable_label(it["labels"].get(c))
+        rec["caption_truncated"] = bool(batch["truncated"][k]) if batch["truncated"] is not None else False
+        rows.append(rec)
+    n_missing = sum(1 for it in good if it["caption"] is None) if has_text else 0
+    return {"image": img, "text": txt, "rows": rows, "errors": batch["bad"],
+            "next_position": batch["positions"][-1] + 1, "n_truncated": n_trunc,
+            "n_missing_captions": n_missing}
 
 
 def _finish(t, normalize: bool) -> np.ndarray:

@@ -74,3 +74,22 @@ def save_tiny_hf_clip(out: Path, seed: int = 0) -> Path:
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
     ).save_pretrained(out)
     return out
+
+
+def save_tiny_open_clip_file(tmp_dir: Path) -> str:
+    """A random-weight tiny open_clip checkpoint + ``open_clip_config.json`` beside it.
+
+    The path works as ``--model FILE`` in any process (subprocesses, Ray workers), unlike
+    the in-process registry entry of :func:`register_tiny_open_clip`.
+    """
+    from safetensors.torch import save_file
+
+    from clipica.models import load_encoder
+
+    tmp_dir = Path(tmp_dir)
+    arch = register_tiny_open_clip(tmp_dir)
+    enc = load_encoder(arch, pretrained="none")
+    path = tmp_dir / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in enc.model.state_dict().items()}, str(path))
+    (tmp_dir / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CONFIG}))
+    return str(path)

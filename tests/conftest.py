@@ -72,3 +72,20 @@ def user_cache(monkeypatch):
         monkeypatch.delenv("CLIPICA_CACHE", raising=False)
     else:
         monkeypatch.setenv("CLIPICA_CACHE", _USER_CACHE)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray for the session (2 CPUs, no dashboard); yields its GCS address (HOST:PORT).
+
+    Tests that run ``--engine ray`` in-process join it; a subprocess driver joins it with
+    ``--address``. Skips when Ray is not installed (``pip install 'clipica[ray]'``).
+    """
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    if started:
+        ray.shutdown()

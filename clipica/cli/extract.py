@@ -30,7 +30,30 @@ def add_arguments(parser) -> None:
                         help="DataLoader decoding workers (default: cores - 1, at most 4; 0 = in-process)")
     parser.add_argument("--data-opt", action="append", default=[], metavar="KEY=VALUE",
                         help="source option, e.g. caption_column=text, label_columns=a,b, captions=FILE (repeatable)")
+    add_engine_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_engine_arguments(parser) -> None:
+    """--engine and the Ray options (shared with `clipica run`)."""
+    g = parser.add_argument_group("engine")
+    g.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="local (this machine, default) or ray (Ray Data on a cluster; needs clipica[ray])")
+    g.add_argument("--address", metavar="ADDR",
+                   help="Ray: the cluster's HOST:PORT (from `ray start --head`), ray://HOST:PORT or auto "
+                        "(default: start a local Ray)")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="Ray: encoder actors (default: cluster GPUs / --gpus-per-worker, or 1 on CPU)")
+    g.add_argument("--gpus-per-worker", type=float, metavar="G",
+                   help="Ray: GPUs per encoder actor (default 1 with --device cuda/auto on a GPU cluster, else 0)")
+    g.add_argument("--cpus-per-worker", type=float, metavar="C",
+                   help="Ray: CPUs per encoder actor (default 1; the rest decode)")
+
+
+def engine_kwargs(args) -> dict:
+    """The engine arguments of :func:`clipica.extract` from parsed args."""
+    return {"engine": args.engine, "address": args.address, "workers": args.workers,
+            "gpus_per_worker": args.gpus_per_worker, "cpus_per_worker": args.cpus_per_worker}
 
 
 def parse_data_opts(items: list[str]) -> dict:
@@ -67,6 +90,7 @@ def run(args) -> int:
         num_workers=args.num_workers,
         data_options=parse_data_opts(args.data_opt),
         progress=not args.quiet,
+        **engine_kwargs(args),
     )
     counts = store.manifest["counts"]
     extra = []
