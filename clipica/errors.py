@@ -56,3 +56,16 @@ class ClusterError(ClipicaError, ConnectionError):
 
 class DependencyError(ClipicaError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``'struct.error: bad char in struct format'``: the qualified type (module-less for builtins), then the message.
+
+    Used wherever an unexpected exception becomes one row's or one line's reason,
+    so the reader sees what raised it without a traceback.
+    """
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    if name.startswith("_struct."):  # struct.error lives in the C module _struct
+        name = name[1:]
+    return f"{name}: {exc}" if str(exc) else name

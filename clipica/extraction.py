@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipica.errors import BadImageError, InputError, StoreError, StoreMismatchError
+from clipica.errors import BadImageError, InputError, StoreError, StoreMismatchError, describe_exception
 from clipica.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter, package_versions
 
 ON_ERROR = ("skip", "fail")
@@ -66,17 +66,29 @@ class _RowDataset:
         return len(self.source)
 
     def __getitem__(self, pos: int) -> dict:
+        from clipica.data.images import check_resize_bound
+
         try:
             row = self.source[pos]
         except BadImageError as exc:
             rid = _safe_row_id(self.source, pos)
             return {"pos": pos, "ok": False, "id": rid, "reason": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - one row that cannot be read must not end the run
+            rid = _safe_row_id(self.source, pos)
+            return {"pos": pos, "ok": False, "id": rid,
+                    "reason": f"{rid}: reading the row failed ({describe_exception(exc)})"}
         if row.image is None:
             return {"pos": pos, "ok": False, "id": row.id, "reason": f"{row.id}: row has no image"}
         try:
+            size = getattr(self.encoder, "image_size", None)
+            if size:  # before preprocessing: the resize itself is what costs gigabytes
+                check_resize_bound(row.image, int(size), name=str(row.id))
             pixels = self.encoder.preprocess(row.image)
+        except BadImageError as exc:
+            return {"pos": pos, "ok": False, "id": row.id, "reason": str(exc)}
         except Exception as exc:  # noqa: BLE001 - a transform failing on one odd image is that row's problem
-            return {"pos": pos, "ok": False, "id": row.id, "reason": f"{row.id}: preprocessing failed ({exc})"}
+            return {"pos": pos, "ok": False, "id": row.id,
+                    "reason": f"{row.id}: preprocessing failed ({describe_exception(exc)})"}
         return {"pos": pos, "ok": True, "id": row.id, "pixels": pixels, "caption": row.caption,
                 "labels": row.labels, "split": row.split}
 

@@ -89,3 +89,25 @@ def ray_local():
     yield ray.get_runtime_context().gcs_address
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory):
+    """A random-weight tiny open_clip checkpoint + open_clip_config.json: usable as --model FILE in subprocesses.
+
+    32 px input, 16-dim embeddings (``_fake_models.TINY_CONFIG``).
+    """
+    import json
+
+    from _fake_models import TINY_CONFIG, register_tiny_open_clip
+    from safetensors.torch import save_file
+
+    from clipica.models import load_encoder
+
+    d = tmp_path_factory.mktemp("model")
+    arch = register_tiny_open_clip(d)
+    enc = load_encoder(arch, pretrained="none")
+    path = d / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in enc.model.state_dict().items()}, str(path))
+    (d / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CONFIG}))
+    return str(path)

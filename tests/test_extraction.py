@@ -13,29 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from _fake_datasets import write_celeba, write_folder, write_hf
-from _fake_models import TINY_CONFIG, register_tiny_open_clip, save_tiny_hf_clip
+from _fake_models import save_tiny_hf_clip
 
 import clipica
 from clipica.cli import main
 from clipica.data.celeba import CELEBA_ATTRIBUTES
 from clipica.errors import BadImageError, StoreMismatchError
 from clipica.store import EmbeddingStore
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    """A random-weight tiny open_clip checkpoint + open_clip_config.json: usable as --model FILE in subprocesses."""
-    from safetensors.torch import save_file
-
-    from clipica.models import load_encoder
-
-    d = tmp_path_factory.mktemp("model")
-    arch = register_tiny_open_clip(d)
-    enc = load_encoder(arch, pretrained="none")
-    path = d / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in enc.model.state_dict().items()}, str(path))
-    (d / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CONFIG}))
-    return str(path)
 
 
 @pytest.fixture(scope="module")

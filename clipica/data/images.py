@@ -9,7 +9,17 @@ or stops (``--on-error fail``). What counts as unusable:
 - a truncated file (PIL's ``LOAD_TRUNCATED_IMAGES`` is never switched on: a
   half image would silently embed as a grey one);
 - a decompression bomb (more pixels than ``max_pixels``, PIL's
-  ``Image.MAX_IMAGE_PIXELS`` by default), refused before the pixels are decoded.
+  ``Image.MAX_IMAGE_PIXELS`` by default), refused before the pixels are decoded;
+- any other exception a Pillow plugin raises on a hostile file (``struct.error``
+  from a GIF while counting frames, ``NotImplementedError`` from a DDS variant,
+  ...): the message names the file and the exception type, so one bad file is
+  one bad row and never ends a run;
+- (checked by the extraction loop with :func:`check_resize_bound`) an extreme
+  aspect ratio whose shortest-edge resize would make a huge image, e.g. a
+  60000x1 PNG of 256 bytes that becomes 13.4 M x 224 pixels.
+
+The EXIF ``Orientation`` tag is applied (``ImageOps.exif_transpose``), as
+Hugging Face ``datasets`` does, so phone photos are embedded upright.
 
 Unusual modes are converted to RGB correctly rather than by PIL's defaults:
 transparent images (RGBA, LA, palette with transparency) are composited onto
@@ -26,10 +36,14 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clipica.errors import BadImageError
+from clipica.errors import BadImageError, describe_exception
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
+
+#: most pixels an image may have after its shortest edge is resized to the model's input size
+#: (4.2 M pixels = 12.6 MB as 8-bit RGB; at 224 px that allows aspect ratios up to 83:1)
+MAX_RESIZED_PIXELS = 1 << 22
 
 #: file suffixes treated as images when scanning folders
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
@@ -96,18 +110,51 @@ def decode_image(
                 if getattr(img, "n_frames", 1) > 1:
                     img.seek(0)  # animated GIF/TIFF: the first frame stands for the image
                 img.load()
-                return to_rgb(img, name=label)
+                return to_rgb(_upright(img), name=label)
     except BadImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImageError(f"{label}: refusing a possible decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise BadImageError(f"{label}: not an image file (PIL cannot identify it)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a plugin raises on one file is that row's problem
         # PIL reports truncated/corrupt data with OSError ("image file is truncated"),
-        # SyntaxError (bad headers in some plugins) or struct/Value errors.
-        reason = str(exc) or type(exc).__name__
-        raise BadImageError(f"{label}: corrupt or truncated image ({reason})") from None
+        # SyntaxError (bad headers), struct.error (GIF frame counting), NotImplementedError
+        # (DDS variants), ValueError, EOFError, IndexError, MemoryError...
+        raise BadImageError(f"{label}: corrupt or truncated image ({describe_exception(exc)})") from None
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF Orientation tag (phone photos); an unreadable EXIF block leaves the image as stored."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the image itself
+        return img
+
+
+def check_resize_bound(img: Image.Image, size: int, *, name: str = "image",
+                       max_pixels: int = MAX_RESIZED_PIXELS) -> None:
+    """Refuse ``img`` when resizing its shortest edge to ``size`` px would exceed ``max_pixels``.
+
+    CLIP preprocessing resizes the shortest edge to the input size before the
+    centre crop, so a 60000x1 image becomes 13.4 M x 224 pixels (gigabytes, tens
+    of seconds) although it passes the decompression-bomb check. Raises
+    BadImageError naming the image and the sizes.
+    """
+    import math
+
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise BadImageError(f"{name}: image has no pixels ({width}x{height})")
+    scale = size / min(width, height)
+    rw, rh = math.ceil(width * scale), math.ceil(height * scale)
+    if rw * rh > max_pixels:
+        raise BadImageError(
+            f"{name}: extreme aspect ratio ({width}x{height}); resizing its shortest edge to {size} px "
+            f"would make {rw}x{rh} = {rw * rh} pixels (limit {max_pixels}); refused before preprocessing"
+        )
 
 
 def to_rgb(img: Image.Image, *, name: str = "image") -> Image.Image:
