@@ -37,6 +37,10 @@ class StoreMismatchError(StoreError):
     """Resuming into a store that was written with a different model, data or options."""
 
 
+class StoreLockedError(StoreError):
+    """Another process is writing the store (the message names it: pid, host, command)."""
+
+
 class ArtifactExistsError(ClipicaError, FileExistsError):
     """Refusing to overwrite an existing artifact without ``overwrite=True``."""
 

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from clipica.errors import BadImageError, InputError, StoreError, StoreMismatchError, describe_exception
+from clipica.errors import (
+    BadImageError,
+    InputError,
+    StoreError,
+    StoreMismatchError,
+    describe_exception,
+)
 from clipica.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter, package_versions
 
 ON_ERROR = ("skip", "fail")
@@ -241,21 +247,23 @@ def extract(
         "precision": precision,
         "normalize": bool(normalize),
     }
-    writer = StoreWriter(out, key, overwrite=overwrite)
+    writer = StoreWriter(out, key, overwrite=overwrite)  # holds the store's lock until closed
     if writer.state == "complete":
+        writer.close()
         if progress:
             sys.stderr.write(f"clipica extract: {out} is already complete ({writer.manifest['counts']['rows']} rows)\n")
         return EmbeddingStore.open(out)
 
-    if ray_engine is not None:
-        ray_engine.connect()  # a bad --address fails here, before any model is loaded
     try:
+        if ray_engine is not None:
+            ray_engine.connect()  # a bad --address fails here, before any model is loaded
         return _run(ray_engine, model=model, pretrained=pretrained, data=data, out=out, split=split,
                     limit=limit, data_options=data_options, source=source, key=key, writer=writer,
                     start=start, stop=stop, has_text=has_text, batch_size=batch_size, dev=dev,
                     precision=precision, on_error=on_error, normalize=normalize, num_workers=num_workers,
                     progress=progress)
     finally:
+        writer.close()
         if ray_engine is not None:
             ray_engine.shutdown()
 
@@ -341,7 +349,7 @@ def _run(ray_engine, *, model, pretrained, data, out, split, limit, data_options
                 bar.set_postfix(errors=writer.progress["n_errors"])
     finally:
         bar.close()
-        writer.close()
+        writer.close_files()  # the lock stays held through finalize
     seconds = time.perf_counter() - t0
     rate = done / seconds if seconds > 0 else 0.0
     if progress and done:

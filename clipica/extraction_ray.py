@@ -262,7 +262,7 @@ class RayEngine:
             ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
             data_log.setLevel(saved_level)
             bar.close()
-            writer.close()
+            writer.close_files()  # the lock stays held through finalize
         seconds = time.perf_counter() - t0
         rate = done / seconds if seconds > 0 else 0.0
         if progress and done:

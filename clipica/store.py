@@ -16,6 +16,17 @@ file and the next source position) is replaced atomically. On resume every
 file is truncated back to the lengths in ``progress.json``, so bytes written
 after the last commit are discarded and the batch is recomputed.
 Nothing is pickled; embeddings never accumulate in memory.
+
+One writer at a time: :class:`StoreWriter` holds an exclusive ``flock`` on
+``writer.lock`` (which records the holder's pid, host and command) from the
+moment it opens the folder until it finishes or fails; a second writer gets
+:class:`~clipica.errors.StoreLockedError` naming the holder. The kernel drops
+the lock when its process dies, so a ``kill -9`` never leaves a store locked.
+
+A complete store is checked when opened: every matrix file holds exactly
+``n_rows * embed_dim * 4`` bytes, ``rows.parquet`` exists and has ``n_rows``
+rows, and the manifest's fields have the right types; anything else is a
+:class:`~clipica.errors.StoreError`, never garbage read as embeddings.
 """
 
 from __future__ import annotations
@@ -28,7 +39,13 @@ from typing import Any
 import numpy as np
 
 from clipica._atomic import atomic_write_json
-from clipica.errors import ArtifactExistsError, StoreError, StoreMismatchError
+from clipica._lock import WriterLock
+from clipica.errors import (
+    ArtifactExistsError,
+    StoreError,
+    StoreMismatchError,
+    describe_exception,
+)
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -38,8 +55,9 @@ ROWS = "rows.parquet"
 ERRORS = "errors.jsonl"
 PROGRESS = "progress.json"
 ROWS_PARTIAL = "rows.partial.jsonl"
+LOCK = "writer.lock"
 _DATA_FILES = (IMAGE, TEXT, ROWS_PARTIAL, ERRORS)
-_ALL_FILES = (MANIFEST, IMAGE, TEXT, ROWS, ERRORS, PROGRESS, ROWS_PARTIAL)
+_ALL_FILES = (MANIFEST, IMAGE, TEXT, ROWS, ERRORS, PROGRESS, ROWS_PARTIAL, LOCK)
 BASE_COLUMNS = ("id", "source_index", "caption", "split")
 
 
@@ -87,20 +105,36 @@ class EmbeddingStore:
         if not mpath.is_file():
             raise StoreError(f"{path} is not an embedding store (no {MANIFEST}); create one with `clipica extract`")
         try:
-            manifest = json.loads(mpath.read_text())
-        except ValueError as exc:
-            raise StoreError(f"{mpath} is not valid JSON ({exc})") from None
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{mpath} is not valid JSON ({exc}); re-extract the store") from None
+        if not isinstance(manifest, dict):
+            raise StoreError(f"{mpath} holds a JSON {type(manifest).__name__}, not a store manifest; re-extract the store")
         if manifest.get("schema_version") != SCHEMA_VERSION:
             raise StoreError(
                 f"{path}: store schema version {manifest.get('schema_version')} is not "
                 f"{SCHEMA_VERSION}, the one this clipica reads; re-extract it"
             )
+        check_manifest(manifest, mpath)
         if require_complete and not manifest.get("complete"):
             raise StoreError(
                 f"{path}: the extraction into this store did not finish; rerun the same "
                 "`clipica extract` command to resume it"
             )
-        return cls(path, manifest)
+        store = cls(path, manifest)
+        if manifest.get("complete"):
+            store.check_files()
+        return store
+
+    def check_files(self) -> None:
+        """A complete store's files match its manifest: exact matrix sizes, a row table (stat only)."""
+        n, d = self.n_rows, self.embed_dim
+        for name, wanted in ((IMAGE, True), (TEXT, bool(self.manifest.get("has_text")))):
+            if wanted:
+                _check_size(self.path / name, n, d)
+        if not (self.path / ROWS).is_file():
+            raise StoreError(f"{self.path}: the store is marked complete but {ROWS} is missing; "
+                             "the store is damaged: re-extract it (--overwrite)")
 
     # -- sizes ---------------------------------------------------------------
     @property
@@ -125,10 +159,13 @@ class EmbeddingStore:
     def _matrix(self, name: str) -> np.ndarray:
         n, d = self.n_rows, self.embed_dim
         file = self.path / name
-        expected = n * d * 4
-        size = file.stat().st_size if file.exists() else -1
-        if size < expected:
-            raise StoreError(f"{file}: {size} bytes, expected {expected} for ({n}, {d}) float32; the store is damaged")
+        if self.manifest.get("complete"):
+            _check_size(file, n, d)
+        else:  # a partial store may hold uncommitted bytes after the last commit
+            size = file.stat().st_size if file.exists() else -1
+            if size < n * d * 4:
+                raise StoreError(f"{file}: {size} bytes, fewer than the {n * d * 4} committed for ({n}, {d}) "
+                                 "float32; the store is damaged")
         if n == 0:
             return np.zeros((0, d), dtype=np.float32)
         return np.memmap(file, dtype=np.float32, mode="r", shape=(n, d))
@@ -152,8 +189,23 @@ class EmbeddingStore:
         if self._rows is None:
             import pandas as pd
 
-            if (self.path / ROWS).is_file():
-                self._rows = pd.read_parquet(self.path / ROWS)
+            if self.manifest.get("complete"):
+                file = self.path / ROWS
+                if not file.is_file():
+                    raise StoreError(f"{self.path}: the store is marked complete but {ROWS} is missing; "
+                                     "re-extract it (--overwrite)")
+                try:
+                    rows = pd.read_parquet(file)
+                except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+                    raise StoreError(f"{file} cannot be read ({describe_exception(exc)}); "
+                                     "the store is damaged: re-extract it (--overwrite)") from None
+                missing = [c for c in (*BASE_COLUMNS, *self.label_columns) if c not in rows.columns]
+                if missing or len(rows) != self.n_rows:
+                    raise StoreError(
+                        f"{file}: {len(rows)} rows with columns missing {missing} for the manifest's "
+                        f"{self.n_rows} rows; the store is damaged: re-extract it (--overwrite)"
+                    )
+                self._rows = rows
             else:  # an unfinished store: the partial table, cut to the committed rows
                 self._rows = rows_frame(_read_jsonl(self.path / ROWS_PARTIAL)[: self.n_rows], self.label_columns)
         return self._rows
@@ -211,8 +263,50 @@ def _read_json(path: Path) -> dict | None:
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path} is not valid JSON lines ({exc}); the store is damaged") from None
+
+
+def _check_size(file: Path, n: int, d: int) -> None:
+    """A complete store's matrix holds exactly ``n * d`` float32 values."""
+    expected = n * d * 4
+    size = file.stat().st_size if file.is_file() else -1
+    if size != expected:
+        have = "is missing" if size < 0 else f"has {size} bytes"
+        raise StoreError(
+            f"{file} {have}, but the manifest says ({n}, {d}) float32 = {expected} bytes; "
+            "the store is damaged or its manifest was edited: re-extract it (--overwrite)"
+        )
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def check_manifest(m: dict, where) -> None:
+    """Raise StoreError naming the first field of a (hand-edited) manifest with the wrong type."""
+    problems = []
+    if not _is_count(m.get("embed_dim")) or m.get("embed_dim") == 0:
+        problems.append(f"embed_dim must be a positive integer, got {m.get('embed_dim')!r}")
+    if not isinstance(m.get("has_text", False), bool):
+        problems.append(f"has_text must be true or false, got {m.get('has_text')!r}")
+    if not isinstance(m.get("complete", False), bool):
+        problems.append(f"complete must be true or false, got {m.get('complete')!r}")
+    labels = m.get("label_columns", [])
+    if not isinstance(labels, list) or not all(isinstance(c, str) for c in labels):
+        problems.append(f"label_columns must be a list of names, got {labels!r}")
+    for field in ("key", "model", "data"):
+        if field in m and not isinstance(m[field], dict):
+            problems.append(f"{field} must be an object, got {m[field]!r}")
+    if m.get("complete") is True:
+        counts = m.get("counts")
+        if not isinstance(counts, dict) or not _is_count(counts.get("rows")):
+            problems.append(f"counts.rows must be a whole number >= 0, got {counts!r}")
+    if problems:
+        raise StoreError(f"{where}: {problems[0]}; the manifest is damaged or was edited: re-extract the store")
 
 
 def rows_frame(records: list[dict], label_columns: list[str]):
@@ -242,29 +336,52 @@ class StoreWriter:
     """Appends committed batches to a store folder (the resumable half of EmbeddingStore)."""
 
     def __init__(self, path: str | os.PathLike, key: dict, *, overwrite: bool = False):
+        """Open ``path`` for writing: take the writer lock, then decide new / resume / complete.
+
+        Raises StoreLockedError while another process writes the folder, StoreMismatchError
+        for a store made with another ``key`` (unless ``overwrite``), StoreError for a damaged
+        one, ArtifactExistsError for a folder that is not a store. The lock is held until
+        :meth:`close` (or :meth:`finalize`), also when the writer is garbage-collected.
+        """
         self.path = Path(path)
         self.key = key
         self.state = "new"  # new | resume | complete
         self.progress: dict[str, Any] = {}
         self.manifest: dict | None = None
         self._files: dict[str, Any] = {}
-        existing = _read_json(self.path / MANIFEST) if (self.path / MANIFEST).is_file() else None
-        if (self.path / MANIFEST).is_file() and existing is None:
-            if not overwrite:
-                raise StoreError(f"{self.path}/{MANIFEST} is unreadable; pass --overwrite to start again")
+        self._lock = None
+        self._created = False
         if self.path.exists() and not self.path.is_dir():
             raise ArtifactExistsError(f"--out {self.path} exists and is not a folder")
-        if existing is None and self.path.is_dir() and any(self.path.iterdir()):
-            known = all(_is_store_file(p.name) for p in self.path.iterdir())
-            if not known:  # only our own leftovers (a run killed before its first manifest) may be replaced
+        if self.path.is_dir() and not (self.path / MANIFEST).is_file():
+            foreign = [p.name for p in self.path.iterdir() if not _is_store_file(p.name)]
+            if foreign:  # only our own leftovers (a run killed before its first manifest) may be replaced
                 raise ArtifactExistsError(
-                    f"--out {self.path} is a non-empty folder that is not an embedding store; "
-                    "choose a new folder"
+                    f"--out {self.path} is a non-empty folder that is not an embedding store "
+                    f"(it holds {foreign[0]!r}); choose a new folder"
                 )
+        self._created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = WriterLock(self.path / LOCK)
+        try:
+            self._open_existing(overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_existing(self, overwrite: bool) -> None:
+        key = self.key
+        existing = None
+        if (self.path / MANIFEST).is_file():
+            existing = _read_json(self.path / MANIFEST)
+            if not isinstance(existing, dict):
+                existing = None
+                if not overwrite:
+                    raise StoreError(f"{self.path}/{MANIFEST} is unreadable; pass --overwrite to start again")
         if existing is not None:
             same = existing.get("key") == key and existing.get("schema_version") == SCHEMA_VERSION
             if not same and not overwrite:
-                diffs = _key_diff(existing.get("key") or {}, key)
+                diffs = _key_diff(existing.get("key") if isinstance(existing.get("key"), dict) else {}, key)
                 raise StoreMismatchError(
                     f"{self.path} already holds a store made with different settings ({diffs}); "
                     "use a new --out folder, or --overwrite to replace it"
@@ -272,14 +389,19 @@ class StoreWriter:
             if same and not overwrite:
                 self.manifest = existing
                 if existing.get("complete"):
+                    # "already complete" only when the files say so too
+                    EmbeddingStore.open(self.path)
                     self.state = "complete"
                 else:
+                    check_manifest(existing, self.path / MANIFEST)
                     self.state = "resume"
                     self.progress = _read_json(self.path / PROGRESS) or {}
+                    if self.progress:
+                        _check_progress(self.progress, self.path / PROGRESS)
             # same + overwrite, or mismatch + overwrite: start afresh below
-        if self.state == "new" and self.path.is_dir():
+        if self.state == "new":
             for p in self.path.iterdir():
-                if _is_store_file(p.name) and p.is_file():
+                if _is_store_file(p.name) and p.name != LOCK and p.is_file():
                     p.unlink()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -351,14 +473,31 @@ class StoreWriter:
         )
         atomic_write_json(self.path / PROGRESS, p)
 
-    def close(self) -> None:
+    def close_files(self) -> None:
+        """Close the data files; the writer keeps its lock (see :meth:`close`)."""
         for handle in self._files.values():
             handle.close()
         self._files = {}
 
+    def close(self) -> None:
+        """Close the data files and release the writer lock (idempotent).
+
+        A folder this writer created and left empty (it failed before its first
+        manifest) is removed again.
+        """
+        self.close_files()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+            if self._created:
+                try:
+                    self.path.rmdir()  # only succeeds when empty
+                except OSError:
+                    pass
+
     def finalize(self, extra: dict | None = None) -> EmbeddingStore:
         """Write rows.parquet and mark the manifest complete (idempotent after a crash)."""
-        self.close()
+        self.close_files()
         label_columns = list(self.manifest.get("label_columns", []))
         p = self.progress
         records = _read_jsonl(self.path / ROWS_PARTIAL)
@@ -386,7 +525,15 @@ class StoreWriter:
                 (self.path / name).unlink()
             except FileNotFoundError:
                 pass
+        self.close()
         return EmbeddingStore.open(self.path)
+
+
+def _check_progress(p: dict, where: Path) -> None:
+    ok = isinstance(p, dict) and all(_is_count(p.get(k)) for k in ("next_position", "n_rows", "n_errors"))
+    ok = ok and isinstance(p.get("bytes"), dict) and all(_is_count(v) for v in p["bytes"].values())
+    if not ok:
+        raise StoreError(f"{where} is damaged or was edited; rerun with --overwrite to start the store again")
 
 
 def _is_store_file(name: str) -> bool:

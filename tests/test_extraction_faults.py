@@ -120,3 +120,43 @@ def test_resize_bound_refuses_only_extreme_aspect_ratios():
     check_resize_bound(Image.new("RGB", (2000, 100)), 224)  # a 20:1 panorama is fine
     with pytest.raises(BadImageError, match="60000x1.*extreme aspect ratio|extreme aspect ratio.*60000x1"):
         check_resize_bound(Image.new("L", (60000, 1)), 224, name="wide")
+
+
+def test_two_concurrent_extracts_one_exit_2_line_and_one_correct_store(model_file, tmp_path, capsys):
+    """A second `clipica extract` on the same --out while the first runs: one line naming the holder, exit 2."""
+    import time
+
+    from clipica.cli import main
+
+    folder = _good_folder(tmp_path / "d", n=8)
+    out = tmp_path / "s"
+    args = ["extract", "--model", model_file, "--data", f"folder:{folder}", "--out", str(out),
+            "--batch-size", "2", "--num-workers", "0", "--quiet"]
+    env = {**os.environ, "CLIPICA_TEST_COMMIT_PAUSE": "0.5",
+           "PYTHONPATH": os.pathsep.join([str(Path(clipica.__file__).parents[1]), *sys.path])}
+    first = subprocess.Popen([sys.executable, "-m", "clipica", *args], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:  # the first holds the lock once the file names it
+            try:
+                if json.loads((out / "writer.lock").read_text())["pid"] == first.pid:
+                    break
+            except (FileNotFoundError, ValueError, KeyError):
+                pass
+            assert first.poll() is None, first.stderr.read()
+            time.sleep(0.02)
+        else:
+            pytest.fail("the first extraction never took the lock")
+        assert main(args) == 2  # the second writer, while the first is still running
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert f"pid {first.pid} on " in err and "clipica extract" in err
+        assert first.poll() is None  # the refusal did not disturb the first
+    finally:
+        _, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr
+    ref = _extract(model_file, folder, tmp_path / "ref", batch_size=2)
+    got = EmbeddingStore.open(out)
+    assert (out / "image.f32").read_bytes() == (tmp_path / "ref" / "image.f32").read_bytes()
+    assert got.rows.equals(ref.rows) and sorted(os.listdir(out)) == sorted(os.listdir(tmp_path / "ref"))
