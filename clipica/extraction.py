@@ -201,7 +201,7 @@ def extract(
     EmbeddingStore with ``image`` (and ``text`` when the source has captions)
     of shape (n_rows, embed_dim), float32.
     """
-    from clipica.data import open_source
+    from clipica.data import open_source, resolve_spec
     from clipica.models import PRECISIONS, resolve_device
 
     if on_error not in ON_ERROR:
@@ -227,6 +227,8 @@ def extract(
             raise InputError(f"{', '.join(given)} only apply to --engine ray")
     shard_t = parse_shard(shard)
     data_options = {k: v for k, v in (data_options or {}).items() if v is not None}
+    # the manifest records absolute paths: the store's rows can be reopened from any directory
+    data, data_options = resolve_spec(data, data_options)
     # with Ray the encoders run on the workers' devices; the driver only needs the model's metadata
     dev = resolve_device("cpu" if ray_engine else device)
 

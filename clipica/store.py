@@ -381,7 +381,14 @@ class StoreWriter:
         if existing is not None:
             same = existing.get("key") == key and existing.get("schema_version") == SCHEMA_VERSION
             if not same and not overwrite:
-                diffs = _key_diff(existing.get("key") if isinstance(existing.get("key"), dict) else {}, key)
+                old_key = existing.get("key") if isinstance(existing.get("key"), dict) else {}
+                if {k for k in set(old_key) | set(key) if old_key.get(k) != key.get(k)} == {"fingerprint"}:
+                    raise StoreMismatchError(
+                        f"{self.path}: the data changed since this store was made (an image file was "
+                        "replaced, added or removed, or its size or modification time differs); "
+                        "rerun with --overwrite to embed it again, or use a new --out folder"
+                    )
+                diffs = _key_diff(old_key, key)
                 raise StoreMismatchError(
                     f"{self.path} already holds a store made with different settings ({diffs}); "
                     "use a new --out folder, or --overwrite to replace it"

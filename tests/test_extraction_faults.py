@@ -160,3 +160,89 @@ def test_two_concurrent_extracts_one_exit_2_line_and_one_correct_store(model_fil
     got = EmbeddingStore.open(out)
     assert (out / "image.f32").read_bytes() == (tmp_path / "ref" / "image.f32").read_bytes()
     assert got.rows.equals(ref.rows) and sorted(os.listdir(out)) == sorted(os.listdir(tmp_path / "ref"))
+
+
+def test_resume_refuses_a_replaced_image(model_file, tmp_path, capsys):
+    """An embedded image replaced before the resume: one line telling to use --overwrite, exit 2."""
+    from clipica.cli import main
+    from clipica.errors import BadImageError, StoreMismatchError
+
+    folder = _good_folder(tmp_path / "d", n=6)
+    (folder / "good_03.jpg").write_bytes(b"not a jpeg")  # --on-error fail stops here, rows 0-1 committed
+    out = tmp_path / "s"
+    with pytest.raises(BadImageError):
+        _extract(model_file, folder, out, batch_size=2, on_error="fail")
+    assert EmbeddingStore.open(out, require_complete=False).n_rows == 2
+    (folder / "good_03.jpg").write_bytes(jpeg_bytes(rgb_image(3, 40)))
+    (folder / "good_00.jpg").write_bytes(jpeg_bytes(rgb_image(100, 40)))  # already embedded, now replaced
+    with pytest.raises(StoreMismatchError, match="data changed since this store was made.*--overwrite"):
+        _extract(model_file, folder, out, batch_size=2)
+    args = ["extract", "--model", model_file, "--data", f"folder:{folder}", "--out", str(out),
+            "--batch-size", "2", "--num-workers", "0", "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--overwrite" in err
+    assert main([*args, "--overwrite"]) == 0
+    store = EmbeddingStore.open(out)
+    ref = _extract(model_file, folder, tmp_path / "ref", batch_size=2)
+    assert np.array_equal(store.image, ref.image)  # re-embedded: the new image's embedding, not the old one
+
+
+def test_touching_an_image_changes_the_fingerprint(tmp_path):
+    from clipica.data import open_source
+
+    folder = _good_folder(tmp_path / "d", n=3)
+    before = open_source(f"folder:{folder}").fingerprint()
+    st = (folder / "good_01.jpg").stat()
+    os.utime(folder / "good_01.jpg", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert open_source(f"folder:{folder}").fingerprint() != before
+
+
+def test_relative_data_path_is_recorded_absolute(model_file, tmp_path, monkeypatch):
+    """--data folder:rel is stored resolved: the store's images reopen from another working directory."""
+    folder = _good_folder(tmp_path / "work" / "imgs", n=3)
+    monkeypatch.chdir(tmp_path / "work")
+    store = clipica.extract(model=model_file, data="folder:imgs", out="store", batch_size=4, num_workers=0,
+                            progress=False)
+    m = store.manifest
+    assert m["data"]["spec"] == f"folder:{folder}" and m["key"]["data"] == f"folder:{folder}"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    again = EmbeddingStore.open(tmp_path / "work" / "store")
+    images = again.load_images([0, 2])  # what intervene, traversals and the decoder do
+    assert [im.size for im in images] == [(40, 40), (40, 40)]
+
+
+def test_resolve_spec_keeps_hub_names_and_generated_sources(tmp_path, monkeypatch):
+    from clipica.data import resolve_spec
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "saved").mkdir()
+    assert resolve_spec("hf:saved")[0] == f"hf:{tmp_path / 'saved'}"
+    assert resolve_spec("hf:saved:test")[0] == f"hf:{tmp_path / 'saved'}:test"
+    assert resolve_spec("hf:org/name:train")[0] == "hf:org/name:train"
+    assert resolve_spec("synthetic-faces:20?seed=1")[0] == "synthetic-faces:20?seed=1"
+    assert resolve_spec("csv:t.csv")[0] == f"csv:{tmp_path / 't.csv'}"
+    (tmp_path / "caps.txt").write_text("")
+    assert resolve_spec("celeba:c", {"captions": "caps.txt"})[1] == {"captions": str(tmp_path / "caps.txt")}
+
+
+def test_folder_follows_symlinked_subfolders_and_stops_at_loops(tmp_path):
+    from clipica.data import open_source
+
+    root = tmp_path / "root"
+    _good_folder(root / "cats", n=2)
+    elsewhere = _good_folder(tmp_path / "elsewhere" / "dogs", n=3)
+    (root / "dogs").symlink_to(elsewhere, target_is_directory=True)
+    src = open_source(f"folder:{root}")
+    assert src.ids == ["cats/good_00.jpg", "cats/good_01.jpg",
+                       "dogs/good_00.jpg", "dogs/good_01.jpg", "dogs/good_02.jpg"]
+    assert src.labels["label"].tolist() == [0, 0, 1, 1, 1]
+    assert src[3].image.size == (40, 40)
+    # a loop: a link back to the root inside a subfolder, and one inside the linked folder
+    (root / "cats" / "again").symlink_to(root, target_is_directory=True)
+    (elsewhere / "up").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.warns(UserWarning, match="symlink loop"):
+        looped = open_source(f"folder:{root}")
+    assert looped.ids == src.ids  # each folder once, and the walk ends

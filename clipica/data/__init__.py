@@ -19,7 +19,7 @@ from __future__ import annotations
 from clipica.data.base import Row, Source
 from clipica.errors import DataSourceError
 
-__all__ = ["Row", "Source", "open_source", "SCHEMES", "SubsetSource"]
+__all__ = ["Row", "Source", "open_source", "resolve_spec", "SCHEMES", "SubsetSource"]
 
 SCHEMES = ("synthetic-faces", "celeba", "hf", "folder", "csv", "jsonl")
 
@@ -73,6 +73,38 @@ def open_source(spec: str, *, split: str | None = None, limit: int | None = None
     from clipica.data.table import open_table
 
     return open_table(scheme, arg, spec, split=split, limit=limit, **opts)
+
+
+def resolve_spec(spec: str, options: dict | None = None) -> tuple[str, dict]:
+    """``spec`` and source ``options`` with local paths made absolute (``~`` expanded).
+
+    Stores record the resolved form, so that reopening the source later
+    (interventions, traversals, decoder training) works from any working
+    directory. Hub names (``hf:ORG/NAME``) and generated sources stay as given.
+    """
+    import os
+
+    options = dict(options or {})
+    if not isinstance(spec, str):
+        return spec, options
+    scheme, sep, arg = spec.strip().partition(":")
+    low = scheme.lower()
+
+    def absolute(path: str) -> str:
+        return os.path.abspath(os.path.expanduser(path))
+
+    if sep and arg and low in ("celeba", "folder", "csv", "jsonl"):
+        spec = f"{scheme}:{absolute(arg)}"
+    elif sep and arg and low == "hf":
+        name, split_sep, split = arg, "", ""
+        if not os.path.exists(os.path.expanduser(arg)) and ":" in arg:
+            name, split_sep, split = arg.rpartition(":")
+        if os.path.exists(os.path.expanduser(name)):  # a save_to_disk folder, not a hub name
+            spec = f"{scheme}:{absolute(name)}{split_sep}{split}"
+    captions = options.get("captions")
+    if isinstance(captions, str) and captions and os.path.exists(os.path.expanduser(captions)):
+        options["captions"] = absolute(captions)
+    return spec, options
 
 
 def _open_synthetic(spec: str, arg: str, *, split=None, limit=None, **opts) -> Source:

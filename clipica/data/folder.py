@@ -4,7 +4,9 @@
   file order; ``file_name`` (path relative to DIR) names the image, ``caption``
   /``text`` the caption, numeric columns are labels, a ``split`` column
   splits. A listed file that is missing or broken becomes a bad row.
-- Without metadata: every image file under DIR, sorted by relative path. When
+- Without metadata: every image file under DIR (symlinked subfolders
+  followed, each folder once: a link loop is skipped with a warning),
+  sorted by relative path. When
   the top-level folders are ``train``/``val``/``validation``/``test`` they are
   the splits; the folder right above each image is its class, stored as the
   label ``label`` (index into the sorted class names, listed by ``describe()``).
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from clipica.data.images import is_image_file
@@ -50,8 +53,21 @@ def open_folder(arg: str, spec: str, *, split=None, limit=None, **opts) -> Recor
 
 def _scan(root: Path, spec: str, *, split, limit) -> RecordsSource:
     files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    # symlinked subfolders are followed; a folder reached a second time (a link loop, or
+    # a link to a folder already included) is skipped with a warning, so the walk ends
+    seen = {os.path.realpath(root)}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        keep = []
+        for d in sorted(d for d in dirnames if not d.startswith(".")):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real in seen:
+                rel = Path(dirpath, d).relative_to(root).as_posix()
+                warnings.warn(f"{spec}: skipping {rel}: it links to {real}, a folder already included "
+                              "(a symlink loop or a second link to it)", stacklevel=3)
+                continue
+            seen.add(real)
+            keep.append(d)
+        dirnames[:] = keep
         for fn in filenames:
             if not fn.startswith(".") and is_image_file(fn):
                 files.append(Path(dirpath, fn).relative_to(root))

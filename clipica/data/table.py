@@ -137,7 +137,8 @@ class RecordsSource(Source):
         )
 
     def fingerprint(self) -> str:
-        """Hash of spec, options, ids, captions, splits, image locations and label values."""
+        """Hash of spec, options, ids, captions, splits, image locations and label values,
+        and of every image file's size and modification time (a replaced image changes it)."""
         h = hashlib.sha256()
         h.update(json.dumps([self.spec, self.split, self.limit, len(self.ids)]).encode())
         for col in (self.ids, self._fingerprint_captions(), self.splits, self.images):
@@ -145,6 +146,8 @@ class RecordsSource(Source):
                 h.update(b"\x01<none>")
             else:  # \x00 separates entries, \x02 marks a missing one
                 h.update("\x00".join("\x02" if v is None else str(v) for v in col).encode("utf-8", "replace"))
+        if self.images is not None:
+            h.update(_file_stats(self.images))
         for k, v in self.labels.items():
             h.update(k.encode() + str(v.dtype).encode())
             h.update(np.ascontiguousarray(v).tobytes())
@@ -164,6 +167,21 @@ class RecordsSource(Source):
         }
         out.update(self.info)
         return out
+
+
+def _file_stats(locations) -> bytes:
+    """``size:mtime_ns`` of every location that is a file path ('-' when it cannot be read)."""
+    parts = []
+    for loc in locations:
+        if isinstance(loc, (str, os.PathLike)):
+            try:
+                st = os.stat(loc)
+                parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+            except (OSError, ValueError):
+                parts.append("-")
+        else:
+            parts.append("")
+    return "\x00".join(parts).encode()
 
 
 def _first_duplicate(ids):
