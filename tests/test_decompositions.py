@@ -29,8 +29,15 @@ def _data(seed=0, n=400, d=6):
     return S @ A.T + rng.normal(size=d)
 
 
+#: small training budgets for the iterative decompositions (their own tests: test_decompositions_more)
+_FAST = {"dict": {"max_iter": 2}, "semi_nmf": {"max_iter": 30},
+         "topk_sae": {"n_steps": 40, "batch_size": 100},
+         "batchtopk_sae": {"n_steps": 40, "batch_size": 100}}
+
+
 def _make(name, k=4, seed=0):
-    return make_decomposition(name, None if name == "identity" else k, random_state=seed)
+    return make_decomposition(name, None if name == "identity" else k, random_state=seed,
+                              **_FAST.get(name, {}))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -44,11 +51,13 @@ def test_contract_shapes_round_trip_and_fit_transform(name, seed):
     assert dec.mean_.shape == (d,) and dec.components_.shape == (k, d) and dec.mixing_.shape == (d, k)
     S = dec.transform(X)
     assert S.shape == (X.shape[0], k) and S.dtype == X.dtype
-    np.testing.assert_allclose(S, (X - dec.mean_) @ dec.components_.T, rtol=1e-10, atol=1e-10)
-    # components_ @ mixing_ = I: encoding a decoded code gives the code back
-    np.testing.assert_allclose(dec.components_ @ dec.mixing_, np.eye(k), atol=1e-8)
-    np.testing.assert_allclose(dec.transform(dec.inverse_transform(S)), S, atol=1e-8)
-    if k == d:  # full rank: the data itself comes back
+    if dec.linear_encoder:
+        np.testing.assert_allclose(S, (X - dec.mean_) @ dec.components_.T, rtol=1e-10, atol=1e-10)
+    if dec.linear_encoder and dec.exact_inverse:
+        # components_ @ mixing_ = I: encoding a decoded code gives the code back
+        np.testing.assert_allclose(dec.components_ @ dec.mixing_, np.eye(k), atol=1e-8)
+        np.testing.assert_allclose(dec.transform(dec.inverse_transform(S)), S, atol=1e-8)
+    if k == d and dec.exact_inverse:  # full rank: the data itself comes back
         np.testing.assert_allclose(dec.inverse_transform(S), X, atol=1e-8)
     np.testing.assert_allclose(_make(name, seed=seed).fit_transform(X), S, rtol=1e-12, atol=1e-12)
     assert dec.blocks_ is None
@@ -110,7 +119,11 @@ def test_fingerprint_changes_when_arrays_change(name):
     assert other.fingerprint() != fp
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "identity"])
+#: dictionaries and SAEs may be overcomplete (K > rank is their point); factor analysis fits noise
+_SUBSPACE = [n for n in NAMES if n in ("ica", "pca", "random_rotation")]
+
+
+@pytest.mark.parametrize("name", _SUBSPACE)
 def test_k_above_rank_is_an_input_error(name):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 2)) @ rng.normal(size=(2, 6))  # rank 2 in 6 dimensions

@@ -26,6 +26,7 @@ COMMANDS = (
     "probe",
     "intervene",
     "name",
+    "compare",
     "report",
     "simulate",
     "train_tiny",

@@ -63,6 +63,13 @@ class LinearDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     #: groups of dependent codes; None: every code is its own block
     blocks_: list[list[int]] | None = None
+    #: True: ``transform(X) == (X - mean_) @ components_.T``. False for encoders that solve
+    #: an optimisation or apply a nonlinearity (sparse coding, SAEs); ``components_`` is
+    #: then the class's documented *linear read-out* (naming, interventions use it)
+    linear_encoder: ClassVar[bool] = True
+    #: True: ``components_ @ mixing_ = I`` (decoding then encoding returns the codes).
+    #: False e.g. for factor analysis, whose posterior-mean codes shrink towards 0
+    exact_inverse: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ the contract
     @property

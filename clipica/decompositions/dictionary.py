@@ -57,6 +57,9 @@ def nnls_codes(Y: np.ndarray, Dct: np.ndarray, n_iter: int = 300) -> np.ndarray:
 class _CodingDecomposition(LinearDecomposition):
     """Shared parts: the data scale, the pseudo-inverse read-out, a solver-based transform."""
 
+    linear_encoder = False
+    exact_inverse = False  # K > D: the pseudo-inverse read-out cannot invert the dictionary
+
     def _set_dictionary(self, mean, scale, atoms) -> None:
         """``atoms`` (K, D) in scaled units -> mixing_ (D, K) in data units, read-out."""
         self.mean_ = np.asarray(mean, dtype=np.float64)

@@ -37,6 +37,7 @@ class Varimax(LinearDecomposition):
     """
 
     kind = "varimax"
+    exact_inverse = False  # posterior means shrink: components_ @ mixing_ != I
     format_tag = "clipica.varimax/1"
     _array_names = ("mean_", "components_", "mixing_", "noise_variance_")
 
@@ -55,7 +56,7 @@ class Varimax(LinearDecomposition):
 
         fa = FactorAnalysis(
             n_components=k, rotation="varimax", max_iter=self.max_iter,
-            random_state=self.random_state,
+            random_state=self.random_state, svd_method="lapack",
         ).fit(np.asarray(X, dtype=np.float64))
         W = fa.components_  # (K, D), rotated
         psi = fa.noise_variance_

@@ -19,9 +19,16 @@ REGISTRY: dict[str, str] = {
     "pca": "clipica.decompositions.pca:PCA",
     "random_rotation": "clipica.decompositions.baselines:RandomRotation",
     "identity": "clipica.decompositions.baselines:Identity",
+    "varimax": "clipica.decompositions.factor_analysis:Varimax",
+    "dict": "clipica.decompositions.dictionary:DictionaryLearning",
+    "semi_nmf": "clipica.decompositions.dictionary:SemiNMF",
+    "topk_sae": "clipica.decompositions.sae:TopKSAE",
+    "batchtopk_sae": "clipica.decompositions.sae:BatchTopKSAE",
 }
 #: other spellings accepted by :func:`make_decomposition`
-ALIASES = {"raw": "identity", "random-rotation": "random_rotation", "random": "random_rotation"}
+ALIASES = {"raw": "identity", "random-rotation": "random_rotation", "random": "random_rotation",
+           "fa": "varimax", "dictionary": "dict", "semi-nmf": "semi_nmf", "sae": "topk_sae",
+           "topk": "topk_sae", "batchtopk": "batchtopk_sae"}
 
 
 def decomposition_class(name: str):

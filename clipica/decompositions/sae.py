@@ -27,6 +27,8 @@ from clipica.errors import InputError
 
 
 class _SAE(LinearDecomposition):
+    linear_encoder = False
+    exact_inverse = False
     _variant = ""
     _array_names = ("mean_", "components_", "mixing_", "encoder_bias_")
     _state_names = ("scale_", "top_k_", "threshold_")
