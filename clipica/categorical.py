@@ -198,3 +198,69 @@ def score_factor(
         n_test=int(te.size),
         m=int(m),
     )
+
+
+# ------------------------------------------------------------------ block-level probes
+
+
+@dataclass(frozen=True)
+class BlockProbe:
+    """Held-out AUC of a logistic probe restricted to each block, for every attribute.
+
+    ``auc[b, a]``: probe on the codes of ``blocks[b]`` only, fitted on the training rows,
+    scored on the test rows (the probe picks the sign, so values are >= 0.5 up to noise).
+    """
+
+    blocks: list[list[int]]
+    attributes: list[str]
+    auc: np.ndarray  # (n_blocks, n_attributes)
+    n_train: int
+    n_test: int
+
+    def best_block(self) -> dict[str, tuple[int, float]]:
+        """Per attribute: (block index, AUC) of the best block."""
+        out = {}
+        for a, name in enumerate(self.attributes):
+            col = np.where(np.isnan(self.auc[:, a]), -np.inf, self.auc[:, a])
+            b = int(np.argmax(col))
+            out[name] = (b, float(self.auc[b, a]))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        from clipica._atomic import _nan_to_none
+
+        return _nan_to_none({
+            "blocks": [[int(i) for i in b] for b in self.blocks],
+            "attributes": list(self.attributes),
+            "auc": self.auc.tolist(),
+            "best_block": {k: {"block": b, "auc": v} for k, (b, v) in self.best_block().items()},
+            "n_train": self.n_train, "n_test": self.n_test,
+        })
+
+
+def probe_blocks(codes, labels, blocks, *, train, test, C: float = 1.0) -> BlockProbe:
+    """Logistic probes restricted to each block: AUC per attribute per block.
+
+    Parameters
+    ----------
+    codes : array (n_samples, K); labels : DataFrame of 0/1 columns (NaN missing), row-aligned;
+    blocks : the decomposition's ``blocks_``; train, test : row indices.
+    """
+    from clipica.probes import auc_columns, fit_logistic
+
+    codes = np.asarray(codes, dtype=np.float64)
+    attrs = [str(c) for c in labels.columns]
+    Y = labels.to_numpy(dtype=np.float64)
+    tr = np.asarray(train, dtype=np.int64)
+    te = np.asarray(test, dtype=np.int64)
+    usable = (np.nansum(Y[tr], axis=0) > 0) & (np.nansum(1 - Y[tr], axis=0) > 0)
+    ua = np.flatnonzero(usable)
+    auc = np.full((len(blocks), len(attrs)), np.nan)
+    for b, members in enumerate(blocks):
+        cols = sorted(int(i) for i in members)
+        if not cols or max(cols) >= codes.shape[1]:
+            raise InputError(f"block {members} does not index the {codes.shape[1]} codes.")
+        if ua.size:
+            fit = fit_logistic(codes[np.ix_(tr, cols)], Y[np.ix_(tr, ua)], C=C)
+            auc[b, ua] = auc_columns(fit.decision_function(codes[np.ix_(te, cols)]), Y[np.ix_(te, ua)])
+    return BlockProbe([sorted(map(int, b)) for b in blocks], attrs, auc, int(tr.size), int(te.size))

@@ -235,6 +235,9 @@ def _score_method(name, codes, df, attrs, factor_defs, tr, te, *, blocks, C, ran
             "codes_to_auc_0.95": _codes_needed(r.sparse_k, r.sparse_auc, a),
             "linear_probe_auc": float(r.linear_probe_auc[a]),
         }
+        if blocks is not None:
+            j = int(r.best_component[a])
+            attributes[col]["best_code_block"] = next((b for b in blocks if j in b), [j])
         score[col] = float(r.best_auc[a])
     factors = {}
     for f in factor_defs:

@@ -230,6 +230,28 @@ class ComponentNames:
         order = np.argsort(-col if pole == "+" else col, kind="stable")[:n]
         return [(self.vocabulary[j], float(col[j])) for j in order]
 
+    def top_in_block(self, block, n: int = 5) -> list[tuple[str, float]]:
+        """The ``n`` entries that sit farthest out in a block's subspace.
+
+        A block (dependent components, e.g. a categorical factor) has no poles: its
+        entries are ranked by the norm of their scores over the block's components,
+        ``sqrt(sum_k z_k^2)`` for k in the block (text-side standard deviations).
+        """
+        cols = [int(k) for k in block]
+        if not cols or min(cols) < 0 or max(cols) >= self.n_components:
+            raise InputError(f"block {list(block)} out of range [0, {self.n_components})")
+        norm = np.sqrt((self.scores[:, cols] ** 2).sum(axis=1))
+        order = np.argsort(-norm, kind="stable")[:n]
+        return [(self.vocabulary[j], float(norm[j])) for j in order]
+
+    def block_names(self, blocks, n: int = 5) -> list[dict]:
+        """Per block of more than one component, its :meth:`top_in_block` entries."""
+        return [
+            {"block": [int(k) for k in b],
+             "top": [{"text": w, "norm": v} for w, v in self.top_in_block(b, n)]}
+            for b in blocks if len(b) > 1
+        ]
+
     def to_json(self, n: int = 5) -> dict:
         return {
             "method": self.projection.describe(),

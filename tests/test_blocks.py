@@ -82,8 +82,11 @@ def test_result_round_trips_through_its_dict():
     back = BlockResult.from_dict(d)
     assert back.blocks == res.blocks and back.stability == res.stability
     np.testing.assert_allclose(back.dependence, res.dependence)
-    with pytest.raises(InputError):
+    from clipica.errors import ArtifactError
+
+    with pytest.raises(ArtifactError):
         BlockResult.from_dict({**d, "format": "clipica.probe/1"})
+    assert res.to_dict({"decomposition": "f00"})["fingerprints"] == {"decomposition": "f00"}
 
 
 @pytest.mark.parametrize(
@@ -104,3 +107,27 @@ def test_bad_input_is_rejected():
         find_blocks(np.full((50, 3), np.nan))
     with pytest.raises(InputError, match="n_samples"):
         find_blocks(np.zeros(50))
+
+
+def test_block_names_rank_words_by_their_norm_in_the_block():
+    from clipica.naming import name_from_embeddings
+
+    rng = np.random.default_rng(0)
+    W = np.linalg.qr(rng.normal(size=(8, 8)))[0][:4]  # 4 orthonormal read-out directions
+
+    class Dec:
+        mean_ = np.zeros(8)
+        components_ = W
+        mixing_ = W.T
+
+    words = ["block word a", "block word b", "other", "neutral 1", "neutral 2", "neutral 3"]
+    T = 0.05 * rng.normal(size=(6, 8))
+    T[0] += 3 * W[0] + 3 * W[1]
+    T[1] += -3 * W[1]
+    T[2] += 4 * W[3]
+    names = name_from_embeddings(words, T, Dec())
+    top = [w for w, _ in names.top_in_block([0, 1], 2)]
+    assert top == ["block word a", "block word b"]
+    assert names.block_names([[0, 1], [2], [3]], 1) == [
+        {"block": [0, 1], "top": [{"text": "block word a", "norm": names.top_in_block([0, 1], 1)[0][1]}]}
+    ]

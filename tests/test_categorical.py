@@ -73,3 +73,27 @@ def test_bad_input():
         score_factor(codes, y, train=np.arange(30), test=np.arange(30, 50), m=1, blocks=[[0, 1]])
     with pytest.raises(InputError, match="m must be"):
         score_factor(codes, y, train=np.arange(30), test=np.arange(30, 50), m=0)
+
+
+def test_block_probe_finds_each_attribute_in_its_block():
+    import pandas as pd
+
+    from clipica.categorical import probe_blocks
+
+    rng = np.random.default_rng(0)
+    n = 1500
+    y = rng.integers(0, 4, n)
+    V = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]], float)[y]  # a 2-D factor
+    b = rng.integers(0, 2, n)
+    codes = np.column_stack([V + 0.2 * rng.normal(size=(n, 2)), b + 0.3 * rng.normal(size=n),
+                             rng.normal(size=n)])
+    labels = pd.DataFrame({"v0": (y == 0).astype(float), "v3": (y == 3).astype(float),
+                           "bin": b.astype(float)})
+    tr, te = _split(n)
+    res = probe_blocks(codes, labels, [[0, 1], [2], [3]], train=tr, test=te)
+    assert res.auc.shape == (3, 3)
+    best = res.best_block()
+    assert best["v0"][0] == 0 and best["v0"][1] > 0.99 and best["v3"][0] == 0
+    assert best["bin"] == (1, pytest.approx(res.auc[1, 2])) and res.auc[1, 2] > 0.95
+    assert np.all(res.auc[2] < 0.6)  # the noise code carries nothing
+    assert json.loads(json.dumps(res.to_dict()))["best_block"]["v0"]["block"] == 0

@@ -363,6 +363,10 @@ def test_cli_fits_a_store_and_writes_ica_dir(tmp_path, capsys):
     assert main(["ica", str(store), "-k", "3", "--out", str(tmp_path / "ica"), "--seed", "1"]) == 0
     ica = ICA.load(tmp_path / "ica")
     assert amari_distance(ica.components_, A) < 0.05
+    # independent sources: every component is its own block, saved with the ICA
+    assert ica.blocks_ == [[0], [1], [2]]
+    blocks = json.loads((tmp_path / "ica" / "blocks.json").read_text())
+    assert blocks["format"] == "clipica.blocks/1" and blocks["fingerprints"]["decomposition"] == ica.fingerprint()
     meta = json.loads((tmp_path / "ica" / "ica.json").read_text())
     assert meta["extra"]["modality"] == "image" and meta["extra"]["store"] == str(store)
     assert meta["params"]["random_state"] == 1

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     parser.add_argument("--stability", type=int, default=0, metavar="R",
                         help="also run R bootstrap fits and record each component's stability index")
+    parser.add_argument("--no-blocks", dest="blocks", action="store_false",
+                        help="skip grouping dependent components into blocks (independent subspaces; "
+                             "default: find them and save them as the ICA's blocks_ plus blocks.json)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing ICA_DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or header")
 
@@ -96,6 +99,12 @@ def run(args) -> int:
         from clipica.decompositions.ica import ICA
 
         ica = ICA(n_components=args.k, random_state=args.seed, **params).fit(X)
+    blocks = None
+    if args.blocks:
+        from clipica.decompositions.blocks import find_blocks
+
+        blocks = find_blocks(ica.transform(X), n_bootstrap=10, random_state=args.seed)
+        ica.blocks_ = blocks.blocks
     seconds = time.perf_counter() - t0
     extra = {**source, "command_seconds": seconds}
     if stab is not None:
@@ -103,6 +112,8 @@ def run(args) -> int:
     ica.save(out, overwrite=args.overwrite, extra=extra)
     if stab is not None:
         atomic_write_json(out / "stability.json", stab.to_dict())
+    if blocks is not None:
+        atomic_write_json(out / "blocks.json", blocks.to_dict({"decomposition": ica.fingerprint()}))
     info = ica.fit_info_
     status = "converged" if ica.converged_ else "did NOT converge"
     print(f"K={ica.components_.shape[0]}: {status} after {ica.n_iter_} iterations "
@@ -110,5 +121,9 @@ def run(args) -> int:
     if stab is not None:
         print(f"stability over {args.stability} bootstrap fits: mean {stab.stability_mean:.3f}, "
               f"min {stab.stability.min():.3f}")
+    if blocks is not None and blocks.multi():
+        print("blocks of dependent components: " + ", ".join(
+            f"{b} (stability {s:.2f})" for b, s in zip(blocks.blocks, blocks.stability, strict=True)
+            if len(b) > 1))
     print(f"wrote {out}/ica.json")
     return 0

@@ -98,12 +98,14 @@ class BlockResult:
         """The blocks with more than one component."""
         return [b for b in self.blocks if len(b) > 1]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, fingerprints: dict[str, str] | None = None) -> dict[str, Any]:
+        """The ``blocks.json`` layout (format tag ``clipica.blocks/1``, input fingerprints)."""
         from clipica._atomic import _nan_to_none
+        from clipica._format import tagged
 
-        return _nan_to_none(
+        return _nan_to_none(tagged(
+            FORMAT,
             {
-                "format": FORMAT,
                 "blocks": [list(map(int, b)) for b in self.blocks],
                 "stability": [float(s) for s in self.stability],
                 "threshold": float(self.threshold),
@@ -116,13 +118,15 @@ class BlockResult:
                 "co_membership": np.asarray(self.co_membership).tolist(),
                 "rule": "average linkage on max |corr| of |z_i||z_j|, z_i z_j^2, z_k z_i z_j",
                 "params": dict(self.params),
-            }
-        )
+            },
+            fingerprints,
+        ))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BlockResult:
-        if d.get("format") != FORMAT:
-            raise InputError(f"not a {FORMAT} record (format tag {d.get('format')!r}).")
+        from clipica._format import untag
+
+        d, _ = untag(d, FORMAT, source="blocks record")
 
         def arr(key):
             return np.array(
