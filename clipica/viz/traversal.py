@@ -205,3 +205,35 @@ def plot_intervention(result: Any) -> Any:
         fontsize=10,
     )
     return fig
+
+
+def plot_block_grid(images: Any, alphas: Any, axes: Any, *, title: str | None = None,
+                    cell: float = 1.0) -> Any:
+    """A block traversal as a 2-D image grid: rows sweep component ``axes[0]``, columns ``axes[1]``.
+
+    images : array (A, A, H, W, 3) in [0, 1] (e.g. the nearest store image of each cell of
+    :class:`clipica.block_traversal.BlockTraversal` for one source row).
+    """
+    from matplotlib.figure import Figure
+
+    images = np.asarray(images)
+    if images.ndim != 5 or images.shape[0] != images.shape[1]:
+        raise ValueError(f"images must have shape (A, A, H, W, 3), got {images.shape}")
+    n = images.shape[0]
+    fig = Figure(figsize=(cell * n + 0.8, cell * n + (0.7 if title else 0.45)))
+    ax = fig.subplots(n, n, squeeze=False)
+    for r in range(n):
+        for c in range(n):
+            a = ax[r, c]
+            a.imshow(images[r, c], vmin=0, vmax=1, interpolation="nearest")
+            a.set_xticks([])
+            a.set_yticks([])
+            if r == 0:
+                a.set_title(f"c{axes[1]} {_fmt_alpha(float(alphas[c]))}", fontsize=7)
+            if c == 0:
+                a.set_ylabel(f"c{axes[0]} {_fmt_alpha(float(alphas[r]))}", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.02, top=(0.88 if title else 0.93),
+                        wspace=0.05, hspace=0.05)
+    return fig
