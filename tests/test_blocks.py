@@ -131,3 +131,11 @@ def test_block_names_rank_words_by_their_norm_in_the_block():
     assert names.block_names([[0, 1], [2], [3]], 1) == [
         {"block": [0, 1], "top": [{"text": "block word a", "norm": names.top_in_block([0, 1], 1)[0][1]}]}
     ]
+
+
+def test_heatmap_draws_blocks_side_by_side():
+    from clipica.viz.probe import _group_blocks
+
+    cols = np.array([4, 0, 2, 3, 1, 5])
+    assert _group_blocks(cols, [[1, 2, 5]]).tolist() == [4, 0, 2, 1, 5, 3]
+    assert _group_blocks(cols, []).tolist() == cols.tolist()

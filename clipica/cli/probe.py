@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(out / "sparse_curve.csv", report.sparse_curve().to_csv(index=False))
         import io
 
-        fig = report.plot_heatmap()
+        fig = report.plot_heatmap(blocks=getattr(ica, "blocks_", None))
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=120)
         atomic_write_bytes(out / "heatmap.png", buf.getvalue())

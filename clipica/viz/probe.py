@@ -43,6 +43,7 @@ def plot_probe_heatmap(
     annotate: bool | None = None,
     title: str | None = None,
     cmap: str = "RdBu_r",
+    blocks: list[list[int]] | None = None,
 ):
     """Heatmap of signed single-component AUC, attributes (rows) x components (columns).
 
@@ -60,6 +61,10 @@ def plot_probe_heatmap(
         Keep only the first this many columns after reordering (matched ones first).
     annotate : bool, optional
         Print AUC values in the cells (default: when there are at most 400 cells).
+    blocks : list of list of int, optional
+        The decomposition's ``blocks_``: the members of each block of more than one
+        component are drawn side by side inside a black frame (a block is one unit: its
+        components carry one factor together).
 
     Returns
     -------
@@ -74,6 +79,9 @@ def plot_probe_heatmap(
         raise ValueError("the report has no binary attributes to draw")
     signed = 2.0 * (np.asarray(r.auc, dtype=np.float64).T - 0.5)  # (A, K)
     rows, cols = diagonal_order(np.abs(signed))
+    multi = [sorted(int(k) for k in b) for b in (blocks or []) if len(b) > 1]
+    if multi:
+        cols = _group_blocks(cols, multi)
     if max_components is not None:
         cols = cols[:max_components]
     M = signed[np.ix_(rows, cols)]
@@ -105,7 +113,30 @@ def plot_probe_heatmap(
                         fontsize=6,
                         color="white" if abs(M[i, j]) > 0.6 else "black",
                     )
+    for b in multi:
+        pos = [j for j, c in enumerate(cols) if c in b]
+        if pos:
+            from matplotlib.patches import Rectangle
+
+            ax.add_patch(Rectangle((min(pos) - 0.5, -0.5), len(pos), n_a, fill=False, lw=2.0,
+                                   edgecolor="black"))
+            ax.text((min(pos) + max(pos)) / 2, -0.7, "block", ha="center", va="bottom", fontsize=7)
     cb = fig.colorbar(im, ax=ax, shrink=0.8)
     cb.set_label("2 (AUC - 0.5): + pole red, - pole blue")
     ax.set_title(title or f"single-component AUC, {name} (K={r.n_components})", fontsize=10)
     return fig
+
+
+def _group_blocks(cols: np.ndarray, blocks: list[list[int]]) -> np.ndarray:
+    """``cols`` reordered so each block's members sit together where its first member was."""
+    out: list[int] = []
+    seen: set[int] = set()
+    for c in cols:
+        c = int(c)
+        if c in seen:
+            continue
+        block = next((b for b in blocks if c in b), [c])
+        members = [m for m in cols if int(m) in block]  # in their diagonal order
+        out.extend(int(m) for m in members)
+        seen.update(int(m) for m in members)
+    return np.asarray(out, dtype=int)
