@@ -465,6 +465,32 @@ def _section_stability(stability: Mapping[str, Any] | None, stability_png: Any) 
     return out
 
 
+def _section_compare(doc: Mapping[str, Any]) -> str:
+    """One row per method of ``compare.json``; factors scored by block (ICA) or m codes."""
+    methods = doc.get("methods") or {}
+    if not methods:
+        return ""
+    factors = [f.get("name") for f in doc.get("factors") or []]
+    head = ["method", "codes", "mean score"] + [f"{_e(f)} accuracy" for f in factors] + [
+        "R²", "mean L0", "dead", f"stability ({len(doc.get('seeds') or [])} seeds)", "fit s"]
+    body = []
+    for name, m in methods.items():
+        cells = [_e(name), _e(m.get("n_components")), _fmt(m.get("attribute_score_mean"))]
+        cells += [_fmt((m.get("factors") or {}).get(f, {}).get("accuracy")) for f in factors]
+        cells += [_fmt(m.get("r2")), _fmt(m.get("mean_l0"), 1), _e(m.get("dead_codes")),
+                  _fmt(m.get("stability")), _fmt(m.get("fit_seconds"), 1)]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    blocks = [b for b in (methods.get("ica") or {}).get("blocks") or [] if len(b) > 1]
+    note = (f"<p>ICA blocks of dependent components: {_e(blocks)}.</p>" if blocks else "")
+    return (
+        "<p>Mean score: per binary attribute the best single code's ROC AUC; per column of a "
+        "categorical factor its one-vs-rest AUC from the factor's best block (ICA) or best m "
+        "codes (the others, m = values − 1).</p>" + note
+        + "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(body)
+        + "</table>"
+    )
+
+
 def _section_provenance(provenance: Mapping[str, Any] | None, timings: Mapping[str, Any] | None) -> str:
     import platform
 
@@ -522,6 +548,7 @@ def build_report(
     metrics: Mapping[str, Any] | None = None,
     provenance: Mapping[str, Any] | None = None,
     extra_figures: Sequence[tuple[str, Any]] = (),
+    compare: Mapping[str, Any] | None = None,
     title: str = "clipica report",
     filename: str = "report.html",
 ) -> Path:
@@ -551,6 +578,8 @@ def build_report(
     provenance : dict, optional
         Model, data, store path...; ``versions`` (dict) and ``commands`` (list of str)
         get their own rendering.
+    compare : dict, optional
+        The content of ``compare.json`` (``clipica compare``): one row per decomposition.
     """
     out_dir = Path(out_dir)
     rows = probe_attributes(probe) if probe else {}
@@ -614,6 +643,8 @@ def build_report(
         "<h2>How many components: stability versus K</h2>",
         _section_stability(stability, stability_png),
     ]
+    if compare:
+        sections += ["<h2>Other decompositions on the same rows</h2>", _section_compare(compare)]
     for caption, fig in extra_figures:
         sections.append(_img(fig, _e(caption)))
     sections += [

@@ -88,3 +88,14 @@ def test_cli_compare_writes_json_table_and_figures(tmp_path, tiny_faces_cache):
     assert main(["compare", str(store), "--k", "6", "--out", str(out), "--quiet"]) == 2  # exists
     assert main(["compare", str(store), "--k", "6", "--out", str(tmp_path / "x"),
                  "--methods", "ica,bogus"]) == 2
+
+
+def test_report_renders_a_compare_section(tmp_path):
+    from clipica.report import build_report
+
+    X, df = _planted_store(600)
+    res = compare(X, df, k=9, methods=["ica", "pca"], seeds=[0, 1], quick=True)
+    path = build_report(tmp_path, compare=res.to_dict())
+    html = path.read_text()
+    assert "Other decompositions on the same rows" in html and "hair accuracy" in html
+    assert "ICA blocks of dependent components" in html
