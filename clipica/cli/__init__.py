@@ -28,6 +28,7 @@ COMMANDS = (
     "name",
     "compare",
     "report",
+    "fewshot",
     "simulate",
     "train_tiny",
     "demo",

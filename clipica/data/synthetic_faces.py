@@ -68,6 +68,18 @@ LATENT_RANGES = {
 
 VARIANTS = ("independent", "correlated")
 
+#: domain shifts of the image-only latents (the ``shift`` option): latent -> (low, high, mirrored).
+#: ``mirrored``: the value is drawn in [low, high] and its sign flipped with probability 1/2
+#: (both sides of the training range). Every shift uses the same uniform draw ``u`` as the
+#: training distribution, so a shifted row keeps its shared factors and caption.
+SHIFTS = {
+    "bg-hue": {"latent_bg_hue": (0.55, 0.70, False)},  # blues only: 15 % of the hue circle
+    "brightness": {"latent_brightness": (0.50, 0.70, False)},  # darker than any training face
+    "rotation": {"latent_rotation": (30.0, 50.0, True)},  # beyond +-25 degrees
+    "position": {"latent_face_x": (0.13, 0.20, True), "latent_face_y": (0.09, 0.13, True)},
+    "scale": {"latent_face_scale": (0.60, 0.76, False)},  # smaller than any training face
+}
+
 #: the correlated variant's generative process, in words and numbers (also in describe())
 CORRELATED_SPEC = {
     "Male": "Bernoulli(0.45)",
@@ -181,12 +193,37 @@ def _sample_shared(rng: np.random.Generator, variant: str) -> dict[str, int]:
     return out
 
 
-def _sample_latents(rng: np.random.Generator) -> dict[str, float]:
+def _sample_latents(rng: np.random.Generator, shift: tuple[str, ...] = ()) -> dict[str, float]:
     u = rng.random(len(LATENT_COLUMNS))
-    return {
-        name: float(lo + (hi - lo) * u[k])
-        for k, (name, (lo, hi)) in enumerate(LATENT_RANGES.items())
-    }
+    ranges = {name: (lo, hi, False) for name, (lo, hi) in LATENT_RANGES.items()}
+    for name in shift:
+        ranges.update(SHIFTS[name])
+    out = {}
+    for k, (name, (lo, hi, mirrored)) in enumerate(ranges.items()):
+        if mirrored:  # one uniform draw: its half picks the side, its position within the half the value
+            side, v = (-1.0, 1.0 - 2.0 * u[k]) if u[k] < 0.5 else (1.0, 2.0 * u[k] - 1.0)
+            out[name] = float(side * (lo + (hi - lo) * v))
+        else:
+            out[name] = float(lo + (hi - lo) * u[k])
+    return out
+
+
+def parse_shift(shift) -> tuple[str, ...]:
+    """``"brightness,rotation"`` (or a sequence) -> ``("brightness", "rotation")``, sorted, checked."""
+    if shift is None or shift == "" or shift == "none":
+        return ()
+    names = shift.split(",") if isinstance(shift, str) else list(shift)
+    names = sorted({str(n).strip() for n in names if str(n).strip()})
+    bad = [n for n in names if n not in SHIFTS]
+    if bad:
+        raise InputError(
+            f"synthetic-faces: unknown shift {', '.join(bad)}; expected some of {', '.join(SHIFTS)} "
+            "(comma-separated), e.g. shift=brightness,rotation"
+        )
+    touched = [c for n in names for c in SHIFTS[n]]
+    if len(touched) != len(set(touched)):
+        raise InputError(f"synthetic-faces: shifts {', '.join(names)} change the same latent")
+    return tuple(names)
 
 
 def _caption(rng: np.random.Generator, shared: dict[str, int]) -> str:
@@ -215,11 +252,11 @@ def _caption(rng: np.random.Generator, shared: dict[str, int]) -> str:
     return template.format(noun=noun, rest=rest)
 
 
-def sample_factors(seed: int, index: int, variant: str = "independent") -> FaceFactors:
+def sample_factors(seed: int, index: int, variant: str = "independent", shift: tuple[str, ...] = ()) -> FaceFactors:
     """Labels and caption of row ``index`` (no rendering). Pure function of its arguments."""
     rng = np.random.default_rng([int(seed), int(index)])
     shared = _sample_shared(rng, variant)
-    latents = _sample_latents(rng)
+    latents = _sample_latents(rng, shift)
     caption = _caption(rng, shared)
     return FaceFactors(shared=shared, latents=latents, caption=caption)
 
@@ -357,6 +394,10 @@ class SyntheticFaces(Source):
         Side of the square RGB image in pixels (64 by default; 224 for full-size CLIPs).
     variant : {"independent", "correlated"}
         Dependency structure of the shared factors (see :data:`CORRELATED_SPEC`).
+    shift : str or sequence of str, optional
+        Domain shift of the image-only latents, comma-separated names of :data:`SHIFTS`
+        (``"brightness"``, ``"rotation,scale"``...). Row ``i`` keeps its shared factors and
+        caption; only the shifted latents move out of (or within) their training range.
 
     Labels: the shared CelebA columns as 0/1 ints and the image-only latents as
     floats in the units of :data:`LATENT_RANGES`.
@@ -366,7 +407,8 @@ class SyntheticFaces(Source):
     has_captions = True
 
     def __init__(
-        self, n: int = 2000, seed: int = 0, image_size: int = 64, variant: str = "independent"
+        self, n: int = 2000, seed: int = 0, image_size: int = 64, variant: str = "independent",
+        shift=None,
     ):
         if int(n) != n or n < 0:
             raise InputError(f"synthetic-faces: n must be a non-negative integer, got {n!r}.")
@@ -382,6 +424,7 @@ class SyntheticFaces(Source):
         self.seed = int(seed)
         self.image_size = int(image_size)
         self.variant = variant
+        self.shift = parse_shift(shift)
         self.label_columns = list(LABEL_COLUMNS)
         opts = []
         if self.seed != 0:
@@ -390,6 +433,8 @@ class SyntheticFaces(Source):
             opts.append(f"image_size={self.image_size}")
         if self.variant != "independent":
             opts.append(f"variant={self.variant}")
+        if self.shift:
+            opts.append(f"shift={','.join(self.shift)}")
         self.spec = f"synthetic-faces:{self.n}" + (f"?{'&'.join(opts)}" if opts else "")
 
     def __len__(self) -> int:
@@ -405,11 +450,12 @@ class SyntheticFaces(Source):
 
     def row_id(self, index: int) -> str:
         i = self._check(index)
-        return f"sf-{self.variant[0]}{self.seed}-{i:08d}"
+        tag = "".join(f"-{n}" for n in self.shift)
+        return f"sf-{self.variant[0]}{self.seed}{tag}-{i:08d}"
 
     def factors(self, index: int) -> FaceFactors:
         """Labels and caption of row ``index`` without rendering (cheap)."""
-        return sample_factors(self.seed, self._check(index), self.variant)
+        return sample_factors(self.seed, self._check(index), self.variant, self.shift)
 
     def labels(self, index: int) -> dict[str, float]:
         f = self.factors(index)
@@ -417,7 +463,7 @@ class SyntheticFaces(Source):
 
     def __getitem__(self, index: int) -> Row:
         i = self._check(index)
-        f = sample_factors(self.seed, i, self.variant)
+        f = sample_factors(self.seed, i, self.variant, self.shift)
         return Row(
             id=self.row_id(i),
             image=render_face(f, self.image_size),
@@ -438,7 +484,7 @@ class SyntheticFaces(Source):
         captions = []
         rows = []
         for k, i in enumerate(idx):
-            f = sample_factors(self.seed, i, self.variant)
+            f = sample_factors(self.seed, i, self.variant, self.shift)
             images[k] = np.asarray(render_face(f, self.image_size))
             captions.append(f.caption)
             rows.append(f)
@@ -450,6 +496,8 @@ class SyntheticFaces(Source):
 
     def fingerprint(self) -> str:
         key = f"synthetic-faces|v1|{self.n}|{self.seed}|{self.image_size}|{self.variant}"
+        if self.shift:  # unshifted data keeps the fingerprint it always had
+            key += "|shift=" + ",".join(self.shift)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def describe(self) -> dict:
@@ -461,6 +509,7 @@ class SyntheticFaces(Source):
             "seed": self.seed,
             "image_size": self.image_size,
             "variant": self.variant,
+            "shift": {n: {c: list(r) for c, r in SHIFTS[n].items()} for n in self.shift},
             "row_rng": "numpy.random.default_rng([seed, index])",
             "shared_factors": list(SHARED_COLUMNS),
             "image_only_latents": {k: list(v) for k, v in LATENT_RANGES.items()},

@@ -24,6 +24,8 @@ _LAZY = {
     # stability (clipica.viz.stability)
     "plot_stability_vs_k": "clipica.viz.stability",
     "plot_component_stability": "clipica.viz.stability",
+    # few-shot probes (clipica.viz.fewshot)
+    "plot_fewshot": "clipica.viz.fewshot",
     # notebook widget (ipywidgets imported when the viewer is built)
     "TraversalViewer": "clipica.viz.widget",
 }

@@ -1,0 +1,176 @@
+"""``clipica bench fewshot``: the vectorised C search against a plain loop of scikit-learn fits.
+
+Both sides run the whole few-shot protocol (:mod:`clipica.fewshot.protocol`) on the same
+rows and the same variant features (ICA/PCA fitted once per draw, seeded, identical on
+both sides); only the C search differs:
+
+- ``clipica``: :func:`clipica.fewshot.search_c` — every fit of a grid or bisection step
+  batched over seeds x variants (:func:`clipica.multinomial.fit_multinomial_path`),
+  warm-started along the C path;
+- ``sklearn``: CoOp's lpclip loop, one ``LogisticRegression(C=C, max_iter=1000)``
+  (lbfgs, multinomial) per C per task, 7 grid values then 8 bisection steps (left and
+  right refitted at every step, as in CoOp's code).
+
+Data: ``--train STORE [--shift NAME=STORE ...]`` (e.g. the built-in default's stores), or
+without them a synthetic stand-in: 16 classes in 64 dimensions (class means plus
+heavy-tailed Laplace nuisance of decreasing scale), one in-domain and one shifted test
+set (a constant offset plus 4 classes absent, so masking is exercised).
+
+Reported: both C-search times and their ratio, and the largest |delta accuracy| between
+the two sides' mean-over-seeds table (per shot x variant x test set; target <= 0.005),
+plus the per-draw disagreement for information. Timings share the CPU with whatever else
+runs; the ratio from the same run is the meaningful figure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+
+import numpy as np
+
+HELP = "time the few-shot C search against a loop of scikit-learn LogisticRegression fits (same data)"
+TARGETS = {"max_abs_delta_mean_accuracy": 0.005}
+
+
+def add_arguments(parser) -> None:
+    from clipica.cli.fewshot import _shift
+
+    parser.add_argument("--train", metavar="STORE", default=None, help="train store (default: synthetic stand-in)")
+    parser.add_argument("--shift", action="append", type=_shift, default=[], metavar="NAME=STORE")
+    parser.add_argument("--label", default=None, help="class column(s) (default: the built-in default's)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds (default 3)")
+    parser.add_argument("--full", action="store_true", help="shots 1,2,4,8,16 (default: the quick 1,4,16)")
+
+
+def search_c_sklearn(Xtr, ytr, Xva, yva, n_classes, *, grid=None, steps=None, tol=None, max_iter=1000):
+    """CoOp's C search with one scikit-learn fit per C and task (same return keys as search_c)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    from clipica.fewshot.protocol import BISECTION_STEPS, C_GRID
+
+    grid = C_GRID if grid is None else grid
+    steps = BISECTION_STEPS if steps is None else steps
+    T, _, D = Xtr.shape
+    out = {k: [] for k in ("coef", "intercept", "C", "val_accuracy", "n_fits", "n_iter")}
+    for t in range(T):
+        n_fits = n_iter = 0
+
+        def fit(C):
+            nonlocal n_fits, n_iter
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                m = LogisticRegression(C=C, max_iter=max_iter).fit(Xtr[t], ytr[t])
+            n_fits += 1
+            n_iter += int(np.max(m.n_iter_))
+            return m, float((m.predict(Xva[t]) == yva[t]).mean())
+
+        accs = [fit(C)[1] for C in grid]
+        peak = grid[int(np.argmax(accs))]
+        left, right = np.log10(peak) - 1, np.log10(peak) + 1
+        for _ in range(steps):
+            ml, al = fit(10.0**left)
+            mr, ar = fit(10.0**right)
+            mid = 0.5 * (left + right)
+            if al < ar:
+                model, acc, C, left = mr, ar, 10.0**right, mid
+            else:
+                model, acc, C, right = ml, al, 10.0**left, mid
+        coef = np.zeros((D, n_classes))
+        coef[:, model.classes_] = model.coef_.T
+        b = np.full(n_classes, -np.inf)
+        b[model.classes_] = model.intercept_
+        for key, val in (("coef", coef), ("intercept", b), ("C", C), ("val_accuracy", acc),
+                         ("n_fits", n_fits), ("n_iter", n_iter)):
+            out[key].append(val)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def synthetic_stores(seed: int = 0, k: int = 16, d: int = 64, per_class: int = 60):
+    """Arrays standing in for the built-in default: (X, codes, classes, tests)."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(k, d)) * 0.5
+    scale = np.linspace(2.0, 0.3, d)
+
+    def draw(n):
+        y = np.arange(n) % k
+        return means[y] + rng.laplace(size=(n, d)) * scale, y
+
+    X, y = draw(k * per_class)
+    Xi, yi = draw(k * 40)
+    Xs, ys = draw(k * 40)
+    ys = np.where(ys < k - 4, ys, -1)
+    return X, y, [f"class{c}" for c in range(k)], {"in-domain": (Xi, yi), "shift": (Xs + 0.5, ys)}
+
+
+def run_benchmark(train=None, shifts=None, label=None, seeds=3, full=False, progress=print) -> dict:
+    from clipica.fewshot import protocol as P
+
+    shots = P.SHOTS if full else P.QUICK_SHOTS
+    val = P.VAL_SHOTS if full else P.QUICK_VAL_SHOTS
+    if train is None:
+        X, codes, classes, tests = synthetic_stores()
+        data = "synthetic stand-in (16 classes, 64-d, Laplace nuisance)"
+
+        def run(search):
+            return P.run_fewshot(X, codes, classes, tests, shots=shots, val_shots=val, seeds=range(seeds),
+                                 search=search)
+    else:
+        from clipica.fewshot.stores import DEFAULT_LABEL, fewshot_from_stores
+
+        data = f"{train} + {len(shifts or {})} shifted stores"
+
+        def run(search):
+            return fewshot_from_stores(train, label=label or DEFAULT_LABEL, shifts=shifts, shots=shots,
+                                       val_shots=val, seeds=range(seeds), search=search)
+
+    # both sides start with their libraries imported: time the arithmetic, not imports
+    import sklearn.linear_model  # noqa: F401
+
+    progress(f"data: {data}; shots {list(shots)}, {seeds} seeds")
+    t = time.perf_counter()
+    ours = run(None)
+    wall_ours = time.perf_counter() - t
+    progress(f"clipica: C search {ours.config['seconds']['c_search']:.1f} s ({wall_ours:.1f} s in all)")
+    t = time.perf_counter()
+    ref = run(search_c_sklearn)
+    wall_ref = time.perf_counter() - t
+    progress(f"sklearn: C search {ref.config['seconds']['c_search']:.1f} s ({wall_ref:.1f} s in all)")
+    mean_ours = np.nanmean(ours.accuracy, axis=0)
+    mean_ref = np.nanmean(ref.accuracy, axis=0)
+    delta = np.abs(mean_ours - mean_ref)
+    per_draw = np.abs(ours.accuracy - ref.accuracy)
+    s_ours, s_ref = ours.config["seconds"]["c_search"], ref.config["seconds"]["c_search"]
+    return {
+        "data": data, "shots": list(shots), "seeds": seeds, "variants": list(ours.variants),
+        "test_sets": list(ours.test_sets),
+        "clipica_c_search_s": s_ours, "sklearn_c_search_s": s_ref,
+        "speedup_c_search": s_ref / max(s_ours, 1e-9),
+        "clipica_total_s": wall_ours, "sklearn_total_s": wall_ref,
+        "max_abs_delta_mean_accuracy": float(np.nanmax(delta)),
+        "mean_abs_delta_per_draw": float(np.nanmean(per_draw)),
+        "same_C_fraction": float(np.mean(np.isclose(ours.C, ref.C, rtol=1e-6))),
+        "sklearn_settings": "LogisticRegression(C, max_iter=1000), lbfgs, tol=1e-4 (CoOp's loop)",
+        "targets": TARGETS,
+    }
+
+
+def run(args) -> int:
+    shifts = dict(args.shift) or None
+    say = (lambda *a, **k: None) if args.json else print
+    res = run_benchmark(args.train, shifts, args.label, args.seeds, args.full, progress=say)
+    ok = res["max_abs_delta_mean_accuracy"] <= TARGETS["max_abs_delta_mean_accuracy"]
+    res["pass"] = bool(ok)
+    if args.json:
+        sys.stdout.write(json.dumps(res) + "\n")
+    else:
+        print(f"C search: clipica {res['clipica_c_search_s']:.1f} s, sklearn loop {res['sklearn_c_search_s']:.1f} s "
+              f"(x{res['speedup_c_search']:.1f}); whole protocol {res['clipica_total_s']:.1f} s vs "
+              f"{res['sklearn_total_s']:.1f} s")
+        print(f"largest |delta mean accuracy| {res['max_abs_delta_mean_accuracy']:.4f} (target <= 0.005); "
+              f"per draw {res['mean_abs_delta_per_draw']:.4f} on average; same C in {100 * res['same_C_fraction']:.0f} %")
+        print("PASS" if ok else "FAIL")
+    return 0 if ok else 1

@@ -1,0 +1,111 @@
+"""``clipica fewshot``: Liu et al.'s few-shot probes (linear, +ICA, +PCA+ICA, +PCA) under domain shift."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "few-shot linear probes with and without ICA, in-domain and on shifted test stores (Liu et al.)"
+OUTPUTS = ("fewshot.json", "table.md", "table.csv", "fewshot.png")
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        out = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive whole numbers, got {text!r}")
+    return out
+
+
+def _shift(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"--shift takes NAME=STORE, got {text!r}")
+    return name, path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from clipica.fewshot.protocol import VARIANTS
+    from clipica.fewshot.stores import DEFAULT_LABEL
+
+    parser.add_argument("--train", required=True, metavar="STORE", help="embedding store the few-shot rows are drawn from")
+    parser.add_argument(
+        "--label", default=DEFAULT_LABEL, metavar="COLUMN",
+        help=f"class column, or COL+COL+... for every combination of values (default {DEFAULT_LABEL}: 16 classes)",
+    )
+    parser.add_argument(
+        "--shift", action="append", type=_shift, default=[], metavar="NAME=STORE",
+        help="a shifted test store (repeatable); classes it lacks are masked",
+    )
+    parser.add_argument(
+        "--test", metavar="STORE", default=None,
+        help="in-domain test store (default: half of --train held out, never drawn)",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--quick", action="store_true", help="3 seeds, shots 1,4,16 (validation 1,4,4)")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N", help="number of seeds (default 10; --quick 3)")
+    parser.add_argument("--shots", type=_ints, default=None, metavar="S,S,...", help="shots per class (default 1,2,4,8,16)")
+    parser.add_argument("--val-shots", type=_ints, default=None, metavar="V,V,...",
+                        help="validation shots per class, one per shot count (default 1,2,4,4,4)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), metavar="V,V,...",
+                        help=f"some of {','.join(VARIANTS)} (default all)")
+    parser.add_argument("--modality", choices=("image", "text"), default="image", help="embeddings to probe")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing fewshot.json")
+    parser.add_argument("--json", action="store_true", help="print the result JSON on stdout instead of the table")
+
+
+def run(args) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from clipica import fewshot as F
+    from clipica._atomic import atomic_write_text
+    from clipica.errors import ArtifactExistsError, InputError
+
+    out = Path(args.out)
+    if (out / "fewshot.json").exists() and not args.overwrite:
+        raise ArtifactExistsError(f"{out / 'fewshot.json'} exists; pass --overwrite to replace it")
+    shots = args.shots or (list(F.QUICK_SHOTS) if args.quick else list(F.SHOTS))
+    if args.val_shots:
+        val = args.val_shots
+    elif args.shots:  # CoOp's rule: validation shots = min(shots, 4)
+        val = [min(s, 4) for s in shots]
+    else:
+        val = list(F.QUICK_VAL_SHOTS) if args.quick else list(F.VAL_SHOTS)
+    if len(val) != len(shots):
+        raise InputError(f"--val-shots has {len(val)} values for {len(shots)} shot counts")
+    n_seeds = args.seeds or (F.QUICK_SEEDS if args.quick else F.N_SEEDS)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    shifts = dict(args.shift)
+    if len(shifts) != len(args.shift):
+        raise InputError("--shift names must be distinct")
+    result = F.fewshot_from_stores(
+        args.train, label=args.label, shifts=shifts, test=args.test, modality=args.modality,
+        shots=shots, val_shots=val, seeds=range(n_seeds), variants=variants, progress=not args.json,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    result.save(out / "fewshot.json")
+    table = result.markdown()
+    atomic_write_text(out / "table.md", table + "\n")
+    atomic_write_text(out / "table.csv", result.table().to_csv(index=False, float_format="%.3f"))
+    from clipica.viz.fewshot import plot_fewshot
+
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from clipica._atomic import atomic_write_bytes
+
+    fig = plot_fewshot(result)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(out / "fewshot.png", buf.getvalue())
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+    else:
+        print(table)
+        print(f"wrote {', '.join(str(out / o) for o in OUTPUTS)}")
+    return 0

@@ -1,0 +1,127 @@
+"""The few-shot experiment on embedding stores: classes from label columns, test sets from stores.
+
+>>> res = fewshot_from_stores("runs/demo/store", label="Male+Smiling+Eyeglasses+Wearing_Hat",
+...                           shifts={"brightness": "runs/shift-brightness/store"})
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from clipica.errors import InputError
+from clipica.fewshot.protocol import N_SEEDS, SHOTS, VAL_SHOTS, VARIANTS, class_codes, run_fewshot
+from clipica.fewshot.result import IN_DOMAIN, FewShotResult
+
+#: the built-in default's classes: 16 combinations of four binary synthetic-faces attributes
+DEFAULT_LABEL = "Male+Smiling+Eyeglasses+Wearing_Hat"
+#: fraction of the train store held out as the in-domain test set (when no --test store)
+TEST_FRACTION = 0.5
+#: seed of that split (fixed: every seed of the protocol draws from the same pool)
+SPLIT_SEED = 20240209
+
+
+def store_fingerprint(store) -> str:
+    """sha256 of the store's manifest (what produced it and how many rows it holds)."""
+    from clipica._format import content_hash
+
+    return content_hash({}, {"manifest": store.manifest})
+
+
+def _features(store, modality: str) -> np.ndarray:
+    if modality == "image":
+        return np.asarray(store.image, dtype=np.float32)
+    if modality == "text":
+        if store.text is None:
+            raise InputError(f"fewshot: {store.path} has no text embeddings; use --modality image")
+        return np.asarray(store.text, dtype=np.float32)
+    raise InputError(f"fewshot: --modality must be image or text, got {modality!r}")
+
+
+def _open(path, what: str):
+    from clipica.store import EmbeddingStore
+
+    if not Path(path).exists():
+        raise InputError(f"fewshot: {what} store {path} does not exist")
+    return EmbeddingStore.open(path)
+
+
+def fewshot_from_stores(
+    train,
+    *,
+    label: str = DEFAULT_LABEL,
+    shifts: dict[str, str] | None = None,
+    test=None,
+    modality: str = "image",
+    test_fraction: float = TEST_FRACTION,
+    shots=SHOTS,
+    val_shots=VAL_SHOTS,
+    seeds=range(N_SEEDS),
+    variants=VARIANTS,
+    progress: bool = False,
+    search=None,
+) -> FewShotResult:
+    """Run the few-shot protocol with a train store and shifted test stores.
+
+    Parameters
+    ----------
+    train : path of an embedding store
+        Few-shot rows are drawn from it. Without ``test``, a fixed ``test_fraction`` of
+        its rows (permutation seeded with :data:`SPLIT_SEED`) is held out as the
+        in-domain test set and never drawn.
+    label : str
+        A label column, or ``COL+COL+...`` for every combination of their values.
+    shifts : dict name -> store path
+        Shifted test sets; their rows are classed by the same label; classes the probe
+        never saw are dropped (counted), classes absent from a set are masked.
+    test : path of an embedding store, optional
+        The in-domain test set (instead of the held-out split).
+    modality : {"image", "text"}
+        Which embeddings to probe.
+    search : callable, optional
+        Passed to :func:`~clipica.fewshot.protocol.run_fewshot` (the bench's reference loop).
+
+    Raises InputError (one line) for a missing store, a missing label column, or a class
+    with fewer rows than shots + validation shots.
+    """
+    store = _open(train, "train")
+    X = _features(store, modality)
+    codes, classes = class_codes(store.rows, label)
+    fps = {"train": store_fingerprint(store)}
+    tests: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if test is None:
+        if not 0 < test_fraction < 1:
+            raise InputError(f"fewshot: test_fraction must be in (0, 1), got {test_fraction}")
+        perm = np.random.default_rng(SPLIT_SEED).permutation(len(codes))
+        held = perm[: int(round(test_fraction * len(codes)))]
+        tests[IN_DOMAIN] = (X[np.sort(held)], codes[np.sort(held)])
+        codes = codes.copy()
+        codes[held] = -1  # never drawn
+    else:
+        tstore = _open(test, "test")
+        tests[IN_DOMAIN] = (_features(tstore, modality), _map_codes(tstore, label, classes))
+        fps[IN_DOMAIN] = store_fingerprint(tstore)
+    for name, path in (shifts or {}).items():
+        if name in tests:
+            raise InputError(f"fewshot: test set name {name!r} used twice")
+        sstore = _open(path, f"shift {name!r}")
+        if sstore.embed_dim != store.embed_dim:
+            raise InputError(
+                f"fewshot: shift {name!r} has {sstore.embed_dim}-d embeddings but the train store "
+                f"{store.embed_dim}-d; extract both with the same model"
+            )
+        tests[name] = (_features(sstore, modality), _map_codes(sstore, label, classes))
+        fps[f"shift:{name}"] = store_fingerprint(sstore)
+    return run_fewshot(
+        X, codes, classes, tests, label=label, shots=shots, val_shots=val_shots, seeds=seeds,
+        variants=variants, fingerprints=fps, progress=progress, search=search,
+    )
+
+
+def _map_codes(store, label: str, classes: list[str]) -> np.ndarray:
+    """Class index (into the train store's ``classes``) per row of ``store``; -1 if unseen."""
+    codes, names = class_codes(store.rows, label)
+    index = {c: i for i, c in enumerate(classes)}
+    lut = np.array([index.get(c, -1) for c in names] + [-1], dtype=np.int64)
+    return lut[codes]  # -1 (missing label) indexes the trailing -1
