@@ -22,12 +22,14 @@ WRITES = {
     "01_quickstart.ipynb": ("runs/nb01_quickstart/report.html", "runs/nb01_quickstart/ica/ica.json"),
     "02_real_clip_celeba.ipynb": ("runs/nb02_real_clip_celeba/report.html",),
     "03_interventions.ipynb": ("runs/nb03_interventions/ica/ica.json",),
+    "05_fewshot.ipynb": ("runs/nb05_fewshot/fewshot.json",),
 }
 EXPECTED = {
     "01_quickstart.ipynb",
     "02_real_clip_celeba.ipynb",
     "03_interventions.ipynb",
     "04_identifiability.ipynb",
+    "05_fewshot.ipynb",
 }
 
 

@@ -273,3 +273,48 @@ def test_image_only_latents_move_the_picture_but_not_the_caption():
     for w in ("background", "left", "right", "rotat", "bright", "large", "small"):
         assert w not in words
     assert set(LATENT_COLUMNS) == set(LATENT_RANGES)
+
+
+# ---------------------------------------------------------------------------- domain shifts
+def test_shifts_move_only_their_latents_into_the_stated_ranges():
+    from clipica.data.synthetic_faces import LATENT_RANGES, SHIFTS, SyntheticFaces
+
+    base = SyntheticFaces(200, seed=1)
+    for name, spec in SHIFTS.items():
+        src = SyntheticFaces(200, seed=1, shift=name)
+        for i in range(200):
+            a, b = base.factors(i), src.factors(i)
+            assert a.shared == b.shared and a.caption == b.caption
+            for col, value in b.latents.items():
+                if col in spec:
+                    lo, hi, mirrored = spec[col]
+                    assert lo <= (abs(value) if mirrored else value) <= hi
+                else:
+                    assert value == a.latents[col]
+        # the out-of-range shifts leave the training range entirely
+        for col in spec:
+            lo, hi = LATENT_RANGES[col]
+            vals = [src.factors(i).latents[col] for i in range(200)]
+            if name != "bg-hue":
+                assert all(not lo <= v <= hi for v in vals), (name, col)
+        if any(spec[c][2] for c in spec):  # mirrored: both sides appear
+            col = next(iter(spec))
+            vals = np.array([src.factors(i).latents[col] for i in range(200)])
+            assert (vals > 0).mean() > 0.3 and (vals < 0).mean() > 0.3
+
+
+def test_shift_is_part_of_spec_id_and_fingerprint_and_unknown_names_fail():
+    from clipica.data import open_source
+    from clipica.data.synthetic_faces import SyntheticFaces
+    from clipica.errors import InputError
+
+    plain = SyntheticFaces(10)
+    src = open_source("synthetic-faces:10?shift=rotation,brightness")
+    assert src.shift == ("brightness", "rotation")
+    assert src.spec == "synthetic-faces:10?shift=brightness,rotation"
+    assert src.row_id(3) == "sf-i0-brightness-rotation-00000003"
+    assert src.fingerprint() != plain.fingerprint()
+    assert plain.fingerprint() == SyntheticFaces(10, shift=None).fingerprint()
+    assert src.describe()["shift"]["rotation"] == {"latent_rotation": [30.0, 50.0, True]}
+    with pytest.raises(InputError, match="unknown shift darkness.*brightness"):
+        SyntheticFaces(10, shift="darkness")

@@ -90,13 +90,12 @@ def run(args) -> int:
     table = result.markdown()
     atomic_write_text(out / "table.md", table + "\n")
     atomic_write_text(out / "table.csv", result.table().to_csv(index=False, float_format="%.3f"))
-    from clipica.viz.fewshot import plot_fewshot
-
     import io
 
     import matplotlib.pyplot as plt
 
     from clipica._atomic import atomic_write_bytes
+    from clipica.viz.fewshot import plot_fewshot
 
     fig = plot_fewshot(result)
     buf = io.BytesIO()

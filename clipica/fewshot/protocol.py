@@ -49,7 +49,8 @@ import warnings
 import numpy as np
 
 from clipica.errors import InputError
-from clipica.fewshot.result import IN_DOMAIN, FewShotResult
+from clipica.fewshot.result import FewShotResult
+
 SHOTS = (1, 2, 4, 8, 16)
 VAL_SHOTS = (1, 2, 4, 4, 4)
 QUICK_SHOTS = (1, 4, 16)
@@ -96,12 +97,12 @@ def class_codes(labels, label: str) -> tuple[np.ndarray, list[str]]:
         return str(v)
 
     keys = [
-        ",".join(f"{c}={fmt(v)}" for c, v in zip(cols, vals)) if len(cols) > 1 else fmt(vals[0])
+        ",".join(f"{c}={fmt(v)}" for c, v in zip(cols, vals, strict=False)) if len(cols) > 1 else fmt(vals[0])
         for vals in frame.itertuples(index=False, name=None)
     ]
-    classes = sorted({k for k, ok in zip(keys, valid) if ok})
+    classes = sorted({k for k, ok in zip(keys, valid, strict=False) if ok})
     index = {k: i for i, k in enumerate(classes)}
-    codes = np.array([index[k] if ok else -1 for k, ok in zip(keys, valid)], dtype=np.int64)
+    codes = np.array([index[k] if ok else -1 for k, ok in zip(keys, valid, strict=False)], dtype=np.int64)
     return codes, classes
 
 
@@ -160,7 +161,7 @@ class _PathCache:
         self.fits: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in range(T)]
 
     def get(self, t: int, logc: float):
-        for lc, fit in zip(self.logc[t], self.fits[t]):
+        for lc, fit in zip(self.logc[t], self.fits[t], strict=False):
             if abs(lc - logc) < 1e-12:
                 return fit
         return None
@@ -369,7 +370,7 @@ def run_fewshot(
     k, D = len(classes), X.shape[1]
     if k < 2:
         raise InputError(f"fewshot: the label gives {k} class(es); a probe needs at least 2")
-    for s, v in zip(shots, val_shots):  # fail on the largest draw before any work
+    for s, v in zip(shots, val_shots, strict=False):  # fail on the largest draw before any work
         sample_fewshot(codes, k, s, v, 0, classes)
     test_names = list(tests)
     test_data, test_info = [], {}
@@ -391,7 +392,7 @@ def run_fewshot(
     vacc = np.full((nS, nI, nV), np.nan)
     dims_all, n_iter, n_fits = [], 0, 0
     bar = tqdm(total=nI * nS, desc="fewshot", unit="draw", disable=not progress)
-    for i, (s, v) in enumerate(zip(shots, val_shots)):
+    for i, (s, v) in enumerate(zip(shots, val_shots, strict=False)):
         n_fit = k * (s + v)
         dims_i = variant_dims(n_fit, D) if dims is None else {
             key: max(1, min(int(val), D, n_fit - 1)) for key, val in {**variant_dims(n_fit, D), **dims}.items()}
@@ -412,10 +413,12 @@ def run_fewshot(
             bar.update(1)
         ytr = np.repeat(np.arange(k), s)[None].repeat(len(maps), 0)
         yva = np.repeat(np.arange(k), v)[None].repeat(len(maps), 0)
+        # pad every variant to one width: zero columns get no gradient and stay unused
         width = max(F.shape[1] for F in Ftr)
-        pad = lambda F: np.pad(F, ((0, 0), (0, width - F.shape[1])))  # noqa: E731 - zero columns stay unused
+        Xtr_all = np.stack([np.pad(F, ((0, 0), (0, width - F.shape[1]))) for F in Ftr])
+        Xva_all = np.stack([np.pad(F, ((0, 0), (0, width - F.shape[1]))) for F in Fva])
         t0 = time.perf_counter()
-        res = search(np.stack([pad(F) for F in Ftr]), ytr, np.stack([pad(F) for F in Fva]), yva, k,
+        res = search(Xtr_all, ytr, Xva_all, yva, k,
                        tol=tol, max_iter=max_iter)
         t_search += time.perf_counter() - t0
         t0 = time.perf_counter()

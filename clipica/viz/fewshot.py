@@ -22,7 +22,7 @@ def plot_fewshot(result, *, panels: tuple[str, ...] | None = None, figsize=None)
         panels = (result.test_sets[0],) + (("shift average",) if result.shift_sets else ())
     fig, axes = plt.subplots(1, len(panels), figsize=figsize or (4.2 * len(panels), 3.4), squeeze=False)
     shots = np.asarray(result.shots)
-    for ax, panel in zip(axes[0], panels):
+    for ax, panel in zip(axes[0], panels, strict=False):
         if panel == "shift average":
             acc = result.shift_average()
         else:
