@@ -21,7 +21,6 @@ consistently. torch is used only inside this module; numpy in, numpy out.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -161,11 +160,40 @@ class ComponentDecoder:
         d = Path(directory)
         if not (d / META_FILE).is_file() or not (d / WEIGHTS_FILE).is_file():
             raise StoreError(f"no decoder in {str(d)!r} (expected {META_FILE} and {WEIGHTS_FILE})")
-        meta = json.loads((d / META_FILE).read_text())
-        dec = cls(meta["n_components"], meta["image_size"], meta["width"])
-        dec.module.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
-        dec.source_mean_ = np.asarray(meta["source_mean"], dtype=np.float64)
-        dec.source_std_ = np.asarray(meta["source_std"], dtype=np.float64)
+        from clipica._format import read_json
+        from clipica.errors import ArtifactError, describe_exception
+
+        meta = read_json(d / META_FILE)
+        fix = "delete the folder's decoder files or pass --retrain-decoder to train a new one"
+
+        def bad(what: str) -> ArtifactError:
+            return ArtifactError(f"{d / META_FILE}: {what}; was it hand-edited? {fix}")
+
+        for field in ("n_components", "image_size", "width"):
+            v = meta.get(field)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise bad(f"{field} must be a positive integer, got {v!r}")
+        if meta.get("schema", SCHEMA) != SCHEMA:
+            raise bad(f"schema {meta.get('schema')!r} is not {SCHEMA}, the one this clipica reads")
+        stats = {}
+        for field in ("source_mean", "source_std"):
+            try:
+                arr = np.asarray(meta.get(field), dtype=np.float64)
+            except (TypeError, ValueError):
+                raise bad(f"{field} must be a list of numbers") from None
+            if arr.shape != (meta["n_components"],) or not np.all(np.isfinite(arr)):
+                raise bad(f"{field} must hold {meta['n_components']} finite numbers")
+            stats[field] = arr
+        if np.any(stats["source_std"] <= 0):
+            raise bad("source_std must be positive")
+        try:
+            dec = cls(meta["n_components"], meta["image_size"], meta["width"])
+            dec.module.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
+        except Exception as exc:  # noqa: BLE001 - safetensors/torch raise several types for damaged weights
+            why = " ".join(describe_exception(exc).split())[:300]  # torch's message spans lines
+            raise ArtifactError(f"{d / WEIGHTS_FILE} does not hold the decoder {META_FILE} describes ({why}); {fix}") from None
+        dec.source_mean_ = stats["source_mean"]
+        dec.source_std_ = stats["source_std"]
         dec.history_ = meta.get("history", {})
         dec.ica_fingerprint_ = meta.get("ica_fingerprint")
         dec.module.eval()

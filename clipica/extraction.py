@@ -11,21 +11,41 @@ naming the file (``on_error="fail"``), after every earlier batch was committed.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from clipica._atomic import atomic_write_json
+from clipica._lock import WriterLock
 from clipica.errors import (
+    ArtifactExistsError,
     BadImageError,
     InputError,
     StoreError,
     StoreMismatchError,
     describe_exception,
 )
-from clipica.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter, package_versions
+from clipica.store import (
+    ERRORS,
+    IMAGE,
+    LOCK,
+    MANIFEST,
+    ROWS,
+    SCHEMA_VERSION,
+    TEXT,
+    EmbeddingStore,
+    StoreWriter,
+    is_store_file,
+    package_versions,
+    remove_store,
+    rows_frame,
+)
 
 ON_ERROR = ("skip", "fail")
 ENGINES = ("local", "ray")
@@ -429,12 +449,6 @@ def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> Embeddi
     Shards must come from the same model, data and options, cover 0..N-1 once
     each, and be complete. Rows keep source order (shard slices are contiguous).
     """
-    import json
-
-    from clipica._atomic import atomic_write_json
-    from clipica.errors import ArtifactExistsError
-    from clipica.store import ERRORS, IMAGE, MANIFEST, ROWS, TEXT, remove_store, rows_frame
-
     stores = [EmbeddingStore.open(p) for p in shards]
     if not stores:
         raise InputError("merge needs at least one shard store")
@@ -459,13 +473,44 @@ def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> Embeddi
     stores = [stores[j] for j in order]
 
     out = Path(out)
-    if (out / MANIFEST).exists() or (out.exists() and any(out.iterdir())):
-        if not overwrite:
-            raise ArtifactExistsError(f"{out} already exists; pass --overwrite to replace it")
-        if not (out / MANIFEST).exists():
-            raise ArtifactExistsError(f"{out} is a non-empty folder that is not an embedding store")
-        remove_store(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_merge_target(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # written in a hidden sibling folder and renamed into place when whole: a merge killed
+    # half-way never leaves a half store under the final name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".merge.tmp", dir=out.parent))
+    try:
+        _write_merged(stores, tmp)
+        if out.exists():
+            lock = WriterLock(out / LOCK)  # refuses while an extraction writes there
+            remove_store(out, keep=(LOCK,))
+            lock.release()
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return EmbeddingStore.open(out)
+
+
+def _check_merge_target(out: Path, overwrite: bool) -> None:
+    """``out`` may be new, empty, or (with ``overwrite``) a folder of store files only."""
+    if out.exists() and not out.is_dir():
+        raise ArtifactExistsError(f"--out {out} exists and is not a folder")
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    foreign = [name for name in entries if not is_store_file(name)]
+    if foreign:
+        raise ArtifactExistsError(f"--out {out} holds files that are not an embedding store's ({foreign[0]!r}); "
+                                  "choose another folder")
+    if entries and not overwrite:
+        what = "a store" if MANIFEST in entries else "the leftovers of an unfinished store"
+        raise ArtifactExistsError(f"--out {out} already holds {what}; pass --overwrite to replace it")
+
+
+def _write_merged(stores: list[EmbeddingStore], out: Path) -> None:
+    """The merged store's files in ``out`` (an empty folder); the manifest last."""
+    import pandas as pd
+
+    os.chmod(out, 0o777 & ~_umask())  # mkdtemp makes 0700; a store folder gets the user's usual mode
     has_text = bool(stores[0].manifest.get("has_text"))
     for name, wanted in ((IMAGE, True), (TEXT, has_text)):
         if not wanted:
@@ -482,8 +527,6 @@ def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> Embeddi
                         nbytes -= len(chunk)
             dst.flush()
             os.fsync(dst.fileno())
-    import pandas as pd
-
     labels = stores[0].label_columns
     frame = pd.concat([s.rows for s in stores], ignore_index=True)
     frame = rows_frame(frame.to_dict("records"), labels)
@@ -493,6 +536,10 @@ def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> Embeddi
             for rec in s.errors.to_dict("records"):
                 f.write(json.dumps({"id": rec["id"], "source_index": int(rec["source_index"]),
                                     "reason": rec["reason"]}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    with open(out / ROWS, "rb") as f:
+        os.fsync(f.fileno())
     m = json.loads(json.dumps(stores[0].manifest))
     m["key"]["shard"] = None
     m["shard"] = None
@@ -505,4 +552,9 @@ def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> Embeddi
     }
     m["complete"] = True
     atomic_write_json(out / MANIFEST, m)
-    return EmbeddingStore.open(out)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

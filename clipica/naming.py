@@ -91,6 +91,30 @@ def builtin_vocabulary(name: str = "celeba") -> list[str]:
     return list(seen)
 
 
+def _check_template(template: str) -> None:
+    """A template has exactly one ``{}`` (braces elsewhere doubled: ``{{``); else InputError."""
+    import string
+
+    problem = None
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:  # an unmatched "{" or "}"
+        fields, problem = [], str(exc)
+    if problem is None and fields != [""]:
+        problem = (f"it has {len(fields)} fields" if len(fields) != 1
+                   else f"its field is {{{fields[0]}}}")
+    if problem is None:
+        try:
+            template.format("word")
+        except (ValueError, IndexError, KeyError, AttributeError) as exc:  # e.g. a bad format spec "{:q}"
+            problem = str(exc)
+    if problem is not None:
+        raise InputError(
+            f"--template must contain exactly one '{{}}' where the word goes (write other braces as "
+            f"'{{{{' and '}}}}'), got {template!r} ({problem})"
+        )
+
+
 def load_vocabulary(source: Any = None, *, template: str | None = None) -> list[str]:
     """A vocabulary as a list of prompts.
 
@@ -112,8 +136,15 @@ def load_vocabulary(source: Any = None, *, template: str | None = None) -> list[
                 f"vocabulary file {str(path)!r} does not exist; pass a text file with one word or "
                 f"prompt per line, or one of the built-in vocabularies {list(BUILTIN_VOCABULARIES)}"
             )
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"vocabulary file {str(path)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                f"offset {exc.start}); save it as UTF-8"
+            ) from None
         words = []
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in text.splitlines():
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
@@ -123,8 +154,7 @@ def load_vocabulary(source: Any = None, *, template: str | None = None) -> list[
         words = [str(w).strip() for w in source]
     words = [w for w in dict.fromkeys(words) if w]
     if template is not None:
-        if "{}" not in template:
-            raise InputError(f"template must contain '{{}}' where the word goes, got {template!r}")
+        _check_template(template)
         words = [template.format(w) for w in words]
     if len(words) < 2:
         raise InputError(f"a vocabulary needs at least 2 entries, got {len(words)}")

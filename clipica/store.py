@@ -354,7 +354,7 @@ class StoreWriter:
         if self.path.exists() and not self.path.is_dir():
             raise ArtifactExistsError(f"--out {self.path} exists and is not a folder")
         if self.path.is_dir() and not (self.path / MANIFEST).is_file():
-            foreign = [p.name for p in self.path.iterdir() if not _is_store_file(p.name)]
+            foreign = [p.name for p in self.path.iterdir() if not is_store_file(p.name)]
             if foreign:  # only our own leftovers (a run killed before its first manifest) may be replaced
                 raise ArtifactExistsError(
                     f"--out {self.path} is a non-empty folder that is not an embedding store "
@@ -408,7 +408,7 @@ class StoreWriter:
             # same + overwrite, or mismatch + overwrite: start afresh below
         if self.state == "new":
             for p in self.path.iterdir():
-                if _is_store_file(p.name) and p.name != LOCK and p.is_file():
+                if is_store_file(p.name) and p.name != LOCK and p.is_file():
                     p.unlink()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -543,7 +543,7 @@ def _check_progress(p: dict, where: Path) -> None:
         raise StoreError(f"{where} is damaged or was edited; rerun with --overwrite to start the store again")
 
 
-def _is_store_file(name: str) -> bool:
+def is_store_file(name: str) -> bool:
     """A file a store writes, including the temp files of an atomic write killed half-way."""
     if name in _ALL_FILES:
         return True
@@ -558,10 +558,10 @@ def _key_diff(old: dict, new: dict) -> str:
     return "; ".join(parts) or "schema version"
 
 
-def remove_store(path: Path) -> None:
-    """Delete a store folder's known files (never anything else), then the folder if empty."""
+def remove_store(path: Path, keep: tuple[str, ...] = ()) -> None:
+    """Delete a store folder's known files (never anything else, nor ``keep``), then the folder if empty."""
     for p in path.iterdir():
-        if _is_store_file(p.name) and p.is_file():
+        if is_store_file(p.name) and p.name not in keep and p.is_file():
             p.unlink()
     try:
         path.rmdir()

@@ -80,12 +80,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args._run(args)
     except ClipicaError as exc:
-        sys.stderr.write(f"clipica {args.command}: error: {exc}\n")
+        sys.stderr.write(f"clipica {args.command}: error: {_one_line(str(exc))}\n")
+        return 2
+    except OSError as exc:  # the machine said no (disk full, permissions, a file where a folder goes)
+        sys.stderr.write(f"clipica {args.command}: error: {os_error_line(exc)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write(f"clipica {args.command}: interrupted\n")
         return 130
     return int(code or 0)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+#: errno -> what to do about it (the library's commit protocol keeps finished work: rerun resumes)
+_OS_HINTS = {
+    "ENOSPC": "no space left on the device; free some and rerun the same command (finished work is kept)",
+    "EDQUOT": "disk quota exceeded; free some space and rerun the same command (finished work is kept)",
+    "EFBIG": "file too large for this file system; write to another file system (--out) and rerun",
+    "EACCES": "permission denied; choose a path you can write, or fix its permissions",
+    "EPERM": "operation not permitted; choose a path you can write, or fix its permissions",
+    "EROFS": "read-only file system; choose another --out",
+    "ENOTDIR": "a part of the path is a file, not a folder; choose another path",
+    "EEXIST": "the path exists (perhaps a file where a folder should go); choose another path",
+    "ENAMETOOLONG": "file name too long",
+    "EMFILE": "too many open files; raise the limit (ulimit -n) or use fewer --num-workers",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError: what the system said, about which path, and what to do."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or -1, "")
+    paths = [p for p in (exc.filename, getattr(exc, "filename2", None)) if p]
+    where = f" ({' -> '.join(str(p) for p in paths)})" if paths else ""
+    hint = _OS_HINTS.get(name)
+    said = exc.strerror or str(exc) or type(exc).__name__
+    return _one_line(f"{said}{where}" + (f": {hint}" if hint else ""))
 
 
 def _entry() -> None:  # pragma: no cover

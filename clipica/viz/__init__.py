@@ -30,7 +30,14 @@ _LAZY = {
     "TraversalViewer": "clipica.viz.widget",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted([*_LAZY, "literal"])
+
+
+def literal(text: Any) -> str:
+    """``text`` as matplotlib must draw it: dollar signs escaped, so a label such as
+    ``$\\undefined$`` (a dataset's column name, a prompt) is shown as written instead of
+    being parsed as mathtext, which fails on unknown commands."""
+    return str(text).replace("$", r"\$")
 
 
 def __getattr__(name: str) -> Any:

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from clipica.viz import literal
+
 
 def diagonal_order(strength: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row and column orders that put a one-to-one best matching on the diagonal.
@@ -95,9 +97,9 @@ def plot_probe_heatmap(
     im = ax.imshow(
         np.nan_to_num(M), cmap=cmap, vmin=-1, vmax=1, aspect="auto", interpolation="nearest"
     )
-    ax.set_yticks(range(n_a), [report.attributes[i] for i in rows], fontsize=8)
+    ax.set_yticks(range(n_a), [literal(report.attributes[i]) for i in rows], fontsize=8)  # names as written
     ax.set_xticks(range(n_k), [str(c) for c in cols], fontsize=7, rotation=90)
-    ax.set_xlabel(f"{name} component (reordered; label = component index)")
+    ax.set_xlabel(literal(f"{name} component (reordered; label = component index)"))
     ax.set_ylabel("attribute")
     if annotate:
         auc = 0.5 + M / 2
@@ -123,7 +125,7 @@ def plot_probe_heatmap(
             ax.text((min(pos) + max(pos)) / 2, -0.7, "block", ha="center", va="bottom", fontsize=7)
     cb = fig.colorbar(im, ax=ax, shrink=0.8)
     cb.set_label("2 (AUC - 0.5): + pole red, - pole blue")
-    ax.set_title(title or f"single-component AUC, {name} (K={r.n_components})", fontsize=10)
+    ax.set_title(literal(title or f"single-component AUC, {name} (K={r.n_components})"), fontsize=10)
     return fig
 
 

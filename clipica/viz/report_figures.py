@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from clipica.viz import literal
+
 
 def plot_auc_comparison(rows: Mapping[str, Mapping[str, Any]], columns=("ica", "pca", "raw")):
     """Grouped bars: best single-code AUC per attribute for ICA and each baseline.
@@ -31,10 +33,10 @@ def plot_auc_comparison(rows: Mapping[str, Mapping[str, Any]], columns=("ica", "
     colors = {"ica": "#1f5fbf", "pca": "#c0612b", "raw": "#7a7f87", "random_rotation": "#b5a33a"}
     for j, c in enumerate(cols):
         vals = [rows[n].get(c) if rows[n].get(c) is not None else np.nan for n in names]
-        ax.bar(x + (j - (len(cols) - 1) / 2) * width, vals, width, label=c.replace("_", " "),
+        ax.bar(x + (j - (len(cols) - 1) / 2) * width, vals, width, label=literal(c.replace("_", " ")),
                color=colors.get(c))
     ax.set_xticks(x)
-    ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)
+    ax.set_xticklabels([literal(n) for n in names], rotation=40, ha="right", fontsize=8)  # names as written
     ax.set_ylim(0.5, 1.0)
     ax.set_ylabel("best single-code ROC AUC")
     ax.legend(fontsize=8, ncol=len(cols), loc="lower right")

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from clipica.viz import literal
+
 
 def _fmt_alpha(a: float) -> str:
     return f"{a:+g}σ" if a != 0 else "0"
@@ -66,7 +68,7 @@ def plot_image_grid(
     axes = fig.subplots(N, A_ + extra, squeeze=False)
     _draw_grid(axes, images, alphas, sources, fontsize=8, hide_spines=True)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(literal(title), fontsize=9)
     fig.subplots_adjust(
         left=0.02, right=0.98, bottom=0.02, top=(0.88 if title else 0.94), wspace=0.05, hspace=0.05
     )
@@ -105,7 +107,7 @@ def plot_attribute_response(
                 marker="o",
                 ms=3,
                 lw=lw,
-                label=name + (" (target)" if name == target else ""),
+                label=literal(name + (" (target)" if name == target else "")),
             )
         else:
             ax.plot(alphas, proba[:, j], color="0.8", lw=0.8, zorder=0)
@@ -114,7 +116,7 @@ def plot_attribute_response(
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7, loc="best", ncol=2 if len(named) > 6 else 1)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(literal(title), fontsize=9)
     return fig
 
 
@@ -126,13 +128,13 @@ def plot_text_response(
     proba = np.asarray(proba)
     span = np.abs(proba[-1] - proba[0])
     for j in np.argsort(-span)[:8]:
-        ax.plot(alphas, proba[:, j], marker="o", ms=3, label=names[j])
+        ax.plot(alphas, proba[:, j], marker="o", ms=3, label=literal(names[j]))
     ax.set_xlabel("α (component standard deviations)")
     ax.set_ylabel("P(positive prompt)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7, loc="best")
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(literal(title), fontsize=9)
     return fig
 
 
@@ -152,7 +154,7 @@ def _grid_into(
     extra = 1 if sources is not None else 0
     axes = subfig.subplots(N, A_ + extra, squeeze=False)
     _draw_grid(axes, images, alphas, sources, fontsize=7)
-    subfig.suptitle(title, fontsize=9)
+    subfig.suptitle(literal(title), fontsize=9)
 
 
 def plot_intervention(result: Any) -> Any:

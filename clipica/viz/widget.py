@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from clipica.errors import DependencyError, InputError
+from clipica.viz import literal
 
 
 class TraversalViewer:
@@ -161,13 +162,13 @@ class TraversalViewer:
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if c == 0:
-                    ax.set_ylabel(label, fontsize=8)
+                    ax.set_ylabel(literal(label), fontsize=8)
         if has_bars:
             ax = fig.add_subplot(gs[:, N:])
             names = list(st["probabilities"])
             vals = [st["probabilities"][n] for n in names]
             ax.barh(range(len(names)), vals, color="tab:blue")
-            ax.set_yticks(range(len(names)), names, fontsize=7)
+            ax.set_yticks(range(len(names)), [literal(n) for n in names], fontsize=7)
             ax.set_xlim(0, 1)
             ax.invert_yaxis()
             ax.set_xlabel("probe probability", fontsize=8)
