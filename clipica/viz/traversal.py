@@ -235,7 +235,7 @@ def plot_block_grid(images: Any, alphas: Any, axes: Any, *, title: str | None = 
             if c == 0:
                 a.set_ylabel(f"c{axes[0]} {_fmt_alpha(float(alphas[r]))}", fontsize=7)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(literal(title), fontsize=9)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.02, top=(0.88 if title else 0.93),
                         wspace=0.05, hspace=0.05)
     return fig
