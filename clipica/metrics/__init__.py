@@ -7,7 +7,8 @@ scikit-learn; scikit-learn is imported inside the functions that need it.
 - :func:`mcc` mean correlation coefficient (Hungarian matching)
 - :func:`r2` held-out R^2 of factors from codes (linear, kernel ridge, MLP)
 - :func:`amari_distance` unmixing vs mixing, normalised to [0, 1]
-- :func:`dci` disentanglement / completeness / informativeness (Eastwood & Williams)
+- :func:`dci` disentanglement / completeness / informativeness (Eastwood & Williams;
+  gradient-boosted trees as in disentanglement_lib, or a faster lasso)
 - :func:`mig` mutual information gap (Chen et al.)
 - :func:`sap` separated attribute predictability (Kumar et al.)
 - :func:`modularity` (Ridgeway & Mozer)
@@ -17,7 +18,7 @@ from clipica.metrics.amari import amari_distance
 from clipica.metrics.dci import DCIResult, dci, dci_from_importance
 from clipica.metrics.mcc import MCCResult, mcc
 from clipica.metrics.mig import MIGResult, mig
-from clipica.metrics.modularity import ModularityResult, modularity
+from clipica.metrics.modularity import ModularityResult, modularity, modularity_from_mutual_info
 from clipica.metrics.r2 import R2Result, r2
 from clipica.metrics.sap import SAPResult, sap
 
@@ -34,6 +35,7 @@ __all__ = [
     "mcc",
     "mig",
     "modularity",
+    "modularity_from_mutual_info",
     "r2",
     "sap",
 ]

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+
+from clipica.errors import InputError
+
+
+def check_n_bins(n_bins) -> int:
+    """``n_bins`` as an int >= 2, or :class:`InputError` naming the parameter."""
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 2:
+        raise InputError(
+            f"n_bins must be an integer >= 2 (bins per continuous column); got {n_bins!r}."
+        )
+    return int(n_bins)
 
 
 def discretise(x: np.ndarray, n_bins: int = 20) -> np.ndarray:
@@ -35,24 +48,36 @@ def entropy(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+def _one_hot(labels: np.ndarray):
+    """Sparse one-hot (n, sum of levels) of integer label columns, and each column's offset."""
+    from scipy import sparse
+
+    n, p = labels.shape
+    sizes = labels.max(axis=0) + 1
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    cols = (labels + offsets).ravel()
+    rows = np.repeat(np.arange(n), p)
+    M = sparse.csr_matrix((np.ones(cols.size), (rows, cols)), shape=(n, int(sizes.sum())))
+    return M, offsets
+
+
 def mutual_information(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Plug-in mutual information (nats) of every column of ``a`` with every column of ``b``.
 
     ``a`` (n, p) and ``b`` (n, q) hold non-negative integer labels; returns (p, q).
+    All contingency tables at once: one sparse product of the one-hot encodings gives
+    every joint count, and each (code, factor) block sums to that pair's information.
     """
     n = a.shape[0]
-    out = np.empty((a.shape[1], b.shape[1]))
-    for i in range(a.shape[1]):
-        ai = a[:, i]
-        na = int(ai.max()) + 1
-        pa = np.bincount(ai, minlength=na) / n
-        for j in range(b.shape[1]):
-            bj = b[:, j]
-            nb = int(bj.max()) + 1
-            joint = np.bincount(ai * nb + bj, minlength=na * nb).reshape(na, nb) / n
-            pb = joint.sum(axis=0)
-            nz = joint > 0
-            out[i, j] = float(np.sum(joint[nz] * np.log(joint[nz] / np.outer(pa, pb)[nz])))
+    A, oa = _one_hot(a)
+    B, ob = _one_hot(b)
+    joint = (A.T @ B).toarray() / n
+    pa = np.asarray(A.sum(axis=0)).ravel() / n
+    pb = np.asarray(B.sum(axis=0)).ravel() / n
+    nz = joint > 0
+    terms = np.zeros_like(joint)
+    terms[nz] = joint[nz] * np.log(joint[nz] / np.outer(pa, pb)[nz])
+    out = np.add.reduceat(np.add.reduceat(terms, oa, axis=0), ob, axis=1)
     return np.maximum(out, 0.0)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clipica.metrics._common import check_pair
-from clipica.metrics._discrete import discretise, entropy, mutual_information
+from clipica.metrics._discrete import check_n_bins, discretise, entropy, mutual_information
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ def mig(codes, factors, *, n_bins: int = 20) -> MIGResult:
     Constant codes give 0; random codes give a small positive bias of order
     ``n_bins * n_levels / n_samples``.
     """
+    n_bins = check_n_bins(n_bins)
     c, f = check_pair(codes, factors)
     cb, fb = discretise(c, n_bins), discretise(f, n_bins)
     mi = mutual_information(cb, fb)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from clipica.errors import InputError
 from clipica.metrics._common import check_pair
-from clipica.metrics._discrete import discretise, mutual_information
+from clipica.metrics._discrete import check_n_bins, discretise, mutual_information
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,23 @@ def modularity(codes, factors, *, n_bins: int = 20) -> ModularityResult:
     mutual informations happen to peak on one factor scores well above 0. Read it
     together with an informativeness measure (DCI informativeness, MIG).
     """
+    n_bins = check_n_bins(n_bins)
     c, f = check_pair(codes, factors)
     mi = mutual_information(discretise(c, n_bins), discretise(f, n_bins))
+    per = modularity_from_mutual_info(mi)
+    return ModularityResult(score=float(per.mean()), per_code=per, mutual_info=mi, n_bins=n_bins)
+
+
+def modularity_from_mutual_info(mi) -> np.ndarray:
+    """Per-code modularity ``1 - delta_i`` from a mutual information matrix (n_codes, n_factors).
+
+    The pure core of :func:`modularity` (disentanglement_lib's ``modularity`` takes the
+    same matrix; its score is the mean of this vector). Codes whose largest mutual
+    information is 0 score 0; with a single factor every informative code scores 1.
+    """
+    mi = np.asarray(mi, dtype=np.float64)
+    if mi.ndim != 2 or mi.size == 0:
+        raise InputError(f"mi must be a non-empty (n_codes, n_factors) matrix; got shape {mi.shape}.")
     n_f = mi.shape[1]
     theta = mi.max(axis=1)
     per = np.zeros(mi.shape[0])
@@ -70,4 +86,4 @@ def modularity(codes, factors, *, n_bins: int = 20) -> ModularityResult:
         t[np.arange(m.shape[0]), np.argmax(m, axis=1)] = theta[informative]
         delta = np.sum((m - t) ** 2, axis=1) / (theta[informative] ** 2 * (n_f - 1))
         per[informative] = 1.0 - delta
-    return ModularityResult(score=float(per.mean()), per_code=per, mutual_info=mi, n_bins=n_bins)
+    return per
