@@ -279,7 +279,8 @@ def test_cli_probe_writes_json_tables_and_heatmap(tmp_path, capsys):
     )
     clipica.ICA(n_components=4, random_state=0).fit(store.image).save(tmp_path / "ica")
     args = ["probe", str(tmp_path / "store"), "--ica", str(tmp_path / "ica")]
-    code = main([*args, "--out", str(tmp_path / "p"), "--metrics-rows", "96"])
+    code = main([*args, "--out", str(tmp_path / "p"), "--metrics-rows", "96", "--dci-rows", "64",
+                 "--dci-trees", "5"])
     assert code == 0, capsys.readouterr().err
     out = tmp_path / "p"
     for f in ("probe.json", "attributes.csv", "auc_matrix.csv", "sparse_curve.csv", "heatmap.png"):
@@ -294,12 +295,18 @@ def test_cli_probe_writes_json_tables_and_heatmap(tmp_path, capsys):
         assert "best_auc" in entry[base]
     assert {"dci", "mig", "sap", "modularity"} <= set(js)
     assert 0.0 <= js["dci"]["disentanglement"] <= 1.0
+    # DCI's trees ran on a stated, seeded subsample of the metrics rows
+    assert js["dci"]["model"] == "gradient_boosting" and js["dci"]["n_estimators"] == 5
+    assert js["dci"]["n_rows"] == 64 and js["mig"]["n_rows"] == 96
+    assert "subsample_seed" in js["dci"]
     if any(c.startswith("latent_") for c in store.label_columns):
         assert set(js["mcc"]) >= {"ica", "pca", "raw"}
     assert js["inputs"]["modality"] == "image" and js["inputs"]["n_components"] == 4
     # a second run refuses to overwrite; a wrong ICA dimension is a user error, exit 2
     assert main([*args, "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "r"), "--dci-trees", "0"]) == 2
+    assert "--dci-trees" in capsys.readouterr().err
     clipica.ICA(n_components=2, random_state=0).fit(
         np.random.default_rng(0).normal(size=(50, 5))
     ).save(tmp_path / "ica5")

@@ -6,8 +6,8 @@ A scikit-learn estimator (``fit`` / ``transform`` / ``fit_transform`` /
 - ``"fastica"`` (``"auto"`` picks it): clipica's own parallel FastICA in torch
   (:mod:`clipica.decompositions._fastica_torch`): covariance + eigendecomposition whitening, float32
   iterations with float64 sums, optional warm start on a row subsample, CPU or CUDA;
-- ``"sklearn"``: :class:`sklearn.decomposition.FastICA` (``whiten="unit-variance"``,
-  ``whiten_solver="eigh"``) for the rotation;
+- ``"sklearn"``: :class:`sklearn.decomposition.FastICA` (``whiten=False``) for the
+  rotation of clipica's whitened rows;
 - ``"picard"``: python-picard's Picard-O (``pip install "clipica[picard]"``).
 
 All three share clipica's whitening and are mapped into the same **canonical form**:
@@ -254,49 +254,43 @@ class ICA(LinearDecomposition):
         info = {"solver": solver, "device": str(runner.device), "workers": runner.workers,
                 "n_samples": int(n), "n_features": int(d), "dtype": str(X.dtype), "rank": int(w.rank)}
 
-        if solver == "sklearn":
-            with runner.blas_threads():
-                U, n_iter, converged, extra = self._rotation_sklearn(X, k, rs)
-            info.update(extra)
-            t0 = time.perf_counter()
-            stats = F.source_statistics(F.ProjectedRows(X, mean, U, runner, in_memory=False), None, self.fun)
-            timings["statistics"] = time.perf_counter() - t0
+        # every solver rotates clipica's whitened rows (one whitening, one rank rule)
+        t0 = time.perf_counter()
+        data = F.whitened_rows(X, w, runner)
+        timings["projection"] = time.perf_counter() - t0
+        if solver == "fastica":
+            res = F.fastica(
+                data, fun=self.fun, max_iter=self.max_iter, tol=self.tol, random_state=rs,
+                warm_start_rows=self._warm_rows(n, k),
+            )
+            R = res.rotation
+            n_iter, converged = res.n_iter, res.converged
+            timings.update(res.seconds)
+            info.update(n_iter_warm=res.n_iter_warm, n_iter_full=res.n_iter_full,
+                        warm_start_rows=res.warm_start_rows,
+                        stationarity_history=[float(h) for h in res.history_full])
+            if not converged:
+                warnings.warn(
+                    f"clipica FastICA did not converge in max_iter={self.max_iter} iterations "
+                    f"(stationarity {res.stationarity:.3g} > tol={self.tol:g}); increase max_iter "
+                    "or tol, or reduce n_components (near-Gaussian directions converge slowly).",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
         else:
             t0 = time.perf_counter()
-            data = F.whitened_rows(X, w, runner)
-            timings["projection"] = time.perf_counter() - t0
-            if solver == "fastica":
-                res = F.fastica(
-                    data, fun=self.fun, max_iter=self.max_iter, tol=self.tol, random_state=rs,
-                    warm_start_rows=self._warm_rows(n, k),
-                )
-                R = res.rotation
-                n_iter, converged = res.n_iter, res.converged
-                timings.update(res.seconds)
-                info.update(n_iter_warm=res.n_iter_warm, n_iter_full=res.n_iter_full,
-                            warm_start_rows=res.warm_start_rows,
-                            stationarity_history=[float(h) for h in res.history_full])
-                if not converged:
-                    warnings.warn(
-                        f"clipica FastICA did not converge in max_iter={self.max_iter} iterations "
-                        f"(stationarity {res.stationarity:.3g} > tol={self.tol:g}); increase max_iter "
-                        "or tol, or reduce n_components (near-Gaussian directions converge slowly).",
-                        ConvergenceWarning,
-                        stacklevel=3,
-                    )
-            else:
-                t0 = time.perf_counter()
-                with runner.blas_threads():
-                    R, n_iter, converged = self._rotation_picard(data, rs)
-                timings["iterations"] = time.perf_counter() - t0
-            U = R @ w.matrix
-            t0 = time.perf_counter()
-            # fastica's last pass already measured the stationarity of R on all rows
-            stats = F.source_statistics(data, R, self.fun, stationarity=solver != "fastica")
-            if solver == "fastica":
-                stats["stationarity"] = res.stationarity
-            timings["statistics"] = time.perf_counter() - t0
-            del data
+            with runner.blas_threads():
+                rotate = self._rotation_sklearn if solver == "sklearn" else self._rotation_picard
+                R, n_iter, converged = rotate(data, rs)
+            timings["iterations"] = time.perf_counter() - t0
+        U = R @ w.matrix
+        t0 = time.perf_counter()
+        # fastica's last pass already measured the stationarity of R on all rows
+        stats = F.source_statistics(data, R, self.fun, stationarity=solver != "fastica")
+        if solver == "fastica":
+            stats["stationarity"] = res.stationarity
+        timings["statistics"] = time.perf_counter() - t0
+        del data
 
         t0 = time.perf_counter()
         self._set_canonical(U, stats, w)
@@ -318,16 +312,17 @@ class ICA(LinearDecomposition):
             return 0
         return max(int(ws), k + 1)
 
-    def _rotation_sklearn(self, X, k, rs):
+    def _rotation_sklearn(self, data, rs):
         from sklearn.decomposition import FastICA
 
+        # whiten=False: scikit-learn only rotates the rows clipica whitened, so none of its
+        # whitening options (and none of its warnings about them) apply
         sk = FastICA(
-            n_components=k, whiten="unit-variance", whiten_solver="eigh", fun=self.fun,
-            max_iter=self.max_iter, tol=self.tol, random_state=rs,
+            whiten=False, fun=self.fun, max_iter=self.max_iter, tol=self.tol, random_state=rs
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            sk.fit(X)
+            sk.fit(data.numpy())
         converged = not any(issubclass(c.category, ConvergenceWarning) for c in caught)
         for c in caught:
             if not issubclass(c.category, ConvergenceWarning):
@@ -337,7 +332,7 @@ class ICA(LinearDecomposition):
                 f"scikit-learn FastICA did not converge in max_iter={self.max_iter} iterations.",
                 ConvergenceWarning, stacklevel=3,
             )
-        return np.asarray(sk.components_, dtype=np.float64), int(sk.n_iter_), converged, {}
+        return np.asarray(sk.components_, dtype=np.float64), int(sk.n_iter_), converged
 
     def _rotation_picard(self, data, rs):
         from picard import picard
