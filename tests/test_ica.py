@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from clipica.errors import ArtifactExistsError, DependencyError, InputError
 from clipica.decompositions.ica import ICA
+from clipica.errors import ArtifactExistsError, DependencyError, InputError
 from clipica.metrics import amari_distance
 
 

@@ -20,7 +20,14 @@ import numpy as np
 import pytest
 
 from clipica.errors import InputError
-from clipica.metrics import dci, dci_from_importance, mig, modularity, modularity_from_mutual_info, sap
+from clipica.metrics import (
+    dci,
+    dci_from_importance,
+    mig,
+    modularity,
+    modularity_from_mutual_info,
+    sap,
+)
 
 # dci_test.test_duplicated_latent_space: completeness target for every factor in 2 codes of 20
 DUP_COMPLETENESS = 1.0 - np.log(2) / np.log(10)

@@ -197,8 +197,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from clipica._atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-    from clipica.errors import ArtifactExistsError, InputError
     from clipica.decompositions.ica import ICA
+    from clipica.errors import ArtifactExistsError, InputError
     from clipica.store import EmbeddingStore
 
     if args.C <= 0:
