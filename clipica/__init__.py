@@ -23,8 +23,9 @@ from clipica.errors import (
     DependencyError,
     InputError,
     ModelNotFoundError,
-    StoreError,
     StaleArtifactError,
+    StoreError,
+    StoreLockedError,
     StoreMismatchError,
 )
 
@@ -66,6 +67,7 @@ __all__ = [
     "ModelNotFoundError",
     "StaleArtifactError",
     "StoreError",
+    "StoreLockedError",
     "StoreMismatchError",
     *_LAZY,
 ]

@@ -275,3 +275,49 @@ def test_killed_merge_leaves_no_half_store_and_overwrite_clears_leftovers(model_
     assert main(["merge", *shards, "--out", str(tmp_path / "mine"), "--overwrite"]) == 2
     assert "notes.txt" in _one_line(capsys)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
+
+
+# ------------------------------------------------ damaged ICA folders through the commands (item 9)
+def _fitted(tmp_path):
+    from clipica.decompositions.ica import ICA
+
+    rng = np.random.default_rng(0)
+    X = rng.laplace(size=(300, 3)) @ rng.standard_normal((3, 3))
+    w = StoreWriter(tmp_path / "store", {"model": "m", "data": "d"})
+    w.begin({"schema_version": 1, "key": {"model": "m", "data": "d"}, "embed_dim": 3, "has_text": False,
+             "label_columns": ["flag"], "model": {"spec": "m"}, "data": {"spec": "d"}}, 0)
+    rows = [{"id": f"r{i}", "source_index": i, "caption": None, "split": None, "flag": int(X[i, 0] > 0),
+             "caption_truncated": False} for i in range(len(X))]
+    w.commit(X.astype(np.float32), None, rows, errors=[], next_position=len(X))
+    w.finalize()
+    for k in (2, 3):
+        ICA(n_components=k, random_state=0).fit(X.astype(np.float32)).save(tmp_path / f"ica{k}")
+    return tmp_path / "store", tmp_path / "ica2"
+
+
+@pytest.mark.parametrize("damage", ["json-invalid", "json-list", "json-k", "arrays-truncated", "arrays-other-k"])
+@pytest.mark.parametrize("command", ["probe", "name", "intervene"])
+def test_damaged_ica_folder_is_one_line_for_each_command(tmp_path, capsys, damage, command):
+    store, ica = _fitted(tmp_path)
+    meta_file = next(p for p in ica.iterdir() if p.suffix == ".json")
+    arrays = ica / "arrays.safetensors"
+    if damage == "json-invalid":
+        meta_file.write_text(meta_file.read_text()[:-30])
+    elif damage == "json-list":
+        meta_file.write_text("[]")
+    elif damage == "json-k":
+        meta = json.loads(meta_file.read_text())
+        meta["n_components"] = 5
+        meta["params"]["n_components"] = 5
+        meta_file.write_text(json.dumps(meta))
+    elif damage == "arrays-truncated":
+        arrays.write_bytes(arrays.read_bytes()[:100])
+    else:
+        arrays.write_bytes((tmp_path / "ica3" / "arrays.safetensors").read_bytes())
+    argv = {"probe": ["probe", str(store), "--ica", str(ica), "--out", str(tmp_path / "p")],
+            "name": ["name", str(store), "--ica", str(ica)],
+            "intervene": ["intervene", str(store), "--ica", str(ica), "--component", "0",
+                          "--out", str(tmp_path / "t.png")]}[command]
+    assert main(argv) == 2
+    err = _one_line(capsys)
+    assert str(ica) in err or "ica" in err.lower()

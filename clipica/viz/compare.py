@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from clipica.viz import literal
+
 
 def plot_compare_scores(result: Any, *, title: str | None = None):
     """Heatmap: methods (rows) x attributes (columns) of the per-attribute score.
@@ -27,7 +29,7 @@ def plot_compare_scores(result: Any, *, title: str | None = None):
     labels = cols + ["mean"]
     fig, ax = plt.subplots(figsize=(1.0 + 0.62 * len(labels), 0.9 + 0.42 * len(names)))
     im = ax.imshow(M, cmap="viridis", vmin=0.5, vmax=1.0, aspect="auto")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_xticks(range(len(labels)), [literal(c) for c in labels], rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(names)), names, fontsize=9)
     for i in range(M.shape[0]):
         for j in range(M.shape[1]):
@@ -36,7 +38,7 @@ def plot_compare_scores(result: Any, *, title: str | None = None):
                         color="white" if M[i, j] < 0.8 else "black")
     ax.axvline(len(cols) - 0.5, color="white", lw=2)
     fig.colorbar(im, ax=ax, fraction=0.03, label="AUC")
-    ax.set_title(title or f"per-attribute score (K = {result.k}; factors scored by block / m codes)",
+    ax.set_title(literal(title) if title else f"per-attribute score (K = {result.k}; factors scored by block / m codes)",
                  fontsize=9)
     fig.tight_layout()
     return fig
@@ -74,6 +76,6 @@ def plot_compare_methods(result: Any, *, title: str | None = None):
                 ax.text(x, i, f" {x:.3g}", va="center", fontsize=7)
     axes[0].set_yticks(range(len(names)), names, fontsize=9)
     axes[0].invert_yaxis()
-    fig.suptitle(title or "decompositions on the same rows", fontsize=10)
+    fig.suptitle(literal(title or "decompositions on the same rows"), fontsize=10)
     fig.tight_layout()
     return fig

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from clipica.viz import literal
+
 _STYLE = {"linear": ("#444444", "o"), "ica": ("#d62728", "s"), "pca+ica": ("#1f77b4", "^"), "pca": ("#2ca02c", "v")}
 
 
@@ -36,7 +38,7 @@ def plot_fewshot(result, *, panels: tuple[str, ...] | None = None, figsize=None)
         ax.set_xticks(shots)
         ax.set_xticklabels([str(s) for s in shots])
         ax.set_xlabel("shots per class")
-        ax.set_title(panel)
+        ax.set_title(literal(panel))  # a --shift NAME as written
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"accuracy (%), {len(result.classes)} classes")
     axes[0][-1].legend(fontsize=8, loc="lower right")
