@@ -245,6 +245,8 @@ class ComponentNames:
     scores: np.ndarray
     projection: TextProjection
     info: dict = field(default_factory=dict)
+    #: |z| that random directions reach by chance (see :func:`chance_threshold`); None = unknown
+    threshold: float | None = None
 
     @property
     def n_components(self) -> int:
@@ -282,16 +284,52 @@ class ComponentNames:
             for b in blocks if len(b) > 1
         ]
 
+    def names(self, component: int, pole: str = "+", n: int = 5) -> dict:
+        """What may be shown as the name of one pole: entries above chance, negations flagged.
+
+        Returns ``{"names": [(text, z), ...], "unseparated": [(phrase, negation), ...]}``:
+        the top ``n`` entries of the pole whose ``|z|`` exceeds :attr:`threshold` (all of
+        the top ``n`` when the threshold is unknown), and the pairs of a phrase and its
+        negation (:func:`negation_pairs`) that both made the list. Such a pair means the
+        model places "X" and "not X" together on this component, i.e. it does not separate
+        them; a reader must say so rather than print both as one name.
+        """
+        items = self.top(component, pole, n)
+        if self.threshold is not None:
+            items = [(w, s) for w, s in items if abs(s) > self.threshold]
+        shown = {w for w, _ in items}
+        pairs = [(a, b) for a, b in negation_pairs(self.vocabulary) if a in shown and b in shown]
+        return {"names": items, "unseparated": pairs}
+
     def to_json(self, n: int = 5) -> dict:
+        """``positive``/``negative``: the top ``n`` raw scores per pole (each with
+        ``above_chance``); ``names``: what may be shown as a name (see :meth:`names`)."""
+        thr = self.threshold
+
+        def entries(k: int, pole: str) -> list[dict]:
+            return [
+                {"text": w, "score": s, "above_chance": None if thr is None else abs(s) > thr}
+                for w, s in self.top(k, pole, n)
+            ]
+
+        def named(k: int, pole: str) -> dict:
+            got = self.names(k, pole, n)
+            return {
+                "names": [{"text": w, "score": s} for w, s in got["names"]],
+                "unseparated": [list(p) for p in got["unseparated"]],
+            }
+
         return {
             "method": self.projection.describe(),
             "vocabulary_size": len(self.vocabulary),
-            **self.info,
+            "chance": {"threshold": thr, **self.info.get("chance", {})},
+            **{k: v for k, v in self.info.items() if k != "chance"},
             "components": [
                 {
                     "component": k,
-                    "positive": [{"text": w, "score": s} for w, s in self.top(k, "+", n)],
-                    "negative": [{"text": w, "score": s} for w, s in self.top(k, "-", n)],
+                    "positive": entries(k, "+"),
+                    "negative": entries(k, "-"),
+                    "named": {"+": named(k, "+"), "-": named(k, "-")},
                 }
                 for k in range(self.n_components)
             ],
@@ -300,10 +338,22 @@ class ComponentNames:
     def table(self, n: int = 3) -> str:
         """Readable table: per component, the top ``n`` entries at each pole with their scores (z)."""
         lines = [f"top {n} entries per pole; score = z, in text-side standard deviations"]
+        if self.threshold is not None:
+            lines.append(f"[brackets]: below the chance level |z| = {self.threshold:.2f} "
+                         "(random directions), not a name")
         for k in range(self.n_components):
             lines.append(f"component {k}")
             for pole in ("+", "-"):
-                items = "; ".join(f"{_short(w)} ({s:+.2f})" for w, s in self.top(k, pole, n))
+                thr = self.threshold
+                items = "; ".join(
+                    f"{_short(w)} ({s:+.2f})" if thr is None or abs(s) > thr
+                    else f"[{_short(w)} ({s:+.2f})]"
+                    for w, s in self.top(k, pole, n)
+                )
+                flags = self.names(k, pole, n)["unseparated"]
+                if flags:
+                    items += "  -- not separated by the model: " + "; ".join(
+                        f"{_short(a)!r} / {_short(b)!r}" for a, b in flags)
                 lines.append(f"  {pole} {items}")
         return "\n".join(lines)
 
@@ -324,13 +374,17 @@ def name_from_embeddings(
     center: str = "vocabulary",
     normalize: bool = False,
     projection: TextProjection | None = None,
+    chance: float | None = 0.99,
+    random_state: int = 0,
 ) -> ComponentNames:
     """Score vocabulary text embeddings (V, D) on the ICA's components.
 
     ``reference_texts`` (N, D): caption embeddings giving each component's
     text-side scale (and the text mean with ``center="captions"``); when None
     the vocabulary itself is the reference. ``center``: "vocabulary" (default)
-    or "captions", see the module docstring.
+    or "captions", see the module docstring. ``chance``: the quantile of the
+    random-direction null that sets :attr:`ComponentNames.threshold`
+    (:func:`chance_threshold`); None skips it.
     """
     if center not in ("vocabulary", "captions"):
         raise InputError(f"center must be 'vocabulary' or 'captions', got {center!r}")
@@ -355,7 +409,13 @@ def name_from_embeddings(
             projection.text_mean = (_l2(T) if normalize else T).mean(0)
             projection.center = "vocabulary"
     scores = _project(T, W, projection)
-    return ComponentNames(vocabulary=list(vocabulary), scores=scores, projection=projection)
+    names = ComponentNames(vocabulary=list(vocabulary), scores=scores, projection=projection)
+    if chance is not None and chance > 0:
+        ref = reference_texts if reference_texts is not None else T
+        names.threshold, names.info["chance"] = chance_threshold(
+            T, ref, projection, quantile=chance, random_state=random_state
+        )
+    return names
 
 
 def _project(T: np.ndarray, W: np.ndarray, projection: TextProjection) -> np.ndarray:
@@ -458,7 +518,8 @@ def match_prompts(
         ref = _text_reference(store) if store is not None else None
         normalize = _store_normalizes(store) if store is not None else False
         projection = name_from_embeddings(
-            vocab, encoder.encode_texts(vocab), ica, reference_texts=ref, normalize=normalize
+            vocab, encoder.encode_texts(vocab), ica, reference_texts=ref, normalize=normalize,
+            chance=None,
         ).projection
     Z = _project(T, W, projection)
     out = []
@@ -487,3 +548,96 @@ def format_matches(matches: list[dict]) -> str:
             + (f"; next: {rest}" if rest else "")
         )
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ chance level and negations
+
+#: rows of the reference texts used to estimate the null's covariance (seeded subsample)
+NULL_MAX_ROWS = 20000
+
+
+def chance_threshold(
+    text_embeddings: Any,
+    reference_texts: Any,
+    projection: TextProjection,
+    *,
+    n_directions: int = 500,
+    quantile: float = 0.99,
+    random_state: int = 0,
+) -> tuple[float, dict]:
+    """The ``|z|`` that the best vocabulary entry reaches on a random direction.
+
+    A component's top word always has *some* large score: with V words, the largest
+    of V standardised projections is far from 0 even when the direction means
+    nothing (random weights gave ``|z|`` up to 3.1). The null: ``n_directions`` unit
+    directions ``r`` drawn uniformly on the sphere of R^D; each word scores
+    ``z(r) = r . (t - text_mean) / sd_r`` with ``sd_r`` the standard deviation of
+    ``r . t`` over the reference texts (the unit of :func:`name_from_embeddings`),
+    and the statistic is the largest ``|z|`` over the vocabulary. The threshold is
+    its ``quantile`` over directions, so a meaningless component has a name above
+    it with probability about ``1 - quantile`` (a family-wise level over the
+    vocabulary, per component).
+
+    text_embeddings : (V, D) the vocabulary; reference_texts : (N, D) the captions
+    (or the vocabulary); at most :data:`NULL_MAX_ROWS` rows, seeded, enter the
+    covariance. Returns ``(threshold, description)``.
+    """
+    if not 0.0 < quantile < 1.0:
+        raise InputError(f"quantile must be in (0, 1), got {quantile!r}")
+    if n_directions < 10:
+        raise InputError(f"n_directions must be at least 10, got {n_directions!r}")
+    T = np.asarray(text_embeddings, dtype=np.float64)
+    rng = np.random.default_rng(random_state)
+    n = len(reference_texts)
+    rows = np.sort(rng.choice(n, NULL_MAX_ROWS, replace=False)) if n > NULL_MAX_ROWS else slice(None)
+    R = np.asarray(reference_texts[rows], dtype=np.float64)
+    if projection.normalize:
+        T, R = _l2(T), _l2(R)
+    C = np.cov(R, rowvar=False)
+    dirs = rng.standard_normal((T.shape[1], int(n_directions)))
+    dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
+    sd = np.sqrt(np.maximum(np.einsum("dr,de,er->r", dirs, C, dirs), 1e-300))
+    Z = ((T - projection.text_mean) @ dirs) / sd
+    stat = np.abs(Z).max(axis=0)
+    thr = float(np.quantile(stat, quantile))
+    return thr, {
+        "null": "largest |z| over the vocabulary on random unit directions",
+        "n_directions": int(n_directions),
+        "quantile": float(quantile),
+        "null_median": float(np.median(stat)),
+        "n_reference_rows": int(len(R)),
+        "random_state": int(random_state),
+    }
+
+
+def negation_pairs(vocabulary: list[str]) -> list[tuple[str, str]]:
+    """``(phrase, negation)`` pairs present in ``vocabulary``.
+
+    Known pairs are the built-in attribute phrases (``NAME | positive | negative``);
+    a custom vocabulary gets a pair where one entry is the other with a negating
+    word added ("not", "no", "without", "non-"). The check is lexical on purpose:
+    whether the *model* separates the two is what the scores then show.
+    """
+    present = set(vocabulary)
+    pairs = [(p, q) for _, p, q in load_attribute_phrases() if p in present and q in present]
+    known = {w for pair in pairs for w in pair}
+    keyed: dict[str, list[str]] = {}
+    for w in vocabulary:
+        if w in known:
+            continue
+        keyed.setdefault(_without_negation(w), []).append(w)
+    for group in keyed.values():
+        plain = [w for w in group if _without_negation(w) == w.lower().strip()]
+        negated = [w for w in group if w not in plain]
+        pairs.extend((p, q) for p in plain for q in negated)
+    return pairs
+
+
+_NEGATORS = ("not ", "no ", "without ", "non-", "non ", "doesn't ", "does not ", "isn't ", "is not ")
+
+
+def _without_negation(text: str) -> str:
+    out = f" {text.lower().strip()} "
+    for word in _NEGATORS:
+        out = out.replace(f" {word}", " ")
+    return " ".join(out.split())

@@ -22,7 +22,7 @@ WORDS = {  # word -> (component, pole)
 }
 
 
-def planted(seed, D=16, K=6, N=600):
+def planted(seed, D=16, K=6, N=600, strength=2.5):
     """Image embeddings from sources S; captions share S but sit across a modality gap,
     with a different scale; vocabulary words are planted along single mixing columns."""
     rng = np.random.default_rng(seed)
@@ -39,7 +39,7 @@ def planted(seed, D=16, K=6, N=600):
     text_mean = T.mean(0)
     for word, (k, sign) in WORDS.items():
         vocab.append(word)
-        emb.append(text_mean + sign * 0.4 * 2.5 * A[:, k] + 0.05 * rng.normal(size=D))
+        emb.append(text_mean + sign * 0.4 * strength * A[:, k] + 0.05 * rng.normal(size=D))
     for j in range(8):  # distractors: typical captions
         vocab.append(f"distractor {j}")
         emb.append(text_mean + 0.4 * 0.5 * (rng.laplace(size=K) @ A.T))
@@ -63,7 +63,9 @@ def test_naming_finds_the_planted_words(seed):
     table = names.table()
     block = table.splitlines()
     i = block.index("component 2")
-    assert block[i + 1].startswith("  + smiling") and block[i + 2].startswith("  - frowning")
+    # an entry below the chance level is shown in [brackets]; the order is the same
+    assert block[i + 1].replace("[", "").startswith("  + smiling")
+    assert block[i + 2].replace("[", "").startswith("  - frowning")
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -191,3 +193,90 @@ def test_cli_name_writes_json_and_table(tmp_path, capsys):
         ]
     )
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ chance level, negations
+
+
+def planted_prompts(seed, D=64, K=6, N=2000, strength=5.0):
+    """Like :func:`planted`, but captions also vary in ways the images do not (as real
+    captions do), and the vocabulary is prompt-like: one template, so its entries sit
+    close together except along their planted component."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(D, K))
+    S = rng.laplace(size=(N, K))
+    T = 5.0 + 0.4 * (S @ A.T) + 0.8 * rng.normal(size=(N, D))
+    ica = SimpleNamespace(mean_=(S @ A.T).mean(0), components_=np.linalg.pinv(A), mixing_=A)
+    text_mean = T.mean(0)
+    vocab, emb = [], []
+    for word, (k, sign) in WORDS.items():
+        vocab.append(word)
+        emb.append(text_mean + sign * 0.4 * strength * A[:, k] + 0.1 * rng.normal(size=D))
+    for j in range(8):
+        vocab.append(f"distractor {j}")
+        emb.append(text_mean + 0.2 * rng.normal(size=D))
+    return ica, T, vocab, np.asarray(emb)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_planted_words_clear_the_chance_level_and_distractors_do_not(seed):
+    ica, T, vocab, emb = planted_prompts(seed)
+    names = name_from_embeddings(vocab, emb, ica, reference_texts=T)
+    assert names.threshold is not None and names.threshold > 1.0
+    assert names.names(2, "+")["names"][0][0] == "smiling"
+    assert names.names(4, "+")["names"][0][0] == "eyeglasses"
+    named = {w for k in range(6) for pole in "+-" for w, _ in names.names(k, pole)["names"]}
+    assert not any(w.startswith("distractor") for w in named)
+    js = names.to_json(n=3)
+    assert js["chance"]["threshold"] == names.threshold and js["chance"]["quantile"] == 0.99
+    top = js["components"][2]["positive"][0]
+    assert top["text"] == "smiling" and top["above_chance"] is True
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_meaningless_components_are_named_at_the_chance_rate(seed):
+    """Components unrelated to the text (independent image data): about 1% get a name."""
+    rng = np.random.default_rng(seed)
+    D, K, V, N = 48, 40, 80, 3000
+    L = rng.normal(size=(D, D)) * np.geomspace(3.0, 0.1, D)  # anisotropic text cloud
+    T = rng.normal(size=(N, D)) @ L.T + 5.0
+    vocab_emb = rng.normal(size=(V, D)) @ L.T + 5.0
+    W = rng.normal(size=(K, D)) * np.geomspace(0.2, 4.0, D)  # unrelated "image" unmixing
+    ica = SimpleNamespace(mean_=np.zeros(D), components_=W, mixing_=np.linalg.pinv(W))
+    names = name_from_embeddings([f"w{j}" for j in range(V)], vocab_emb, ica, reference_texts=T)
+    named = sum(bool(names.names(k, p)["names"]) for k in range(K) for p in "+-")
+    assert named / K < 0.05, (named, names.threshold)
+    # without the chance level, every pole has a "name" with |z| well above 1
+    assert np.abs(names.scores).max(axis=0).min() > 1.5
+
+
+def test_a_phrase_and_its_negation_at_one_pole_are_flagged():
+    from clipica.naming import negation_pairs
+
+    (_, pos, neg), (_, pos2, neg2) = load_attribute_phrases()[:2]
+    vocab = [pos, neg, pos2, neg2, "smiling", "not smiling", "a hat"]
+    assert set(negation_pairs(vocab)) == {(pos, neg), (pos2, neg2), ("smiling", "not smiling")}
+    rng = np.random.default_rng(0)
+    D = 8
+    T = rng.normal(size=(500, D))
+    a = np.eye(D)[0]
+    # the model puts pos and neg together on component 0 (+), pos2 and neg2 apart
+    emb = np.stack([3 * a, 2.9 * a, 3 * np.eye(D)[1], -3 * np.eye(D)[1], 0.1 * a, -3 * a, 0 * a])
+    ica = SimpleNamespace(mean_=np.zeros(D), components_=np.eye(D)[:2], mixing_=np.eye(D)[:, :2])
+    names = name_from_embeddings(vocab, emb, ica, reference_texts=T, center="captions")
+    got = names.names(0, "+", n=3)
+    assert [w for w, _ in got["names"]][:2] == [pos, neg] and got["unseparated"] == [(pos, neg)]
+    assert names.names(1, "+")["unseparated"] == [] and names.names(1, "-")["unseparated"] == []
+    assert "not separated by the model" in names.table()
+    assert names.to_json()["components"][0]["named"]["+"]["unseparated"] == [[pos, neg]]
+
+
+def test_chance_threshold_rejects_bad_parameters():
+    from clipica.naming import chance_threshold
+
+    ica, T, vocab, emb = planted(0)
+    proj = name_from_embeddings(vocab, emb, ica, reference_texts=T, chance=None).projection
+    with pytest.raises(InputError, match="quantile"):
+        chance_threshold(emb, T, proj, quantile=1.0)
+    with pytest.raises(InputError, match="n_directions"):
+        chance_threshold(emb, T, proj, n_directions=3)
