@@ -1,0 +1,32 @@
+"""``clipica bench pipeline``'s planted store: the right size and format, attributes that the codes carry."""
+
+import numpy as np
+
+from clipica.bench.pipeline import attribute_names, write_planted_store
+from clipica.bench.probe import make_data
+
+
+def test_planted_store_shapes_labels_and_recoverable_attributes(tmp_path):
+    from clipica.decompositions.ica import ICA
+    from clipica.probes import auc_matrix
+    from clipica.store import EmbeddingStore
+
+    store = write_planted_store(tmp_path / "s", n=3000, d=32, k=6, attributes=5, seed=2, chunk=1000)
+    again = EmbeddingStore.open(tmp_path / "s")
+    assert again.image.shape == (3000, 32) and again.image.dtype == np.float32
+    assert store.label_columns == attribute_names(5)
+    Y = store.rows[store.label_columns].to_numpy(dtype=float)
+    prev = Y.mean(axis=0)
+    assert set(np.unique(Y)) == {0.0, 1.0} and prev.min() > 0.02 and prev.max() < 0.6
+    # the planted codes and labels are bench probe's (same seed), mixed into 32 dimensions
+    true_codes, labels = make_data(3000, 6, 5, 2)
+    np.testing.assert_array_equal(labels, Y)
+    # they live in a 6-d subspace with 80 % of the variance: a 6-component ICA finds them, so
+    # each attribute's best single-component AUC is the planted code's, up to the noise
+    codes = ICA(n_components=6, random_state=0).fit(np.asarray(store.image)).transform(store.image)
+    best = np.abs(auc_matrix(codes, Y) - 0.5).max(axis=0) + 0.5
+    planted = np.abs(auc_matrix(true_codes, Y) - 0.5).max(axis=0) + 0.5
+    assert np.all(best > 0.6) and np.all(best <= planted + 0.01) and np.all(best > planted - 0.05)
+    # seeded: the same call writes the same matrix (chunking moves only float32 rounding)
+    other = write_planted_store(tmp_path / "t", n=3000, d=32, k=6, attributes=5, seed=2, chunk=700)
+    np.testing.assert_allclose(np.asarray(other.image), np.asarray(store.image), rtol=1e-5, atol=1e-6)
