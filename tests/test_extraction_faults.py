@@ -132,7 +132,7 @@ def test_two_concurrent_extracts_one_exit_2_line_and_one_correct_store(model_fil
     out = tmp_path / "s"
     args = ["extract", "--model", model_file, "--data", f"folder:{folder}", "--out", str(out),
             "--batch-size", "2", "--num-workers", "0", "--quiet"]
-    env = {**os.environ, "CLIPICA_TEST_COMMIT_PAUSE": "0.5",
+    env = {**os.environ, "CLIPICA_TEST_COMMIT_PAUSE": "1.0",
            "PYTHONPATH": os.pathsep.join([str(Path(clipica.__file__).parents[1]), *sys.path])}
     first = subprocess.Popen([sys.executable, "-m", "clipica", *args], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
@@ -152,7 +152,7 @@ def test_two_concurrent_extracts_one_exit_2_line_and_one_correct_store(model_fil
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
         assert f"pid {first.pid} on " in err and "clipica extract" in err
-        assert first.poll() is None  # the refusal did not disturb the first
+        assert first.poll() is None  # the refusal did not disturb the first (4 commits x 1 s remain)
     finally:
         _, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr
