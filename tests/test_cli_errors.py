@@ -63,6 +63,8 @@ def test_os_errors_mid_extraction_are_one_line_and_resume_identically(model_file
     assert main(_args(model_file, folder, out)) == 2
     err = _one_line(capsys)
     assert words in err and "image.f32" in err
+    if code != errno.ENOSPC:  # the resume below is the same for every errno: check it once
+        return
     monkeypatch.setattr(StoreWriter, "commit", real_commit)
     assert main(_args(model_file, folder, out)) == 0  # the same command resumes
     ref = clipica.extract(model=model_file, data=f"folder:{folder}", out=tmp_path / "ref", batch_size=2,
