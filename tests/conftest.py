@@ -97,17 +97,6 @@ def model_file(tmp_path_factory):
 
     32 px input, 16-dim embeddings (``_fake_models.TINY_CONFIG``).
     """
-    import json
+    from _fake_models import save_tiny_open_clip_file
 
-    from _fake_models import TINY_CONFIG, register_tiny_open_clip
-    from safetensors.torch import save_file
-
-    from clipica.models import load_encoder
-
-    d = tmp_path_factory.mktemp("model")
-    arch = register_tiny_open_clip(d)
-    enc = load_encoder(arch, pretrained="none")
-    path = d / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in enc.model.state_dict().items()}, str(path))
-    (d / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CONFIG}))
-    return str(path)
+    return save_tiny_open_clip_file(tmp_path_factory.mktemp("model"))

@@ -7,24 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from _fake_models import TINY_CONFIG, register_tiny_open_clip
 from PIL import Image
 
 from clipica.bench import extract as bench
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    from safetensors.torch import save_file
-
-    from clipica.models import load_encoder
-
-    d = tmp_path_factory.mktemp("model")
-    enc = load_encoder(register_tiny_open_clip(d), pretrained="none")
-    path = d / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in enc.model.state_dict().items()}, str(path))
-    (d / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CONFIG}))
-    return str(path)
 
 
 def _args(**kw):
