@@ -448,6 +448,12 @@ def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> Embeddi
 
     Shards must come from the same model, data and options, cover 0..N-1 once
     each, and be complete. Rows keep source order (shard slices are contiguous).
+
+    The merged store is written into a hidden sibling folder (``.NAME.*.merge.tmp``)
+    and renamed to ``out`` once complete, so ``out`` never holds half a store; a
+    merge killed with ``kill -9`` leaves only that hidden folder, which may be
+    deleted. ``overwrite`` replaces a folder that holds store files only (a store,
+    or an older clipica's unfinished leftovers) and refuses any other folder.
     """
     stores = [EmbeddingStore.open(p) for p in shards]
     if not stores:
