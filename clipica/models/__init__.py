@@ -46,7 +46,8 @@ def resolve_device(device="cpu"):
         raise InputError(f"--device {device!r} is not a device; expected cpu, cuda, cuda:N or auto") from None
 
 
-def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precision: str = "fp32") -> Encoder:
+def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precision: str = "fp32",
+                 preprocess: str = "original") -> Encoder:
     """Load a CLIP-style encoder (see the module docstring for ``spec``).
 
     Parameters
@@ -57,6 +58,12 @@ def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precisi
     device : "cpu", "cuda", "cuda:N" or "auto".
     precision : "fp32", "bf16" or "fp16": recorded here; the extraction loop
         applies it as autocast on GPU (CPU always computes in fp32).
+    preprocess : "original" (default): the pipeline of the model's original
+        implementation; for CLIP models whose original is OpenAI's or open_clip's,
+        both backends apply the same one (:mod:`clipica.models.preprocess`), so
+        the same weights embed the same way whichever way they are loaded.
+        "native": the loader's own processor as-is (transformers'
+        CLIPImageProcessor and CLIPTokenizer for Hugging Face models).
 
     Raises
     ------
@@ -67,6 +74,9 @@ def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precisi
     if not isinstance(spec, str) or not spec.strip():
         raise ModelNotFoundError(f"--model must name a model; got {spec!r}")
     spec = spec.strip()
+    from clipica.models.preprocess import check_preprocess
+
+    pp = check_preprocess(preprocess)
     dev = resolve_device(device)
     from clipica.models.hf_backend import load_hf_clip
     from clipica.models.open_clip_backend import load_open_clip
@@ -77,33 +87,33 @@ def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precisi
         tiny.register_config()
         if pretrained is None or pretrained == "":
             pretrained = str(tiny.ensure_weights())
-        enc = load_open_clip("tiny-faces", pretrained, dev, precision)
+        enc = load_open_clip("tiny-faces", pretrained, dev, precision, pp)
         return enc
     if spec.startswith("open_clip:"):
-        return _open_clip_spec(spec[len("open_clip:"):], pretrained, dev, precision)
+        return _open_clip_spec(spec[len("open_clip:"):], pretrained, dev, precision, pp)
     for prefix in ("hf:", "transformers:"):
         if spec.startswith(prefix):
             _no_pretrained(pretrained, spec)
-            return load_hf_clip(spec[len(prefix):], dev, precision)
+            return load_hf_clip(spec[len(prefix):], dev, precision, pp)
     if spec.startswith("hf-hub:"):
         if _hub_repo_is_open_clip(spec[len("hf-hub:"):]):
-            return load_open_clip(spec, pretrained, dev, precision)
+            return load_open_clip(spec, pretrained, dev, precision, pp)
         _no_pretrained(pretrained, spec)
-        return load_hf_clip(spec, dev, precision)
+        return load_hf_clip(spec, dev, precision, pp)
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
         if (path / "open_clip_config.json").is_file():
-            return load_open_clip(str(path), pretrained, dev, precision)
+            return load_open_clip(str(path), pretrained, dev, precision, pp)
         if (path / "config.json").is_file():
             _no_pretrained(pretrained, spec)
-            return load_hf_clip(str(path), dev, precision)
+            return load_hf_clip(str(path), dev, precision, pp)
         raise ModelNotFoundError(
             f"{path} is a folder but neither an open_clip folder (open_clip_config.json) nor a "
             "transformers save_pretrained folder (config.json)"
         )
     if path.is_file():
-        return _checkpoint_file(path, pretrained, dev, precision)
-    return _open_clip_spec(spec, pretrained, dev, precision)
+        return _checkpoint_file(path, pretrained, dev, precision, pp)
+    return _open_clip_spec(spec, pretrained, dev, precision, pp)
 
 
 def _no_pretrained(pretrained, spec):
@@ -111,7 +121,7 @@ def _no_pretrained(pretrained, spec):
         raise InputError(f"--pretrained {pretrained!r} does not apply to {spec}: the model folder/repo holds its weights")
 
 
-def _open_clip_spec(name, pretrained, dev, precision):
+def _open_clip_spec(name, pretrained, dev, precision, preprocess="original"):
     import open_clip
 
     from clipica.models.open_clip_backend import load_open_clip
@@ -126,8 +136,8 @@ def _open_clip_spec(name, pretrained, dev, precision):
         from clipica.models.hf_backend import load_hf_clip
 
         _no_pretrained(pretrained, name)
-        return load_hf_clip(name, dev, precision)
-    return load_open_clip(name, pretrained, dev, precision)
+        return load_hf_clip(name, dev, precision, preprocess)
+    return load_open_clip(name, pretrained, dev, precision, preprocess)
 
 
 def _hub_repo_is_open_clip(repo: str) -> bool:
@@ -156,7 +166,7 @@ def _hub_repo_is_open_clip(repo: str) -> bool:
         raise ModelNotFoundError(f"hf-hub:{repo}: cannot query the hub ({exc})") from None
 
 
-def _checkpoint_file(path: Path, pretrained, dev, precision):
+def _checkpoint_file(path: Path, pretrained, dev, precision, preprocess="original"):
     """A bare checkpoint: its architecture comes from open_clip_config.json beside it."""
     import hashlib
     import json
@@ -191,4 +201,4 @@ def _checkpoint_file(path: Path, pretrained, dev, precision):
             reg = Path(tmp) / f"{name}.json"
             reg.write_text(json.dumps(model_cfg))
             open_clip.add_model_config(reg)
-    return load_open_clip(name, str(path), dev, precision)
+    return load_open_clip(name, str(path), dev, precision, preprocess)

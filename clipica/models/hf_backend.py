@@ -3,7 +3,15 @@
 From a hub id (``hf-hub:openai/clip-vit-base-patch32``) or a local folder
 written by ``model.save_pretrained(DIR)`` plus the processor's
 ``save_pretrained(DIR)`` (tokenizer and image processor files). Offline, only
-the HF cache is consulted; a missing model is one clear message.
+the HF cache is consulted; a missing model is one clear message. Code shipped
+inside a repo is never run (``trust_remote_code=False``): such a repo is
+refused with one line instead of a prompt.
+
+Preprocessing (``preprocess=``): for CLIP models (a ``CLIPImageProcessor`` and
+a ``CLIPTokenizer``), ``"original"`` applies the OpenAI/open_clip pipeline of
+:mod:`clipica.models.preprocess` instead of the processor, so the same weights
+embed the same way as through open_clip; ``"native"`` keeps the processor and
+tokenizer as they are. Other models always keep their own processor.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import numpy as np
 
 from clipica.errors import ModelNotFoundError
 from clipica.models.base import Encoder
+from clipica.models.preprocess import ORIGINAL_TEXT
 
 
 def _first(out):
@@ -33,10 +42,18 @@ def _first(out):
 class HFClipEncoder(Encoder):
     """A transformers model with ``get_image_features`` / ``get_text_features``."""
 
-    def __init__(self, model, image_processor, tokenizer, *, spec: str, source: str, device, precision: str):
+    def __init__(self, model, image_processor, tokenizer, *, spec: str, source: str, device, precision: str,
+                 preprocess: str = "original"):
+        from clipica.models.preprocess import hf_original_image_transform, hf_uses_clip_tokenizer
+
         self.model = model
         self._image_processor = image_processor
         self._tokenizer = tokenizer
+        self.preprocess_mode = preprocess
+        original = preprocess == "original"
+        # None: the processor as-is (native, or a model whose original pipeline is its processor)
+        self._image_transform = hf_original_image_transform(image_processor) if original else None
+        self._clean_text = original and hf_uses_clip_tokenizer(tokenizer)
         self.spec = spec
         self.device = device
         self.precision = precision
@@ -53,11 +70,17 @@ class HFClipEncoder(Encoder):
         return view
 
     def preprocess(self, image):
+        if self._image_transform is not None:
+            return self._image_transform(image)
         out = self._image_processor(images=image, return_tensors="pt")
         return out["pixel_values"][0]
 
     def tokenize(self, texts: list[str]):
+        from clipica.models.preprocess import clean_caption
+
         texts = ["" if t is None else str(t) for t in texts]
+        if self._clean_text:
+            texts = [clean_caption(t) for t in texts]
         tok = self._tokenizer
         ctx = self.context_length
         full = tok(texts, truncation=False)["input_ids"]
@@ -84,11 +107,16 @@ class HFClipEncoder(Encoder):
             "context_length": self.context_length,
             "precision": self.precision,
             "preprocess": {
-                "processor": type(ip).__name__,
-                "mean": list(getattr(ip, "image_mean", []) or []),
-                "std": list(getattr(ip, "image_std", []) or []),
-                "size": _jsonable(getattr(ip, "size", None)),
-                "crop_size": _jsonable(getattr(ip, "crop_size", None)),
+                "mode": self.preprocess_mode,
+                "image": (self._image_transform.describe() if self._image_transform is not None else {
+                    "pipeline": f"transformers {type(ip).__name__} as-is",
+                    "mean": list(getattr(ip, "image_mean", []) or []),
+                    "std": list(getattr(ip, "image_std", []) or []),
+                    "size": _jsonable(getattr(ip, "size", None)),
+                    "crop_size": _jsonable(getattr(ip, "crop_size", None)),
+                }),
+                "text": (ORIGINAL_TEXT + f", then transformers {type(self._tokenizer).__name__}" if self._clean_text
+                         else f"transformers {type(self._tokenizer).__name__} as-is"),
             },
             "transformers_version": __import__("transformers").__version__,
         }
@@ -98,18 +126,25 @@ def _jsonable(v):
     if v is None or isinstance(v, (int, float, str)):
         return v
     if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
+        return {k: _jsonable(x) for k, x in v.items() if x is not None}
     try:
-        return dict(v)
+        return {k: x for k, x in dict(v).items() if x is not None}
     except (TypeError, ValueError):
         return str(v)
 
 
-def load_hf_clip(name: str, device, precision: str = "fp32") -> HFClipEncoder:
-    """``name``: a local ``save_pretrained`` folder or a hub id (``ORG/NAME``, optionally ``hf-hub:``-prefixed)."""
+def load_hf_clip(name: str, device, precision: str = "fp32", preprocess: str = "original") -> HFClipEncoder:
+    """``name``: a local ``save_pretrained`` folder or a hub id (``ORG/NAME``, optionally ``hf-hub:``-prefixed).
+
+    ``preprocess``: "original" or "native" (see the module docstring).
+    Raises ModelNotFoundError for a missing model and for a repo that ships its own code.
+    """
     import transformers
 
     from clipica.data.hf import hub_reachable
+    from clipica.models.preprocess import check_preprocess
+
+    check_preprocess(preprocess)
 
     repo = name[len("hf-hub:"):] if name.startswith("hf-hub:") else name
     local = Path(os.path.expanduser(repo))
@@ -120,6 +155,8 @@ def load_hf_clip(name: str, device, precision: str = "fp32") -> HFClipEncoder:
     else:
         source, spec = repo, f"hf:{repo}"
         kwargs = {} if hub_reachable() else {"local_files_only": True}
+    # never run code shipped in a repo, and never ask: a repo with custom code is refused
+    kwargs["trust_remote_code"] = False
     stage = "model"
     try:
         model = transformers.AutoModel.from_pretrained(source, **kwargs)
@@ -129,6 +166,11 @@ def load_hf_clip(name: str, device, precision: str = "fp32") -> HFClipEncoder:
         image_processor = transformers.AutoImageProcessor.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
         msg = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        if "trust_remote_code" in str(exc):
+            raise ModelNotFoundError(
+                f"{repo}: the {stage} needs code shipped inside the repo, which clipica never runs "
+                "(trust_remote_code=False); use a model that transformers supports natively"
+            ) from None
         if local.is_dir():
             raise ModelNotFoundError(
                 f"cannot load the {stage} from {local} ({msg}); save it with "
@@ -147,4 +189,6 @@ def load_hf_clip(name: str, device, precision: str = "fp32") -> HFClipEncoder:
             f"{repo}: {type(model).__name__} is not a CLIP-style dual encoder (no get_image_features/get_text_features)"
         )
     model.eval().to(device)
-    return HFClipEncoder(model, image_processor, tokenizer, spec=spec, source=source, device=device, precision=precision)
+    return HFClipEncoder(model, image_processor, tokenizer, spec=spec, source=source, device=device,
+                         precision=precision, preprocess=preprocess)
+

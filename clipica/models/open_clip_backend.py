@@ -59,9 +59,12 @@ def _weights_cache_hint() -> str:
 class OpenClipEncoder(Encoder):
     """An open_clip ``CLIP``/``CustomTextCLIP`` model behind clipica's encoder protocol."""
 
-    def __init__(self, model, preprocess, tokenizer, *, spec: str, info: dict, device, precision: str):
+    def __init__(self, model, preprocess, tokenizer, *, spec: str, info: dict, device, precision: str,
+                 preprocess_mode: str = "original", preprocess_info: dict | None = None):
         self.model = model
         self._preprocess = preprocess
+        self.preprocess_mode = preprocess_mode
+        self._preprocess_info = preprocess_info or {}
         self._tokenizer = tokenizer
         self.spec = spec
         self.device = device
@@ -123,7 +126,11 @@ class OpenClipEncoder(Encoder):
         return self.model.encode_text(tokens)
 
     def describe(self) -> dict:
-        cfg = dict(getattr(self.model.visual, "preprocess_cfg", {}) or {}) if self.model is not None else {}
+        tok = self._tokenizer
+        clean = getattr(getattr(tok, "clean_fn", None), "__name__", None)
+        text = (f"open_clip {type(tok).__name__}, its own cleaning ({clean})"
+                + ("; _clean_lower is the OpenAI cleaning" if clean == "_clean_lower" else "")
+                if clean else f"open_clip {type(tok).__name__}")
         out = {
             "backend": "open_clip",
             **self._info,
@@ -131,25 +138,31 @@ class OpenClipEncoder(Encoder):
             "image_size": self.image_size,
             "context_length": self.context_length,
             "precision": self.precision,
-            "preprocess": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
+            "preprocess": {"mode": self.preprocess_mode, "image": self._preprocess_info, "text": text},
             "open_clip_version": _open_clip().__version__,
         }
         return out
 
 
-def load_open_clip(name: str, pretrained: str | None, device, precision: str = "fp32") -> OpenClipEncoder:
+def load_open_clip(name: str, pretrained: str | None, device, precision: str = "fp32",
+                   preprocess: str = "original") -> OpenClipEncoder:
     """Build an :class:`OpenClipEncoder`.
 
     name : architecture (``ViT-B-32``), ``hf-hub:ORG/NAME`` or a local folder with
         ``open_clip_config.json``.
     pretrained : tag, checkpoint file or ``"none"`` (architectures only).
+    preprocess : "original" (clipica's definition of the OpenAI/open_clip pipeline,
+        see :mod:`clipica.models.preprocess`) or "native" (open_clip's own
+        transform); both give the same pixels for OpenAI-style configurations.
     """
     import torch
 
     open_clip = _open_clip()
-    from open_clip.transform import PreprocessCfg, image_transform_v2
 
     from clipica.data.hf import hub_reachable, offline_hub
+    from clipica.models.preprocess import check_preprocess, open_clip_image_transform
+
+    check_preprocess(preprocess)
 
     info: dict[str, Any] = {}
     create_kwargs: dict[str, Any] = {}
@@ -234,5 +247,6 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
     finally:
         logging.disable(previous)
     model.eval()
-    pp = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
-    return OpenClipEncoder(model, pp, tokenizer, spec=spec, info=info, device=device, precision=precision)
+    pp, pp_info = open_clip_image_transform(model.visual.preprocess_cfg, preprocess)
+    return OpenClipEncoder(model, pp, tokenizer, spec=spec, info=info, device=device, precision=precision,
+                           preprocess_mode=preprocess, preprocess_info=pp_info)
