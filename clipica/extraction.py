@@ -189,6 +189,7 @@ def extract(
     workers: int | None = None,
     gpus_per_worker: float | None = None,
     cpus_per_worker: float | None = None,
+    preprocess: str = "original",
 ) -> EmbeddingStore:
     """Embed every row of ``data`` with ``model`` into the store at ``out``; resumable.
 
@@ -215,6 +216,10 @@ def extract(
     address, workers, gpus_per_worker, cpus_per_worker : Ray only: the cluster to join
         (default: the running Ray of this process, else a local one), encoder actors, and
         each actor's GPUs and CPUs (see :func:`clipica.extraction_ray.RayEngine`).
+    preprocess : "original" (the model's original pipeline: the same embeddings from
+        open_clip and transformers for OpenAI/open_clip CLIPs) or "native" (a
+        transformers model's own processor as-is); part of the resume key and
+        recorded in the manifest (see :func:`clipica.load_encoder`).
 
     Returns
     -------
@@ -223,6 +228,7 @@ def extract(
     """
     from clipica.data import open_source, resolve_spec
     from clipica.models import PRECISIONS, resolve_device
+    from clipica.models.preprocess import check_preprocess
 
     if on_error not in ON_ERROR:
         raise InputError(f"--on-error must be one of {', '.join(ON_ERROR)}; got {on_error!r}")
@@ -245,6 +251,7 @@ def extract(
                  ("gpus_per_worker", gpus_per_worker), ("cpus_per_worker", cpus_per_worker)) if v is not None]
         if given:
             raise InputError(f"{', '.join(given)} only apply to --engine ray")
+    check_preprocess(preprocess)
     shard_t = parse_shard(shard)
     data_options = {k: v for k, v in (data_options or {}).items() if v is not None}
     # the manifest records absolute paths: the store's rows can be reopened from any directory
@@ -268,6 +275,7 @@ def extract(
         "batch_size": batch_size,
         "precision": precision,
         "normalize": bool(normalize),
+        "preprocess": preprocess,  # a resume never mixes two preprocessings
     }
     writer = StoreWriter(out, key, overwrite=overwrite)  # holds the store's lock until closed
     if writer.state == "complete":
@@ -283,7 +291,7 @@ def extract(
                     limit=limit, data_options=data_options, source=source, key=key, writer=writer,
                     start=start, stop=stop, has_text=has_text, batch_size=batch_size, dev=dev,
                     precision=precision, on_error=on_error, normalize=normalize, num_workers=num_workers,
-                    progress=progress)
+                    progress=progress, preprocess=preprocess)
     finally:
         writer.close()
         if ray_engine is not None:
@@ -291,20 +299,22 @@ def extract(
 
 
 def _run(ray_engine, *, model, pretrained, data, out, split, limit, data_options, source, key, writer,
-         start, stop, has_text, batch_size, dev, precision, on_error, normalize, num_workers, progress):
+         start, stop, has_text, batch_size, dev, precision, on_error, normalize, num_workers, progress,
+         preprocess):
     import torch
 
     from clipica.models import load_encoder
 
     n_source = len(source)
-    encoder = load_encoder(model, pretrained=pretrained, device=dev, precision=precision)
+    encoder = load_encoder(model, pretrained=pretrained, device=dev, precision=precision,
+                           preprocess=preprocess)
     engine_info = ray_engine.describe() if ray_engine is not None else {"name": "local"}
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "complete": False,
         "key": key,
         "model": {"spec": model, "pretrained": pretrained, "encoder_spec": encoder.spec,
-                  "encoder": encoder.describe()},
+                  "preprocess": preprocess, "encoder": encoder.describe()},
         "data": {"spec": data, "split": split, "limit": limit, "options": data_options,
                  "fingerprint": key["fingerprint"], "n_source_rows": n_source, "source": source.describe()},
         "shard": key["shard"],
@@ -333,7 +343,8 @@ def _run(ray_engine, *, model, pretrained, data, out, split, limit, data_options
         return ray_engine.run(writer, source, view, positions=(pos, stop), batch_size=batch_size,
                               has_text=has_text, on_error=on_error, normalize=normalize,
                               progress=progress, label_columns=list(source.label_columns),
-                              encoder_args={"spec": model, "pretrained": pretrained, "precision": precision})
+                              encoder_args={"spec": model, "pretrained": pretrained, "precision": precision,
+                                            "preprocess": preprocess})
 
     windows = [list(range(a, min(a + batch_size, stop))) for a in range(pos, stop, batch_size)]
     view = encoder.worker_view() if hasattr(encoder, "worker_view") else encoder

@@ -372,7 +372,7 @@ class _EncoderActor:
     """One encoder on its device; a window's collated batch -> the arguments of ``StoreWriter.commit``."""
 
     def __init__(self, spec, pretrained, precision, device, threads, has_text, normalize, label_columns,
-                 version, pause=0.0):
+                 version, pause=0.0, preprocess="original"):
         import torch
 
         from clipica._version import __version__
@@ -383,7 +383,9 @@ class _EncoderActor:
                                "install the same clipica on every node")
         if device == "cpu":
             torch.set_num_threads(threads)
-        self.encoder = load_encoder(spec, pretrained=pretrained, device=device, precision=precision)
+        # pixels and tokens come from the driver; the actor's preprocessing matches it anyway
+        self.encoder = load_encoder(spec, pretrained=pretrained, device=device, precision=precision,
+                                    preprocess=preprocess)
         self.kw = {"has_text": has_text, "normalize": normalize, "precision": precision,
                    "label_columns": label_columns}
         self.pause = pause

@@ -250,7 +250,8 @@ class EmbeddingStore:
 
         model = self.manifest["model"]
         return load_encoder(model["spec"], pretrained=model.get("pretrained"), device=device,
-                            precision=self.manifest.get("precision", "fp32"))
+                            precision=self.manifest.get("precision", "fp32"),
+                            preprocess=model.get("preprocess", "original"))
 
 
 def _read_json(path: Path) -> dict | None:

@@ -31,6 +31,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data-opt", action="append", default=[], metavar="KEY=VALUE",
                         help="source option, e.g. caption_column=text, label_columns=a,b, captions=FILE (repeatable)")
     add_engine_arguments(parser)
+    parser.add_argument("--preprocess", default="original", choices=("original", "native"),
+                        help="original (default): the model's original pipeline, so one CLIP gives the same "
+                             "embeddings through open_clip and transformers; native: a transformers model's own "
+                             "image processor and tokenizer as-is (recorded in the manifest)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -91,6 +95,7 @@ def run(args) -> int:
         data_options=parse_data_opts(args.data_opt),
         progress=not args.quiet,
         **engine_kwargs(args),
+        preprocess=args.preprocess,
     )
     counts = store.manifest["counts"]
     extra = []
