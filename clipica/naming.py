@@ -374,7 +374,7 @@ def name_from_embeddings(
     center: str = "vocabulary",
     normalize: bool = False,
     projection: TextProjection | None = None,
-    chance: float | None = 0.99,
+    chance: float | None = 0.95,
     random_state: int = 0,
 ) -> ComponentNames:
     """Score vocabulary text embeddings (V, D) on the ICA's components.
@@ -384,7 +384,11 @@ def name_from_embeddings(
     the vocabulary itself is the reference. ``center``: "vocabulary" (default)
     or "captions", see the module docstring. ``chance``: the quantile of the
     random-direction null that sets :attr:`ComponentNames.threshold`
-    (:func:`chance_threshold`); None skips it.
+    (:func:`chance_threshold`); None skips it. 0.95 by default: a direction that means
+    nothing gets a name with probability about 5%. Measured on stores from
+    ``clipica extract --model tiny-faces [--pretrained none] --data synthetic-faces:3000``
+    and ``clipica ica -k 12``: the random-weight model had 0 of 12 components named
+    (threshold 3.06, largest |z| 2.75), the trained 700-step one 8 of 12 (threshold 1.99).
     """
     if center not in ("vocabulary", "captions"):
         raise InputError(f"center must be 'vocabulary' or 'captions', got {center!r}")
