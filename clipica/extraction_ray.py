@@ -213,6 +213,7 @@ class RayEngine:
         saved_level = data_log.level
         t0 = time.perf_counter()
         done = 0
+        first = t_last = None
         try:
             if windows:
                 ctx.execution_options.preserve_order = True  # blocks leave in source order
@@ -246,6 +247,9 @@ class RayEngine:
                             writer.commit(**res, _pause=pause)
                             expected = res["next_position"]
                             done += n
+                            t_last = time.perf_counter()
+                            if first is None:  # the steady rate starts after the pipeline has filled
+                                first = (done, t_last)
                             bar.update(n)
                             if res["errors"] and progress:
                                 bar.set_postfix(errors=writer.progress["n_errors"])
@@ -268,8 +272,14 @@ class RayEngine:
         if progress and done:
             sys.stderr.write(f"clipica extract: {done} rows this run on Ray ({self.workers} workers), "
                              f"{rate:.1f} images/s\n")
+        # steady: windows after the first commit over the time they took, i.e. without the
+        # actor start (process, imports, model load) that a long run amortises
+        steady = None
+        if first is not None and done > first[0] and t_last > first[1]:
+            steady = round((done - first[0]) / (t_last - first[1]), 3)
         last_run = {"positions": done, "seconds": round(seconds, 4), "images_per_s": round(rate, 3),
-                    "engine": "ray", "workers": self.workers, "device": self.device}
+                    "steady_images_per_s": steady, "engine": "ray", "workers": self.workers,
+                    "device": self.device}
         return writer.finalize({"last_run": last_run})
 
 

@@ -240,6 +240,17 @@ def test_cli_ray_user_errors_exit_2(ray_local, model_file, data, tmp_path, capsy
     assert message in err and "Traceback" not in err and err.count("\n") == 1
 
 
+def test_on_error_fail_stops_at_the_bad_row_after_committing_earlier_ones(ray_local, model_file, data, tmp_path,
+                                                                         capsys):
+    out = tmp_path / "s"
+    assert main(["extract", "--model", model_file, "--data", f"folder:{data / 'folder'}", "--out", str(out),
+                 "--engine", "ray", "--batch-size", "2", "--on-error", "fail", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "img_004.jpg" in err and "--on-error fail stops here" in err and err.count("\n") == 1
+    progress = json.loads((out / "progress.json").read_text())
+    assert progress["n_rows"] == 4 and progress["next_position"] == 4  # rows 0-3 kept, as the local engine does
+
+
 def test_ray_options_need_engine_ray(model_file, data, tmp_path, capsys):
     assert main(["extract", "--model", model_file, "--data", f"folder:{data / 'folder'}", "--out",
                  str(tmp_path / "s"), "--workers", "2", "--quiet"]) == 2
@@ -256,3 +267,24 @@ def test_without_ray_one_line_names_the_extra(model_file, data, tmp_path, capsys
     err = capsys.readouterr().err
     assert "pip install 'clipica[ray]'" in err and err.count("\n") == 1
     assert not (tmp_path / "s").exists()  # nothing written before the check
+
+
+def test_bench_extract_ray_reports_ratio_of_same_run_figures(ray_local, model_file, tmp_path, capsys):
+    import argparse
+
+    from clipica.bench import extract as bench
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", action="store_true")
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--engine", "ray", "--model", model_file, "--rows", "6", "--batch-size", "2",
+                              "--json", "--out", str(tmp_path)])
+    args.pretrained = None
+    assert bench.run(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["engine"] == "ray" and result["workers"] == 1 and result["forward_threads"] == 1
+    (rnd,) = result["rounds"]
+    assert result["ratio"] == rnd["ratio"] == pytest.approx(rnd["pipeline_images_per_s"] / rnd["forward_images_per_s"],
+                                                            rel=1e-3)
+    assert rnd["pipeline_images_per_s"] > 0 and result["forward_all_threads_images_per_s"] > 0
+    assert json.loads((tmp_path / "bench_extract.json").read_text())["ratio"] == result["ratio"]
