@@ -1,7 +1,7 @@
 """``--engine ray``: the same store as ``--engine local``, resume after a killed driver, a killed worker retried.
 
-All tests share one local Ray (the ``ray_local`` session fixture, 2 CPUs) and a tiny
-random open_clip saved to a file, so that Ray workers and subprocess drivers load it.
+All tests share one local Ray (the ``ray_local`` session fixture, 2 CPUs) and the tiny
+random open_clip saved to a file (``model_file``), which Ray workers and subprocess drivers load.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from _fake_datasets import write_celeba, write_folder
-from _fake_models import save_tiny_open_clip_file
 
 import clipica
 from clipica.cli import main
@@ -30,11 +29,6 @@ pytest.importorskip("ray.data")
 
 #: a file that is not an image at all, beside the fake datasets' truncated JPEG, RGBA and grey PNGs
 GARBAGE = b"this is not an image, whatever its name says\n" * 4
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    return save_tiny_open_clip_file(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
