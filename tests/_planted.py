@@ -2,7 +2,8 @@
 
 Sources (n, 9): a 4-valued categorical at the vertices of a tetrahedron plus noise (3
 dims: pairwise independent coordinates, only the triple is dependent, the XOR pattern
-ICA leaves on hair colour), a 2-D spherical scale mixture (dependent energies), and
+ICA leaves on hair colour), a 3-valued categorical at the vertices of a triangle plus noise
+(2 dims: dependent through third-order pair cumulants), and
 four independent singletons (Laplace, uniform, exponential, Bernoulli + noise); mixed
 into 15 dimensions by a random matrix.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 TETRAHEDRON = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=float)
+#: a 3-valued categorical: an equilateral triangle in 2-D (dependence of 3rd order, pairwise)
+TRIANGLE = np.array([[0.0, 1.0], [0.866, -0.5], [-0.866, -0.5]]) * 1.4
 TRUE_BLOCKS = [[0, 1, 2], [3, 4], [5], [6], [7], [8]]
 
 
@@ -19,11 +22,11 @@ def planted(n: int, seed: int):
     """Return ``X (n, 15), S (n, 9), A (15, 9), block_of_source (9,), classes (n,)``."""
     rng = np.random.default_rng(seed)
     classes = rng.integers(0, 4, n)
-    r = np.exp(rng.normal(size=n))
+    third = rng.integers(0, 3, n)
     S = np.hstack(
         [
-            TETRAHEDRON[classes] + 0.3 * rng.normal(size=(n, 3)),
-            r[:, None] * rng.normal(size=(n, 2)),
+            TETRAHEDRON[classes] + 0.15 * rng.normal(size=(n, 3)),
+            TRIANGLE[third] + 0.15 * rng.normal(size=(n, 2)),
             rng.laplace(size=(n, 1)),
             rng.uniform(-1, 1, (n, 1)),
             rng.exponential(size=(n, 1)),
