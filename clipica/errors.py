@@ -62,6 +62,10 @@ class DependencyError(ClipicaError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
 
 
+class UnsafePathError(InputError):
+    """A path in an artifact that points outside its run folder (absolute, ``..``, or a symlink)."""
+
+
 def describe_exception(exc: BaseException) -> str:
     """``'struct.error: bad char in struct format'``: the qualified type (module-less for builtins), then the message.
 

@@ -1,16 +1,16 @@
 """The HTML report: one self-contained file a person can open in any browser.
 
-:func:`build_report` renders what the other commands computed — ``probe.json``
-(``clipica probe``), ``ica.json`` (``clipica ica``), the naming JSON
-(``clipica name``), ``intervene.json`` + PNGs (``clipica intervene``), a
-stability sweep (``clipica.stability.sweep_k``) — into ``report.html``. Every
-image is embedded as a base64 PNG and the CSS is inline, so the file can be
-mailed or archived alone. Sections whose inputs are absent say so instead of
-disappearing, so a reader knows what was not computed.
-
-:func:`report_from_dirs` is what ``clipica report STORE --ica ICA_DIR --out DIR``
-runs: it reads the artifacts that exist, computes the missing ones by calling
-the library (probes, naming, traversals) and then renders.
+:func:`build_report` renders typed results — ``probe.json`` (``clipica probe``),
+``ica.json`` (``clipica ica``), the naming result (``clipica name``), the
+intervention results + PNGs (``clipica intervene``), a stability sweep
+(``clipica stability``) — into ``report.html``. It computes nothing: gathering the
+valid results of a run folder (and computing missing ones) is
+:func:`clipica.pipeline.report_stage`. Every image is embedded as a base64 PNG and
+the CSS is inline, so the file can be mailed or archived alone. An image given as a
+path is embedded only when it lies inside the report's folder (symlinks resolved), so
+a hand-edited result cannot pull another file of the machine into the report.
+Sections whose inputs are absent say so instead of disappearing, so a reader knows
+what was not computed.
 """
 
 from __future__ import annotations
@@ -94,6 +94,18 @@ def png_bytes(image: Any, dpi: int = 110) -> bytes:
         plt.close(image)
         return buf.getvalue()
     raise TypeError(f"cannot turn {type(image).__name__} into a PNG")
+
+
+def embeddable(image: Any, root: str | os.PathLike) -> Any:
+    """``image`` if it is a Figure or bytes; a path's bytes if the file lies inside ``root``
+    (resolved, so ``..`` and symlinks that leave it are refused); else None (not embedded)."""
+    if image is None or not isinstance(image, (str, os.PathLike)):
+        return image
+    base = Path(root).resolve()
+    target = Path(image).resolve()
+    if base not in target.parents or not target.is_file():
+        return None
+    return target.read_bytes()
 
 
 def _img(image: Any, caption: str = "", alt: str = "") -> str:
@@ -560,7 +572,8 @@ def build_report(
         The content of ``probe.json`` (per attribute ``best_component``, ``best_auc``,
         ``runner_up_auc``, ``linear_probe_auc`` and the baselines' ``best_auc``).
     heatmap : Figure, PNG path or bytes, optional
-        The attribute × component score heatmap.
+        The attribute × component score heatmap. Every PNG path (here and below) is
+        embedded only when it lies inside ``out_dir`` (see :func:`embeddable`).
     naming : dict or list, optional
         Naming JSON: per component the top words at the positive and negative pole.
     interventions : list of dict
@@ -582,6 +595,13 @@ def build_report(
         The content of ``compare.json`` (``clipica compare``): one row per decomposition.
     """
     out_dir = Path(out_dir)
+    heatmap, stability_png = embeddable(heatmap, out_dir), embeddable(stability_png, out_dir)
+    interventions = [
+        {k: (embeddable(v, out_dir) if k.endswith("_png") else v) for k, v in item.items()}
+        for item in interventions
+    ]
+    extra_figures = [(c, f) for c, f in ((c, embeddable(f, out_dir)) for c, f in extra_figures)
+                     if f is not None]
     rows = probe_attributes(probe) if probe else {}
     summary = dict(summary or {})
     attr_summary = summary.get("attributes") or {}
@@ -660,181 +680,3 @@ def build_report(
     path = out_dir / filename
     atomic_write_text(path, doc)
     return path
-
-
-# ------------------------------------------------------------------ from artifacts on disk
-
-
-def _first_existing(*paths: Path) -> Path | None:
-    return next((p for p in paths if p is not None and p.is_file()), None)
-
-
-def _load_json(path: Path | None) -> Any:
-    if path is None:
-        return None
-    return json.loads(Path(path).read_text())
-
-
-def find_interventions(*folders: Path) -> list[dict]:
-    """``intervene.json`` payloads (one per component) found in ``folders``, PNG paths resolved.
-
-    ``clipica intervene --out DIR/NAME.png`` writes ``DIR/NAME.json`` (when NAME is not
-    ``intervene``) and ``DIR/intervene.json`` (the latest); per-component files win.
-    """
-    found: dict[int, dict] = {}
-    for folder in folders:
-        if folder is None or not Path(folder).is_dir():
-            continue
-        files = sorted(Path(folder).glob("*.json"))
-        files.sort(key=lambda p: p.name == "intervene.json")  # per-component files first
-        for path in files:
-            try:
-                payload = json.loads(path.read_text())
-            except ValueError:
-                continue
-            if not isinstance(payload, dict) or "component" not in payload or "alphas" not in payload:
-                continue
-            comp = int(payload["component"])
-            if comp in found:
-                continue
-            for key in ("figure_png", "decoded_png", "retrieval_png", "response_png", "text_png"):
-                if payload.get(key):
-                    p = Path(payload[key])
-                    p = p if p.is_absolute() else path.parent / p
-                    payload[key] = p if p.is_file() else None
-            payload.setdefault("attribute", payload.get("selected_attribute"))
-            found[comp] = payload
-    return list(found.values())
-
-
-def _run_command(*argv: Any) -> None:
-    from clipica.cli import main
-    from clipica.errors import ClipicaError
-
-    code = main([str(a) for a in argv])
-    if code != 0:
-        raise ClipicaError(f"`clipica {' '.join(map(str, argv))}` failed (exit status {code})")
-
-
-def report_from_dirs(
-    store: str | os.PathLike,
-    ica: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    compute_missing: bool = True,
-    traversals: int = 3,
-    decoder: bool = True,
-    progress: bool = True,
-    title: str | None = None,
-) -> Path:
-    """Render ``out/report.html`` from the artifacts of a store and a fitted ICA.
-
-    Looks for, in this order: ``out/probe/probe.json`` or ``out/probe.json`` (``clipica
-    probe``), ``ICA_DIR/naming/naming.json`` or ``out/naming/naming.json`` (``clipica
-    name``), per-component ``intervene.json`` files in ``out/traversals`` or ``out``
-    (``clipica intervene``), ``out/stability.json`` or ``ICA_DIR/stability.json`` (a K
-    sweep), ``out/summary.json`` (``clipica demo``). With ``compute_missing`` the probes,
-    names and ``traversals`` traversals of the best-separated attributes' components are
-    computed by running those commands into ``out``; the stability sweep is never
-    computed here (it refits the ICA many times): run ``clipica.stability.sweep_k``.
-    """
-    store_dir, ica_dir, out = Path(store), Path(ica), Path(out)
-    from clipica.store import EmbeddingStore
-
-    st = EmbeddingStore.open(store_dir)  # fail early, with the store's own message
-    if not (ica_dir / "ica.json").is_file():
-        from clipica.errors import InputError
-
-        raise InputError(f"{ica_dir} holds no fitted ICA (no ica.json); fit one with `clipica ica`")
-    out.mkdir(parents=True, exist_ok=True)
-    q = [] if progress else ["--quiet"]
-
-    probe_path = _first_existing(out / "probe" / "probe.json", out / "probe.json")
-    if probe_path is None and compute_missing:
-        _run_command("probe", store_dir, "--ica", ica_dir, "--out", out / "probe")
-        probe_path = out / "probe" / "probe.json"
-    probe = _load_json(probe_path)
-    heatmap = None
-    if probe_path is not None:
-        heatmap = _first_existing(
-            *(probe_path.parent / n for n in ("heatmap.png", "probe_heatmap.png"))
-        ) or next(iter(sorted(probe_path.parent.glob("*heatmap*.png"))), None)
-
-    naming_path = _first_existing(ica_dir / "naming" / "naming.json", out / "naming" / "naming.json")
-    if naming_path is None and compute_missing:
-        _run_command("name", store_dir, "--ica", ica_dir, "--out", out / "naming")
-        naming_path = out / "naming" / "naming.json"
-    naming = _load_json(naming_path)
-
-    trav_dir = out / "traversals"
-    interventions = find_interventions(trav_dir, out)
-    if not interventions and compute_missing and probe and traversals > 0:
-        rows = probe_attributes(probe)
-        ranked = sorted(rows, key=lambda a: -(rows[a].get("ica") or 0.0))
-        done: set[int] = set()
-        for attr in ranked:
-            comp = rows[attr].get("best_component")
-            if comp is None or int(comp) in done or int(comp) < 0:
-                continue
-            argv = ["intervene", store_dir, "--ica", ica_dir, "--component", int(comp),
-                    "--out", trav_dir / f"component_{int(comp):02d}.png", *q]
-            if not decoder:
-                argv.append("--no-decoder")
-            _run_command(*argv)
-            done.add(int(comp))
-            if len(done) >= traversals:
-                break
-        interventions = find_interventions(trav_dir)
-    if probe:
-        for item in interventions:
-            item["best_for"] = [a for a, r in probe_attributes(probe).items()
-                                if r.get("best_component") == item["component"]]
-    interventions.sort(key=lambda t: t["component"])
-
-    stability = _load_json(_first_existing(out / "stability.json", ica_dir / "stability.json"))
-    summary = _load_json(_first_existing(out / "summary.json")) or {}
-    ica_meta = _load_json(ica_dir / "ica.json") or {}
-
-    manifest = st.manifest
-    model = manifest.get("model")
-    model = model if isinstance(model, Mapping) else {"spec": model}
-    model_spec = model.get("spec")
-    data = manifest.get("data")
-    data_spec = data.get("spec") if isinstance(data, Mapping) else data
-    summary.setdefault("model", model_spec)
-    summary.setdefault("data", data_spec)
-    summary.setdefault("n_rows", int(st.image.shape[0]))
-    summary.setdefault("k", (ica_meta.get("params") or {}).get("n_components")
-                       or ica_meta.get("n_components"))
-    if "converged" in ica_meta:
-        summary.setdefault("ica_converged", bool(ica_meta["converged"]))
-        summary.setdefault("ica_n_iter", ica_meta.get("n_iter"))
-    provenance = {
-        "store": str(store_dir),
-        "model": model_spec,
-        "pretrained": model.get("pretrained"),
-        "encoder": model.get("encoder_spec"),
-        "data": data_spec,
-        "rows embedded": int(st.image.shape[0]),
-        "embedding normalisation": manifest.get("normalization"),
-        "ICA": str(ica_dir),
-        "ICA parameters": ica_meta.get("params"),
-        "ICA convergence": {k: ica_meta.get(k) for k in ("n_iter", "converged") if k in ica_meta}
-        or None,
-    }
-    provenance = {k: v for k, v in provenance.items() if v is not None}
-    if summary.get("commands"):
-        provenance["commands"] = summary["commands"]
-    else:
-        provenance["commands"] = [f"clipica report {store_dir} --ica {ica_dir} --out {out}"]
-    return build_report(
-        out,
-        probe=probe,
-        heatmap=heatmap,
-        naming=naming,
-        interventions=interventions,
-        stability=stability,
-        summary=summary,
-        provenance=provenance,
-        title=title or "clipica report",
-    )

@@ -20,8 +20,10 @@ from clipica.errors import ClipicaError
 
 # order is the order of `clipica --help`
 COMMANDS = (
+    "run",
     "extract",
     "merge",
+    "stability",
     "ica",
     "probe",
     "intervene",

@@ -10,8 +10,12 @@ HELP = "fit a linear ICA (canonical signs/order, unit-variance sources) on a sto
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", metavar="STORE",
                         help="embedding store directory (from `clipica extract`), or a .npy matrix (n_rows, dim)")
-    parser.add_argument("-k", "--n-components", dest="k", type=int, required=True, metavar="K",
-                        help="number of components")
+    parser.add_argument("-k", "--n-components", dest="k", required=True, metavar="K|auto",
+                        help="number of components, or 'auto': the K chosen by `clipica stability` "
+                             "(read from --sweep)")
+    parser.add_argument("--sweep", default=None, metavar="DIR",
+                        help="with -k auto: the folder `clipica stability --out` wrote (default: "
+                             "the stability/ folder beside STORE, as in a run folder)")
     parser.add_argument("--out", required=True, metavar="ICA_DIR", help="output directory (ica.json + arrays)")
     parser.add_argument("--modality", choices=("image", "text"), default="image",
                         help="which embeddings of the store to decompose (default image)")
@@ -66,64 +70,57 @@ def _load_matrix(spec: str, modality: str):
     }
 
 
+def _parse_k(text: str):
+    from clipica.errors import InputError
+
+    if str(text).lower() == "auto":
+        return "auto"
+    try:
+        k = int(text)
+    except ValueError:
+        raise InputError(f"-k must be a positive integer or 'auto'; got -k {text}.") from None
+    if k < 1:
+        raise InputError(f"-k must be a positive integer or 'auto'; got -k {k}.")
+    return k
+
+
 def run(args) -> int:
     import sys
-    import time
     from pathlib import Path
 
-    from clipica._atomic import atomic_write_json
+    from clipica import artifacts
     from clipica.errors import ArtifactExistsError, InputError
+    from clipica.pipeline import chosen_k, fit_stage, ica_params
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
         raise ArtifactExistsError(f"--out {out} already exists; pass --overwrite to replace it or choose another path.")
-    if args.k < 1:
-        raise InputError(f"-k must be a positive integer; got -k {args.k}.")
+    k = _parse_k(args.k)
     if args.stability == 1 or args.stability < 0:
         raise InputError(f"--stability R needs R >= 2 fits (or 0 to skip); got {args.stability}.")
     X, source = _load_matrix(args.store, args.modality)
-    params = dict(solver=args.solver, fun=args.fun, max_iter=args.max_iter, tol=args.tol, device=args.device)
-    t0 = time.perf_counter()
+    store_fp = artifacts.store_fingerprint(args.store) if "store" in source else None
+    rule = None
+    if k == "auto":
+        if store_fp is None:
+            raise InputError("-k auto needs an embedding store (its K sweep), not a .npy matrix; pass -k K")
+        sweep = Path(args.sweep) if args.sweep else Path(args.store).parent / artifacts.STABILITY
+        k, rule = chosen_k(sweep, store_fp)
+    params = ica_params(k, seed=args.seed, solver=args.solver, fun=args.fun, max_iter=args.max_iter,
+                        tol=args.tol, device=args.device, modality=args.modality,
+                        stability_runs=args.stability, blocks=args.blocks)
     if not args.quiet:
-        print(f"clipica ica: {X.shape[0]} rows x {X.shape[1]} dims ({args.modality}), K={args.k}, "
-              f"solver={args.solver}", file=sys.stderr)
-    stab = None
-    if args.stability:
-        from clipica.decompositions.stability import stability
-
-        stab = stability(X, args.k, n_runs=args.stability, bootstrap=True, random_state=args.seed,
-                         progress=not args.quiet, **params)
-        ica = stab.reference
-        ica.stability_ = stab.stability
-    else:
-        from clipica.decompositions.ica import ICA
-
-        ica = ICA(n_components=args.k, random_state=args.seed, **params).fit(X)
-    blocks = None
-    if args.blocks:
-        from clipica.decompositions.blocks import find_blocks
-
-        blocks = find_blocks(ica.transform(X), n_bootstrap=10, random_state=args.seed)
-        ica.blocks_ = blocks.blocks
-    seconds = time.perf_counter() - t0
-    extra = {**source, "command_seconds": seconds}
-    if stab is not None:
-        extra["stability"] = {k: v for k, v in stab.to_dict().items() if k not in ("stability",)}
-    ica.save(out, overwrite=args.overwrite, extra=extra)
-    if stab is not None:
-        atomic_write_json(out / "stability.json", stab.to_dict())
-    if blocks is not None:
-        atomic_write_json(out / "blocks.json", blocks.to_dict({"decomposition": ica.fingerprint()}))
+        print(f"clipica ica: {X.shape[0]} rows x {X.shape[1]} dims ({args.modality}), K={k}"
+              + (f" ({rule})" if rule else "") + f", solver={args.solver}", file=sys.stderr)
+    ica = fit_stage(X, out, params, store_fp=store_fp, source=source, reuse=False,
+                    progress=not args.quiet)
     info = ica.fit_info_
     status = "converged" if ica.converged_ else "did NOT converge"
     print(f"K={ica.components_.shape[0]}: {status} after {ica.n_iter_} iterations "
           f"(stationarity {ica.stationarity_:.2g}), fit {info['seconds']['total']:.2f} s")
-    if stab is not None:
-        print(f"stability over {args.stability} bootstrap fits: mean {stab.stability_mean:.3f}, "
-              f"min {stab.stability.min():.3f}")
-    if blocks is not None and blocks.multi():
-        print("blocks of dependent components: " + ", ".join(
-            f"{b} (stability {s:.2f})" for b, s in zip(blocks.blocks, blocks.stability, strict=True)
-            if len(b) > 1))
+    stab = getattr(ica, "stability_", None)
+    if args.stability and stab is not None:
+        print(f"stability over {args.stability} bootstrap fits: mean {float(stab.mean()):.3f}, "
+              f"min {float(stab.min()):.3f}")
     print(f"wrote {out}/ica.json")
     return 0

@@ -64,87 +64,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-
-    from clipica._atomic import atomic_write_json
-    from clipica.errors import InputError
-    from clipica.decompositions.ica import ICA
-    from clipica.intervene import DEFAULT_ALPHAS, run_intervention
+    from clipica import artifacts
+    from clipica.ica import ICA
+    from clipica.pipeline import traversal_params, traversal_stage
     from clipica.store import EmbeddingStore
 
+    params = traversal_params(args.component, rows=args.rows, alphas=args.alphas, mode=args.mode,
+                              decoder=not args.no_decoder, decoder_epochs=args.decoder_epochs,
+                              text=not args.no_text, neighbours=args.neighbours, seed=args.seed)
     out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise InputError(f"--out must be a .png file name, got {str(out)!r}")
-    if args.rows < 1:
-        raise InputError(f"--rows must be at least 1, got {args.rows}")
     store = EmbeddingStore.open(args.store)
     ica = ICA.load(args.ica)
-    K, D = ica.components_.shape
-    if not 0 <= args.component < K:
-        raise InputError(
-            f"--component {args.component} is out of range: this ICA has {K} components (0 to {K - 1})"
-        )
-    if D != store.embed_dim:
-        raise InputError(
-            f"the ICA in {args.ica} was fitted on {D}-d data but the store holds {store.embed_dim}-d embeddings"
-        )
-    alphas = DEFAULT_ALPHAS if args.alphas is None else args.alphas
-
-    decoder = None
-    if not args.no_decoder:
-        from clipica.decoder import load_or_train
-
-        decoder = load_or_train(
-            store,
-            ica,
-            args.ica,
-            epochs=args.decoder_epochs,
-            retrain=args.retrain_decoder,
-            seed=args.seed,
-            progress=not args.quiet,
-        )
-    result = run_intervention(
-        store,
-        ica,
-        args.component,
-        alphas=alphas,
-        rows=args.rows,
-        decoder=decoder,
-        prompt_pairs=None if args.no_text else "auto",
-        k=args.neighbours,
-        seed=args.seed,
-        mode=args.mode,
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stem = out.with_suffix("")
-    figures = {"figure_png": out}
-    result.figure.savefig(out, dpi=110)
-    views = (
-        ("decoded_png", result.decoded, "_decoded.png"),
-        ("retrieval_png", result.retrieval, "_retrieval.png"),
-        ("response_png", result.attributes, "_attributes.png"),
-        ("text_png", result.text, "_text.png"),
-    )
-    for key, view, suffix in views:
-        if view is not None and getattr(view, "figure", None) is not None:
-            path = Path(f"{stem}{suffix}")
-            view.figure.savefig(path, dpi=110)
-            figures[key] = path
-    payload = result.to_json()
-    payload.update({k: v.name for k, v in figures.items()})  # file names, relative to this JSON
-    payload["store"] = str(Path(args.store))
-    payload["ica"] = str(Path(args.ica))
-    if decoder is not None:
-        payload["decoder"] = {"directory": str(Path(args.ica)), **decoder.history_}
-    atomic_write_json(out.parent / "intervene.json", payload)
-    if stem.name != "intervene":  # keep one JSON per component when several share a folder
-        atomic_write_json(Path(f"{stem}.json"), payload)
-
-    a = result.attributes
-    line = f"component {result.traversal.component}: wrote {out}"
-    if a is not None:
-        line += f"; selects {a.target} (selectivity {a.selectivity:.2f})"
+    doc = traversal_stage(store, ica, out, params, store_fp=artifacts.store_fingerprint(store),
+                          decoder_dir=Path(args.ica) / "decoder",
+                          inputs={"store": str(Path(args.store)), "ica": str(Path(args.ica))},
+                          progress=not args.quiet, reuse=False, retrain_decoder=args.retrain_decoder)
+    line = f"component {doc['component']}: wrote {out}"
+    if doc.get("selected_attribute") is not None:
+        line += f"; selects {doc['selected_attribute']} (selectivity {doc['selectivity']:.2f})"
     print(line)
     return 0

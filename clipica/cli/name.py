@@ -43,35 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from clipica._atomic import atomic_write_json, atomic_write_text
-    from clipica.errors import InputError
-    from clipica.decompositions.ica import ICA
-    from clipica.naming import format_matches, match_prompts, name_components
+    from clipica import artifacts
+    from clipica.ica import ICA
+    from clipica.pipeline import name_stage, naming_params
     from clipica.store import EmbeddingStore
 
-    if args.top < 1:
-        raise InputError(f"--top must be at least 1, got {args.top}")
+    params = naming_params(vocab=args.vocab, template=args.template, top=args.top, prompts=args.prompt)
     store = EmbeddingStore.open(args.store)
     ica = ICA.load(args.ica)
-    if ica.components_.shape[1] != store.embed_dim:
-        raise InputError(
-            f"the ICA in {args.ica} was fitted on {ica.components_.shape[1]}-d data but the store "
-            f"holds {store.embed_dim}-d embeddings"
-        )
-    encoder = store.load_encoder()
-    names = name_components(store, ica, args.vocab, encoder=encoder, template=args.template)
-    payload = names.to_json(n=args.top)
-    payload["store"] = str(Path(args.store))
-    payload["ica"] = str(Path(args.ica))
-    payload["vocabulary"] = args.vocab or "built-in: celeba attribute phrases"
-    text = names.table(n=min(args.top, 3))
-    if args.prompt:
-        matches = match_prompts(args.prompt, ica, encoder=encoder, projection=names.projection)
-        payload["prompts"] = matches
-        text += "\n\nreverse lookup\n" + format_matches(matches)
     out = Path(args.out) if args.out else Path(args.ica) / "naming"
-    atomic_write_json(out / "naming.json", payload)
-    atomic_write_text(out / "naming.txt", text + "\n")
-    print(text)
+    doc = name_stage(store, ica, out, params, store_fp=artifacts.store_fingerprint(store),
+                     vocab=args.vocab, inputs={"store": str(Path(args.store)), "ica": str(Path(args.ica))},
+                     reuse=False)
+    print(doc["text"])
     print(f"\nwrote {out / 'naming.json'}")
     return 0

@@ -18,8 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-decoder", action="store_true", help="traversals without the decoded view")
     parser.add_argument(
         "--no-compute", action="store_true",
-        help="only render what is already in DIR / ICA_DIR; compute nothing",
+        help="only render what is already in DIR / ICA_DIR; compute nothing (a stale result is refused)",
     )
+    parser.add_argument("--probe", default=None, metavar="FILE",
+                        help="a probe.json to reuse (default: DIR/probe/probe.json)")
+    parser.add_argument("--naming", default=None, metavar="FILE",
+                        help="a naming.json to reuse (default: ICA_DIR/naming/naming.json)")
+    parser.add_argument("--traversals-dir", default=None, metavar="DIR",
+                        help="a folder of `clipica intervene` results to reuse (default: DIR/traversals)")
     parser.add_argument("--title", default=None, help="report title")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -28,17 +34,17 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from clipica.errors import InputError
-    from clipica.report import report_from_dirs
+    from clipica.pipeline import report_stage
 
-    if args.traversals < 0:
-        raise InputError(f"--traversals must be 0 or more, got {args.traversals}")
-    path = report_from_dirs(
+    path = report_stage(
         args.store,
         args.ica,
         args.out,
+        probe=args.probe,
+        naming=args.naming,
+        traversals=args.traversals_dir,
         compute_missing=not args.no_compute,
-        traversals=args.traversals,
+        n_traversals=args.traversals,
         decoder=not args.no_decoder,
         progress=not args.quiet,
         title=args.title,

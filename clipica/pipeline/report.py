@@ -1,0 +1,221 @@
+"""The report stage: gather the valid results of a run folder, compute what is missing, render.
+
+``clipica report STORE --ica ICA_DIR --out DIR`` and the last stage of ``clipica run``
+both come here. A result is used only when its fingerprints match the store and the
+decomposition being reported; a stale one is recomputed (or, with ``compute_missing=False``,
+refused with one line), so a report never shows one fit's names beside another's tables.
+Files a result points to (PNGs) are read only from inside the folder that holds it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from clipica import artifacts
+from clipica.errors import ArtifactError, InputError, UnsafePathError
+from clipica.pipeline import analyses
+
+_PNG_KEYS = ("figure_png", "decoded_png", "retrieval_png", "response_png", "text_png")
+
+
+def _find(kind: str, candidates: Sequence[Path | None], expect: dict, *, strict: bool) -> dict | None:
+    """The first candidate that is a valid ``kind`` result for ``expect``.
+
+    A candidate that exists but is stale is skipped; with ``strict`` (nothing may be
+    recomputed) it is refused instead, so the caller never renders a stale result.
+    """
+    stale: Exception | None = None
+    for path in candidates:
+        if path is None or not Path(path).is_file():
+            continue
+        try:
+            doc = artifacts.load_result(path, kind, expect)
+        except ArtifactError as exc:
+            stale = stale or exc
+            continue
+        doc["_path"] = Path(path)
+        return doc
+    if stale is not None and strict:
+        raise stale
+    return None
+
+
+def load_interventions(folder: Path, expect: dict, *, strict: bool = False) -> list[dict]:
+    """Valid ``intervene`` results in ``folder`` (one per component), PNGs resolved inside it.
+
+    A PNG name that is absolute, contains ``..`` or resolves outside ``folder`` is dropped
+    (never read); a result for another store or decomposition is skipped (or, ``strict``,
+    refused).
+    """
+    found: dict[int, dict] = {}
+    if not folder.is_dir():
+        return []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            doc = artifacts.read_json(path)
+        except ArtifactError:
+            continue
+        if "component" not in doc or "alphas" not in doc:
+            continue
+        try:
+            artifacts.check_result(doc, path, "intervene", expect)
+        except ArtifactError:
+            if strict:
+                raise
+            continue
+        comp = int(doc["component"])
+        if comp in found:
+            continue
+        for key in _PNG_KEYS:
+            name = doc.get(key)
+            if not name:
+                continue
+            try:
+                p = artifacts.resolve_inside(path.parent, name)
+            except UnsafePathError:
+                p = None
+            doc[key] = p.read_bytes() if p is not None and p.is_file() else None
+        doc.setdefault("attribute", doc.get("selected_attribute"))
+        found[comp] = doc
+    return [found[c] for c in sorted(found)]
+
+
+def _heatmap(probe_doc: dict | None) -> bytes | None:
+    if not probe_doc or "_path" not in probe_doc:
+        return None
+    try:
+        p = artifacts.resolve_inside(probe_doc["_path"].parent, "heatmap.png")
+    except UnsafePathError:
+        return None
+    return p.read_bytes() if p.is_file() else None
+
+
+def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path | None = None,
+           naming: Path | None = None, traversals: Path | None = None,
+           compute_missing: bool = True, n_traversals: int = 3, decoder: bool = True,
+           log=None, progress: bool = True) -> dict:
+    """Every valid result for (store, decomposition), computing the missing ones when asked.
+
+    Returns ``{"probe", "naming", "interventions", "stability", "summary"}`` (None or []
+    for what is absent). Results computed here go to ``out/probe``, ``ICA_DIR/naming`` and
+    ``out/traversals``.
+    """
+    run = artifacts.RunFolder(out)
+    both = {"store": store_fp, "decomposition": artifacts.decomposition_fingerprint(ica)}
+    strict = not compute_missing
+    probe_doc = _find("probe", [probe, run.probe_json], both, strict=strict)
+    if probe_doc is None and compute_missing:
+        analyses.probe_stage(store, ica, run.probe, analyses.probe_params(), store_fp=store_fp,
+                             inputs={"ica": str(ica_dir)}, log=log, progress=progress)
+        probe_doc = _find("probe", [run.probe_json], both, strict=True)
+    naming_doc = _find("naming", [naming, ica_dir / "naming" / artifacts.NAMING_JSON,
+                                  out / "naming" / artifacts.NAMING_JSON], both, strict=strict)
+    if naming_doc is None and compute_missing:
+        analyses.name_stage(store, ica, ica_dir / "naming", analyses.naming_params(),
+                            store_fp=store_fp, inputs={"store": str(store.path), "ica": str(ica_dir)},
+                            log=log)
+        naming_doc = _find("naming", [ica_dir / "naming" / artifacts.NAMING_JSON], both, strict=True)
+    trav_dir = traversals or run.traversals
+    interventions = load_interventions(trav_dir, both, strict=strict)
+    if not interventions and compute_missing and probe_doc and n_traversals > 0:
+        for comp in strongest_components(probe_doc, n_traversals):
+            params = analyses.traversal_params(comp, decoder=decoder)
+            analyses.traversal_stage(store, ica, run.traversals / f"component_{comp:02d}.png", params,
+                                     store_fp=store_fp, decoder_dir=ica_dir / "decoder",
+                                     inputs={"store": str(store.path), "ica": str(ica_dir)},
+                                     log=log, progress=progress)
+        interventions = load_interventions(run.traversals, both, strict=True)
+    stability = _find("stability", [run.stability_json], {"store": store_fp}, strict=False)
+    summary = _find("summary", [run.summary], both, strict=False)
+    return {"probe": probe_doc, "naming": naming_doc, "interventions": interventions,
+            "stability": stability, "summary": summary}
+
+
+def strongest_components(probe_doc: dict, n: int, attributes: Sequence[str] | None = None) -> list[int]:
+    """The best components of the best-separated attributes (or of ``attributes``, in order),
+    without repeats, at most ``n``."""
+    attrs = probe_doc.get("attributes") or {}
+    names = list(attributes) if attributes is not None else sorted(
+        attrs, key=lambda a: -(attrs[a].get("best_auc") or 0.0))
+    out: list[int] = []
+    for a in names:
+        comp = (attrs.get(a) or {}).get("best_component")
+        if comp is None or int(comp) < 0 or int(comp) in out:
+            continue
+        out.append(int(comp))
+        if len(out) >= n:
+            break
+    return out
+
+
+def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
+           commands: Sequence[str] = (), title: str | None = None) -> Path:
+    """``out/report.html`` from gathered results (:func:`gather`); computes nothing."""
+    from clipica.report import build_report, probe_attributes
+
+    probe = results.get("probe")
+    summary = dict(results.get("summary") or {})
+    interventions = list(results.get("interventions") or [])
+    if probe:
+        rows = probe_attributes(probe)
+        for item in interventions:
+            item["best_for"] = [a for a, r in rows.items() if r.get("best_component") == item["component"]]
+    manifest = store.manifest
+    model = manifest.get("model")
+    model = model if isinstance(model, dict) else {"spec": model}
+    data = manifest.get("data")
+    data_spec = data.get("spec") if isinstance(data, dict) else data
+    summary.setdefault("model", model.get("spec"))
+    summary.setdefault("data", data_spec)
+    summary.setdefault("n_rows", int(store.image.shape[0]))
+    summary.setdefault("k", (ica_meta.get("params") or {}).get("n_components") or ica_meta.get("n_components"))
+    if "converged" in ica_meta:
+        summary.setdefault("ica_converged", bool(ica_meta["converged"]))
+        summary.setdefault("ica_n_iter", ica_meta.get("n_iter"))
+    provenance = {
+        "store": str(store.path), "model": model.get("spec"), "pretrained": model.get("pretrained"),
+        "encoder": model.get("encoder_spec"), "data": data_spec,
+        "rows embedded": int(store.image.shape[0]),
+        "embedding normalisation": manifest.get("normalization"), "ICA": str(ica_dir),
+        "ICA parameters": ica_meta.get("params"),
+        "ICA convergence": {k: ica_meta.get(k) for k in ("n_iter", "converged") if k in ica_meta} or None,
+    }
+    provenance = {k: v for k, v in provenance.items() if v is not None}
+    provenance["commands"] = list(summary.get("commands") or commands)
+    clean = {k: v for k, v in (probe or {}).items() if not str(k).startswith("_")} if probe else None
+    stability = results.get("stability")
+    return build_report(out, probe=clean, heatmap=_heatmap(probe),
+                        naming=results.get("naming"), interventions=interventions,
+                        stability=stability, summary=summary, provenance=provenance,
+                        title=title or "clipica report")
+
+
+def report_stage(store_dir: str | os.PathLike, ica_dir: str | os.PathLike, out: str | os.PathLike, *,
+                 probe: str | os.PathLike | None = None, naming: str | os.PathLike | None = None,
+                 traversals: str | os.PathLike | None = None, compute_missing: bool = True,
+                 n_traversals: int = 3, decoder: bool = True, progress: bool = True,
+                 title: str | None = None, log=None) -> Path:
+    """``clipica report``: reuse the valid results for (store, ICA), compute the missing ones
+    (unless ``compute_missing=False``, which refuses stale ones), write ``out/report.html``."""
+    from clipica.ica import ICA
+    from clipica.store import EmbeddingStore
+
+    if n_traversals < 0:
+        raise InputError(f"traversals must be 0 or more, got {n_traversals}")
+    store_dir, ica_dir, out = Path(store_dir), Path(ica_dir), Path(out)
+    store = EmbeddingStore.open(store_dir)
+    if not (ica_dir / "ica.json").is_file():
+        raise InputError(f"{ica_dir} holds no fitted ICA (no ica.json); fit one with `clipica ica`")
+    ica = ICA.load(ica_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store_fp = artifacts.store_fingerprint(store)
+    results = gather(store, ica, out, store_fp=store_fp, ica_dir=ica_dir,
+                     probe=Path(probe) if probe else None, naming=Path(naming) if naming else None,
+                     traversals=Path(traversals) if traversals else None,
+                     compute_missing=compute_missing, n_traversals=n_traversals, decoder=decoder,
+                     log=log, progress=progress)
+    ica_meta = artifacts.read_json(ica_dir / "ica.json")
+    return render(out, results, store=store, ica_dir=ica_dir, ica_meta=ica_meta,
+                  commands=[f"clipica report {store_dir} --ica {ica_dir} --out {out}"], title=title)

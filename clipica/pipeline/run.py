@@ -1,0 +1,292 @@
+"""``clipica run``: the whole chain for any model and dataset, as one resumable command.
+
+model (tiny-faces only: trained once when missing) → extract → stability sweep and K
+→ fit → probe (baselines, metrics) → names → selectivity → traversals → report + summary.
+
+Every stage writes its typed result into the run folder (:class:`clipica.artifacts.RunFolder`)
+with the fingerprints of its inputs. Rerunning the same command after an interruption
+(even ``kill -9``) resumes: a stage whose valid output exists is reused (the log says
+"reused"), an interrupted extraction continues from its last commit, and a stage whose
+inputs changed (another store, another K) recomputes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from clipica import artifacts
+from clipica.errors import InputError
+from clipica.pipeline import analyses, fit
+from clipica.pipeline._log import ReuseCounter, StageLog
+from clipica.pipeline.report import gather, render, strongest_components
+
+TINY = "tiny-faces"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything ``clipica run`` needs; recorded in ``summary.json``.
+
+    model, pretrained, data : the ``--model`` / ``--pretrained`` / ``--data`` specs.
+    k : ``"auto"`` (the stability sweep over ``k_grid`` chooses, see
+    :func:`clipica.stability.choose_k`) or a number of components.
+    restarts, sweep_rows, stability_threshold : the sweep's bootstrap fits per K, rows
+    (seeded subsample above it) and the stability a component needs to count as stable.
+    limit, split, batch_size, device, num_workers : extraction options.
+    attributes : attributes listed in the summary (None: every binary attribute probed).
+    traversal_attributes : attributes whose best component is traversed (None: the
+    ``n_traversals`` best-separated ones). traversal_rows : source rows per traversal.
+    decoder, decoder_epochs : the decoded view of the traversals (None = its default budget).
+    tiny_steps : training steps when ``tiny-faces`` must be trained first.
+    """
+
+    model: str
+    data: str
+    pretrained: str | None = None
+    k: int | str = "auto"
+    k_grid: tuple[int, ...] = (8, 16, 32, 64)
+    restarts: int = 5
+    sweep_rows: int = 20000
+    stability_threshold: float = 0.8
+    seed: int = 0
+    batch_size: int = 64
+    device: str = "cpu"
+    limit: int | None = None
+    split: str | None = None
+    num_workers: int | None = None
+    attributes: tuple[str, ...] | None = None
+    traversal_attributes: tuple[str, ...] | None = None
+    n_traversals: int = 3
+    traversal_rows: int = 6
+    decoder: bool = True
+    decoder_epochs: int | None = None
+    tiny_steps: int | None = None
+
+    def validate(self) -> None:
+        if self.k != "auto" and (not isinstance(self.k, int) or self.k < 1):
+            raise InputError(f"k must be 'auto' or a positive integer, got {self.k!r}")
+        if self.k == "auto" and (not self.k_grid or min(self.k_grid) < 2):
+            raise InputError(f"k_grid values must be at least 2, got {list(self.k_grid)}")
+        if self.restarts < 2:
+            raise InputError(f"restarts must be at least 2 (the stability of one fit is undefined), got {self.restarts}")
+        for name in ("batch_size", "traversal_rows", "sweep_rows"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.limit is not None and self.limit < 1:
+            raise InputError(f"limit must be at least 1, got {self.limit}")
+
+
+def _stage_names(cfg: RunConfig) -> list[str]:
+    names = ["model"] if cfg.model == TINY else []
+    names.append("extract")
+    if cfg.k == "auto":
+        names.append("stability")
+    return names + ["ica", "probe", "naming", "selectivity", "traversals", "report"]
+
+
+def _source(store, store_dir: Path) -> dict:
+    man = store.manifest
+    spec = (lambda v: v.get("spec") if isinstance(v, dict) else v)
+    return {"store": str(store_dir), "modality": "image", "model": spec(man.get("model")),
+            "data": spec(man.get("data"))}
+
+
+def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwrite: bool = False,
+        prefix: str = "clipica run") -> dict:
+    """Run every stage into the folder ``out`` and return the summary (also ``out/summary.json``).
+
+    ``overwrite`` replaces a store in ``out/store`` that was extracted with other settings
+    (otherwise refused, :class:`~clipica.errors.StoreMismatchError`).
+    """
+    cfg.validate()
+    rf = artifacts.RunFolder(out)
+    rf.root.mkdir(parents=True, exist_ok=True)
+    log = StageLog(total=len(_stage_names(cfg)), quiet=not progress, prefix=prefix)
+    commands: list[str] = []
+    model_eval = None
+
+    if cfg.model == TINY:
+        needs = fit.tiny_needs_training()
+        what = (f"{TINY}: training it first ({fit.tiny_training_estimate(cfg.tiny_steps)})" if needs
+                else f"{TINY} (cached)")
+        with log.stage("model", what):
+            if needs:
+                fit.train_tiny_stage(cfg.tiny_steps, progress=progress)
+                commands.append("clipica train-tiny")
+            else:
+                log.reuse("cached weights")
+            model_eval = fit.model_eval()
+
+    pre = f" --pretrained {cfg.pretrained}" if cfg.pretrained else ""
+    with log.stage("extract", f"{cfg.data} through {cfg.model} into {rf.store}"):
+        cmd = f"clipica extract --model {cfg.model}{pre} --data {cfg.data} --out {rf.store} --batch-size {cfg.batch_size}"
+        cmd += (f" --limit {cfg.limit}" if cfg.limit else "") + (f" --split {cfg.split}" if cfg.split else "")
+        commands.append(cmd)
+        store = fit.extract_stage(cfg.model, cfg.data, rf.store, log=log, pretrained=cfg.pretrained,
+                                  batch_size=cfg.batch_size, device=cfg.device, limit=cfg.limit,
+                                  split=cfg.split, num_workers=cfg.num_workers, overwrite=overwrite,
+                                  progress=progress)
+        store_fp = artifacts.store_fingerprint(store)
+
+    stability = None
+    if cfg.k == "auto":
+        params = fit.stability_params(cfg.k_grid, restarts=cfg.restarts, sweep_rows=cfg.sweep_rows,
+                                      seed=cfg.seed, threshold=cfg.stability_threshold)
+        with log.stage("stability", f"ICA restarts for K in {params['k_grid']}"):
+            commands.append(f"clipica stability {rf.store} --k-grid {' '.join(map(str, params['k_grid']))} "
+                            f"--restarts {cfg.restarts} --rows {cfg.sweep_rows} --seed {cfg.seed} --out {rf.stability}")
+            stability = fit.stability_stage(store, rf.stability, params, store_fp=store_fp, log=log,
+                                            progress=progress)
+        k, rule = int(stability["chosen_k"]), str(stability["rule"])
+    else:
+        k, rule = int(cfg.k), "given (--k)"
+
+    params = fit.ica_params(k, seed=cfg.seed)
+    with log.stage("ica", f"K = {k} ({rule})"):
+        commands.append(f"clipica ica {rf.store} -k {'auto' if cfg.k == 'auto' else k} --seed {cfg.seed} "
+                        f"--out {rf.ica} --overwrite")
+        ica = fit.fit_stage(store.image, rf.ica, params, store_fp=store_fp,
+                            source=_source(store, rf.store), log=log, progress=progress)
+
+    inputs = {"store": str(rf.store), "ica": str(rf.ica)}
+    with log.stage("probe", "every component against every attribute, next to PCA / raw / random rotation"):
+        commands.append(f"clipica probe {rf.store} --ica {rf.ica} --out {rf.probe} --seed {cfg.seed} --overwrite")
+        probe = analyses.probe_stage(store, ica, rf.probe, analyses.probe_params(seed=cfg.seed),
+                                     store_fp=store_fp, inputs={"ica": str(rf.ica)}, log=log,
+                                     progress=progress)
+
+    with log.stage("naming", "top words at both poles of every component"):
+        commands.append(f"clipica name {rf.store} --ica {rf.ica}")
+        naming = analyses.name_stage(store, ica, rf.naming, analyses.naming_params(),
+                                     store_fp=store_fp, inputs=inputs, log=log)
+
+    attrs = probe.get("attributes") or {}
+    shared = [a for a in (cfg.attributes or attrs) if a in attrs]
+    with log.stage("selectivity", "sweep each attribute's best component, watch every attribute probe"):
+        best = {a: int(attrs[a]["best_component"]) for a in shared}
+        selectivity = analyses.selectivity_stage(store, ica, rf.selectivity_json, best,
+                                                 store_fp=store_fp, seed=cfg.seed, log=log)
+
+    targets = _traversal_targets(probe, cfg)
+    with log.stage("traversals", f"decoded and retrieved traversals of components {[c for c, _ in targets]}"):
+        traversed, n_reused = [], 0
+        for comp, attr in targets:
+            png = rf.traversals / f"component_{comp:02d}.png"
+            tparams = analyses.traversal_params(comp, rows=cfg.traversal_rows, seed=cfg.seed,
+                                                decoder=cfg.decoder, decoder_epochs=cfg.decoder_epochs)
+            cmd = (f"clipica intervene {rf.store} --ica {rf.ica} --component {comp} --out {png} "
+                   f"--rows {cfg.traversal_rows} --seed {cfg.seed}")
+            cmd += "" if cfg.decoder_epochs is None else f" --decoder-epochs {cfg.decoder_epochs}"
+            commands.append(cmd + ("" if cfg.decoder else " --no-decoder"))
+            sub = ReuseCounter()
+            analyses.traversal_stage(store, ica, png, tparams, store_fp=store_fp, decoder_dir=rf.decoder,
+                                     inputs=inputs, log=sub, progress=progress)
+            n_reused += sub.n
+            traversed.append({"component": comp, "attribute": attr})
+        if targets and n_reused == len(targets):
+            log.reuse(f"{n_reused} traversals in {rf.traversals}")
+
+    commands.append(f"clipica report {rf.store} --ica {rf.ica} --out {rf.root}")
+    summary = build_summary(cfg, store, ica, rf, k=k, rule=rule, stability=stability, probe=probe,
+                            naming=naming, selectivity=selectivity, attributes=shared,
+                            model_eval=model_eval, store_fp=store_fp)
+    summary["traversals"] = traversed
+    summary["commands"] = commands
+    with log.stage("report", f"{rf.report}"):
+        summary["timings"] = dict(log.timings)  # the report shows the stages before it
+        summary["reused"] = list(log.reused)
+        artifacts.save_result(rf.summary, summary, kind="summary", fingerprints=summary["fingerprints"])
+        results = gather(store, ica, rf.root, store_fp=store_fp, ica_dir=rf.ica, compute_missing=False)
+        render(rf.root, results, store=store, ica_dir=rf.ica,
+               ica_meta=artifacts.read_json(rf.ica / "ica.json"), commands=commands)
+    summary["timings"] = dict(log.timings)
+    summary["timings"]["total"] = round(sum(log.timings.values()), 2)
+    summary["reused"] = list(log.reused)
+    artifacts.save_result(rf.summary, summary, kind="summary", fingerprints=summary["fingerprints"])
+    return summary
+
+
+def _traversal_targets(probe: dict, cfg: RunConfig) -> list[tuple[int, str | None]]:
+    """(component, attribute) pairs to traverse, without repeating a component."""
+    attrs = probe.get("attributes") or {}
+    if cfg.traversal_attributes is None:
+        comps = strongest_components(probe, cfg.n_traversals)
+        by_comp = {}
+        for a in sorted(attrs, key=lambda a: -(attrs[a].get("best_auc") or 0.0)):
+            by_comp.setdefault(int(attrs[a]["best_component"]), a)
+        return [(c, by_comp.get(c)) for c in comps]
+    out: list[tuple[int, str | None]] = []
+    for a in cfg.traversal_attributes:
+        entry = attrs.get(a)
+        if entry is None or int(entry["best_component"]) in {c for c, _ in out}:
+            continue
+        out.append((int(entry["best_component"]), a))
+    return out
+
+
+def build_summary(cfg: RunConfig, store, ica, rf: artifacts.RunFolder, *, k: int, rule: str,
+                  stability: dict | None, probe: dict, naming: dict, selectivity: dict,
+                  attributes: Sequence[str], model_eval: dict | None, store_fp: str) -> dict:
+    """The headline numbers of a run (``summary.json``): per attribute its best component,
+    AUCs against the baselines, selectivity and top words; the means; MCC and DCI."""
+    from clipica.report import naming_poles, short_phrase
+
+    poles = naming_poles(naming)
+    attrs = {}
+    for a in attributes:
+        e = probe["attributes"][a]
+        comp = int(e["best_component"])
+        pole = "negative" if e.get("pole") == "-" else "positive"
+        attrs[a] = {
+            "best_component": comp,
+            "pole": e.get("pole", "+"),
+            "ica_best_auc": e["best_auc"],
+            "runner_up_auc": e.get("runner_up_auc"),
+            "pca_best_auc": (e.get("pca") or {}).get("best_auc"),
+            "raw_best_auc": (e.get("raw") or {}).get("best_auc"),
+            "random_rotation_best_auc": (e.get("random_rotation") or {}).get("best_auc"),
+            "linear_probe_auc": e.get("linear_probe_auc"),
+            "selectivity": selectivity.get(a),
+            "top_words": [short_phrase(w) for w, _ in poles.get(comp, {}).get(pole, [])][:5],
+        }
+
+    def mean(key):
+        vals = [v[key] for v in attrs.values() if v.get(key) is not None]
+        return float(sum(vals) / len(vals)) if vals else None
+
+    spec = (lambda v: v.get("spec") if isinstance(v, dict) else v)
+    stab_mean = None
+    if stability is not None and k in stability.get("k", []):
+        stab_mean = float(stability["stability_mean"][stability["k"].index(k)])
+    return {
+        "n_rows": int(store.image.shape[0]),
+        "model": spec(store.manifest.get("model")) or cfg.model,
+        "data": cfg.data,
+        "k": k,
+        "k_rule": rule,
+        "stability_mean": stab_mean,
+        "ica_converged": bool(ica.converged_),
+        "ica_n_iter": int(ica.n_iter_),
+        "attributes": attrs,
+        "mean_best_auc": {"ica": mean("ica_best_auc"), "pca": mean("pca_best_auc"),
+                          "raw": mean("raw_best_auc"), "random_rotation": mean("random_rotation_best_auc")},
+        "ica_beats_baselines": [a for a, v in attrs.items()
+                                if all(v[b] is None or v["ica_best_auc"] > v[b]
+                                       for b in ("pca_best_auc", "raw_best_auc"))],
+        "mcc": _mcc(probe.get("mcc")),
+        "dci": probe.get("dci"),
+        "split": probe.get("split"),
+        "model_eval": model_eval,
+        "config": asdict(cfg),
+        "fingerprints": {"store": store_fp, "decomposition": artifacts.decomposition_fingerprint(ica)},
+    }
+
+
+def _mcc(mcc: Any) -> dict | None:
+    if not isinstance(mcc, dict):
+        return None
+    return {name: (v.get("mcc", v.get("score")) if isinstance(v, dict) else v) for name, v in mcc.items()}
+
