@@ -14,8 +14,8 @@ part on its own)::
     RUN/fewshot/          the few-shot table
     RUN/report.html       RUN/summary.json
 
-Every result file is JSON with a format tag (``"format": "clipica.<kind>/<version>"``) and
-``"fingerprints"``: short content hashes of what it was computed from (``store``,
+Every result file is JSON in the envelope of :mod:`clipica._format`: a format tag
+(``"format": "clipica.<kind>/<version>"``) and ``"fingerprints"``: content hashes of what it was computed from (``store``,
 ``decomposition``, ``params``). :func:`load_result` refuses, with one line
 (:class:`~clipica.errors.StaleArtifactError`), a result whose fingerprints differ from
 the current inputs, so a stage never mixes results of two fits; :func:`read_valid` is
@@ -28,16 +28,25 @@ folder: a hand-edited artifact cannot make a report embed a file from elsewhere.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from clipica._atomic import atomic_write_json
-from clipica.errors import ArtifactError, StaleArtifactError, UnsafePathError
+from clipica._format import (
+    FINGERPRINTS_KEY,
+    FORMAT_KEY,
+    check_fingerprints,
+    content_hash,
+    read_json,
+    tagged,
+    untag,
+)
+from clipica.errors import ArtifactError, UnsafePathError
 
 #: file names inside the run folder (relative paths)
 STORE, STABILITY, ICA, PROBE, TRAVERSALS, COMPARE, FEWSHOT = (
@@ -108,28 +117,9 @@ def resolve_inside(root: str | os.PathLike, relative: str | os.PathLike) -> Path
 # ------------------------------------------------------------------ fingerprints
 
 
-def _digest(*parts: Any) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        if isinstance(p, bytes):
-            h.update(p)
-        else:
-            h.update(json.dumps(p, sort_keys=True, default=str).encode())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
-
-
 def params_fingerprint(params: Mapping[str, Any]) -> str:
     """Hash of a stage's settings (JSON-serialisable values; tuples count as lists)."""
-    return _digest(_plain(params))
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
+    return content_hash({}, {"params": params})
 
 
 _SAMPLE = 1 << 20  # bytes hashed at each end of a matrix file
@@ -140,8 +130,8 @@ def store_fingerprint(store: Any) -> str:
 
     The key (model, pretrained tag, preprocessing, data fingerprint, options) and the
     counts say what produced the store; the sizes and the first and last MiB of each
-    matrix catch a store re-extracted into the same folder. Timestamps are left out, so
-    the same extraction run twice (or resumed after a kill) has the same fingerprint.
+    data file catch a store re-extracted into the same folder. Timestamps are left out,
+    so the same extraction run twice (or resumed after a kill) has the same fingerprint.
     ``store`` is an :class:`~clipica.store.EmbeddingStore` (anything with ``path`` and
     ``manifest``) or its folder; this module reads the manifest itself because it sits
     below the store in the layers.
@@ -151,20 +141,23 @@ def store_fingerprint(store: Any) -> str:
     else:
         folder = Path(store)
         m = read_json(folder / "manifest.json")
-    parts: list[Any] = [m.get("key"), m.get("counts"), m.get("embed_dim"), m.get("normalize"),
-                        m.get("label_columns")]
+    meta: dict[str, Any] = {k: m.get(k) for k in ("key", "counts", "embed_dim", "normalize",
+                                                   "label_columns", "schema_version")}
+    arrays = {}
     for name in ("image.f32", "text.f32", "rows.parquet"):
         p = folder / name
         if not p.is_file():
-            parts.append([name, None])
+            meta[f"{name}_size"] = None
             continue
         size = p.stat().st_size
         with open(p, "rb") as f:
             head = f.read(_SAMPLE)
             f.seek(max(0, size - _SAMPLE))
             tail = f.read(_SAMPLE)
-        parts += [[name, size], head, tail]
-    return _digest(*parts)
+        meta[f"{name}_size"] = size
+        arrays[f"{name}/head"] = np.frombuffer(head, dtype=np.uint8)
+        arrays[f"{name}/tail"] = np.frombuffer(tail, dtype=np.uint8)
+    return content_hash(arrays, meta)
 
 
 def decomposition_fingerprint(decomposition: Any) -> str:
@@ -173,70 +166,41 @@ def decomposition_fingerprint(decomposition: Any) -> str:
     fp = getattr(decomposition, "fingerprint", None)
     if callable(fp):
         return str(fp())
-    import numpy as np
-
-    parts = [np.ascontiguousarray(np.asarray(getattr(decomposition, n), dtype=np.float64)).tobytes()
-             for n in ("mean_", "components_")]
-    return _digest(*parts)
+    return content_hash({n: np.asarray(getattr(decomposition, n), dtype=np.float64)
+                         for n in ("mean_", "components_")})
 
 
 # ------------------------------------------------------------------ typed results
 
+#: the current version of each result kind this module writes and reads
+VERSIONS = {"probe": 1, "naming": 1, "stability": 1, "intervene": 1, "selectivity": 1, "summary": 1}
 
-def format_tag(kind: str, version: int = 1) -> str:
-    return f"clipica.{kind}/{version}"
+
+def format_tag(kind: str) -> str:
+    return f"clipica.{kind}/{VERSIONS.get(kind, 1)}"
 
 
 def save_result(path: str | os.PathLike, payload: Mapping[str, Any], *, kind: str,
-                fingerprints: Mapping[str, str], version: int = 1) -> Path:
-    """Write ``payload`` atomically as JSON with its format tag and input fingerprints.
-
-    A ``"format"`` already in ``payload`` (a result's own ``to_dict``) is kept when it is
-    of the same kind; ``fingerprints`` replaces any in ``payload``.
-    """
+                fingerprints: Mapping[str, str]) -> Path:
+    """Write ``payload`` atomically as JSON in the format envelope (:mod:`clipica._format`):
+    its format tag and the fingerprints of its inputs. An envelope already in ``payload``
+    (a result's own ``to_dict``) is replaced."""
     path = Path(path)
-    doc = dict(payload)
-    tag = doc.get("format")
-    if not (isinstance(tag, str) and tag.startswith(f"clipica.{kind}/")):
-        doc["format"] = format_tag(kind, version)
-    doc["fingerprints"] = dict(fingerprints)
-    atomic_write_json(path, doc)
+    body = {k: v for k, v in payload.items() if k not in (FORMAT_KEY, FINGERPRINTS_KEY)}
+    atomic_write_json(path, tagged(format_tag(kind), body, {k: v for k, v in fingerprints.items()
+                                                           if v is not None}))
     return path
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    """A JSON object from ``path``; :class:`~clipica.errors.ArtifactError` when unreadable."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ArtifactError(f"{path} does not exist") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} is not readable JSON ({type(exc).__name__}: {exc})") from None
-    if not isinstance(doc, dict):
-        raise ArtifactError(f"{path} holds a JSON {type(doc).__name__}, not an object")
-    return doc
 
 
 def check_result(doc: Mapping[str, Any], path: str | os.PathLike, kind: str,
                  expect: Mapping[str, str | None] | None = None) -> None:
-    """Raise unless ``doc`` is a ``clipica.<kind>/*`` result whose fingerprints equal ``expect``.
-
-    ``expect`` maps an input (``store``, ``decomposition``, ``params``) to its current
-    fingerprint; inputs given as None are not checked.
+    """Raise unless ``doc`` is a current ``clipica.<kind>`` result whose fingerprints equal
+    ``expect`` (:class:`~clipica.errors.ArtifactError` /
+    :class:`~clipica.errors.StaleArtifactError`, one line). ``expect`` maps an input
+    (``store``, ``decomposition``, ``params``) to its current fingerprint; None skips it.
     """
-    tag = doc.get("format")
-    if not (isinstance(tag, str) and tag.startswith(f"clipica.{kind}/")):
-        raise ArtifactError(f"{path} is not a clipica {kind} result (format {tag!r}); recompute it")
-    have = doc.get("fingerprints") or {}
-    for what, want in (expect or {}).items():
-        if want is None:
-            continue
-        got = have.get(what)
-        if got != want:
-            raise StaleArtifactError(
-                f"{path} was computed from another {what} ({got or 'unrecorded'}, now {want}); "
-                "recompute it (rerun the command that wrote it) instead of mixing results")
+    _, found = untag(doc, format_tag(kind), source=str(path))
+    check_fingerprints(found, dict(expect or {}), source=str(path))
 
 
 def load_result(path: str | os.PathLike, kind: str,

@@ -255,7 +255,8 @@ def test_cli_writes_png_and_json(tiny_store, tmp_path, capsys):
     )
     assert code == 0, capsys.readouterr().err
     assert out.is_file() and out.read_bytes()[:4] == b"\x89PNG"
-    js = json.loads((out.parent / "intervene.json").read_text())
+    js = json.loads((out.parent / "c1.json").read_text())  # beside the figure, named after it
+    assert js["format"] == "clipica.intervene/1" and set(js["fingerprints"]) >= {"store", "decomposition"}
     assert js["component"] == 1 and js["alphas"] == [-2.0, 0.0, 2.0]  # sorted for every view
     assert set(js["attribute_probabilities"]) >= {"Smiling", "Eyeglasses"}
     assert all(len(v) == 3 for v in js["attribute_probabilities"].values())
@@ -265,7 +266,7 @@ def test_cli_writes_png_and_json(tiny_store, tmp_path, capsys):
     for src, per_alpha in zip(js["rows"], js["retrieved_rows"], strict=True):
         assert all(src not in cell for cell in per_alpha)  # the source row is never retrieved
     assert js["decoded"] is False and "text_response" in js
-    assert (out.parent / js["retrieval_png"]).is_file() and (out.parent / "c1.json").is_file()
+    assert (out.parent / js["retrieval_png"]).is_file()
 
 
 def test_cli_with_decoder_trains_once_and_reuses(tiny_store, tmp_path):
@@ -291,11 +292,12 @@ def test_cli_with_decoder_trains_once_and_reuses(tiny_store, tmp_path):
         "--quiet",
     ]
     assert main([*args, "--out", str(tmp_path / "a.png")]) == 0
-    assert (tiny_store / "ica" / "decoder.safetensors").is_file()
-    stamp = (tiny_store / "ica" / "decoder.safetensors").stat().st_mtime_ns
+    weights = tiny_store / "ica" / "decoder" / "decoder.safetensors"  # the run folder's ica/decoder/
+    assert weights.is_file()
+    stamp = weights.stat().st_mtime_ns
     assert main([*args, "--out", str(tmp_path / "b.png")]) == 0
-    assert (tiny_store / "ica" / "decoder.safetensors").stat().st_mtime_ns == stamp
-    js = json.loads((tmp_path / "intervene.json").read_text())
+    assert weights.stat().st_mtime_ns == stamp
+    js = json.loads((tmp_path / "b.json").read_text())
     assert js["decoded"] is True and js["decoder"]["baseline_mse"] > 0
     assert (tmp_path / js["decoded_png"]).is_file()
 

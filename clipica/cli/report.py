@@ -34,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from clipica.errors import InputError
     from clipica.pipeline import report_stage
+
+    if args.traversals < 0:
+        raise InputError(f"--traversals must be 0 or more, got {args.traversals}")
 
     path = report_stage(
         args.store,

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--traversals", type=int, default=3, metavar="N",
                         help="components traversed (the best-separated attributes'; default 3)")
     parser.add_argument("--no-decoder", action="store_true", help="traversals without the decoded view")
+    parser.add_argument("--decoder-epochs", type=int, default=None, metavar="E",
+                        help="decoder training epochs (default: about 30k image presentations)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a store in DIR/store extracted with other settings")
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = RunConfig(model=args.model, pretrained=args.pretrained, data=args.data, k=parse_k(args.k),
                     k_grid=k_grid, restarts=args.restarts, seed=args.seed, batch_size=args.batch_size,
                     device=args.device, limit=args.limit, split=args.split,
-                    n_traversals=args.traversals, decoder=not args.no_decoder)
+                    n_traversals=args.traversals, decoder=not args.no_decoder,
+                    decoder_epochs=args.decoder_epochs)
     summary = run(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     print(format_summary(summary))
     if summary.get("reused"):

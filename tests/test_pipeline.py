@@ -1,0 +1,228 @@
+"""``clipica run``: resume after ``kill -9`` in every stage, reuse, and stale results refused.
+
+Small on purpose: the test-size tiny-faces on 240 synthetic faces, K from {2, 3}, two
+bootstrap fits per K, one traversal without the decoder.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from clipica.cli import main
+
+ROWS = 240
+ARGS = ["run", "--model", "tiny-faces", "--data", f"synthetic-faces:{ROWS}", "--k-grid", "2", "3",
+        "--restarts", "2", "--batch-size", "40", "--traversals", "1", "--no-decoder"]
+#: summary fields that legitimately differ between two runs of the same command
+VOLATILE = ("timings", "reused", "commands")
+
+
+def _cli(out, env=None):
+    """The command as a user runs it, in a fresh process (so that kill -9 is real)."""
+    e = dict(os.environ)
+    e.pop("CLIPICA_TEST_KILL_AT", None)
+    e.update(env or {})
+    cmd = [sys.executable, "-m", "clipica", *ARGS, "--out", str(out)]
+    return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=900)
+
+
+def _stable(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k not in VOLATILE}
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory, tiny_faces_cache):
+    out = tmp_path_factory.mktemp("run") / "R"
+    proc = _cli(out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, json.loads((out / "summary.json").read_text())
+
+
+def test_run_writes_the_run_folder(clean_run):
+    out, s = clean_run
+    for rel in ("store/manifest.json", "stability/stability.json", "stability/stability.png",
+                "ica/ica.json", "ica/naming/naming.json", "probe/probe.json", "probe/heatmap.png",
+                "probe/selectivity.json", "report.html", "summary.json"):
+        assert (out / rel).is_file(), rel
+    assert s["format"] == "clipica.summary/1"
+    assert set(s["fingerprints"]) == {"store", "decomposition"}
+    assert s["n_rows"] == ROWS and s["k"] in (2, 3)
+    stab = json.loads((out / "stability" / "stability.json").read_text())
+    assert stab["format"] == "clipica.stability/1" and stab["chosen_k"] == s["k"]
+    probe = json.loads((out / "probe" / "probe.json").read_text())
+    assert probe["fingerprints"]["decomposition"] == s["fingerprints"]["decomposition"]
+    assert len(list((out / "traversals").glob("component_*.json"))) == 1
+    assert set(s["timings"]) == {"model", "extract", "stability", "ica", "probe", "naming",
+                                 "selectivity", "traversals", "report", "total"}
+
+
+def test_kill_9_in_every_stage_then_rerun_gives_the_same_summary(clean_run, tmp_path):
+    _, reference = clean_run
+    out = tmp_path / "R"
+    # 1. kill -9 in the middle of the extraction (after at least one committed batch)
+    env = dict(os.environ, CLIPICA_TEST_COMMIT_PAUSE="0.3")
+    env.pop("CLIPICA_TEST_KILL_AT", None)
+    proc = subprocess.Popen([sys.executable, "-m", "clipica", *ARGS, "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    progress = out / "store" / "progress.json"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if progress.is_file() and json.loads(progress.read_text() or "{}").get("n_rows", 0) > 0:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the extraction finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not json.loads((out / "store" / "manifest.json").read_text()).get("complete")
+
+    # 2. each later stage killed at its start; each rerun reuses what finished before it
+    finished_before = {"stability": ["model"], "ica": ["model", "extract"],
+                       "probe": ["model", "extract", "stability"],
+                       "traversals": ["model", "extract", "stability", "ica"]}
+    for stage, reused in finished_before.items():
+        proc = _cli(out, {"CLIPICA_TEST_KILL_AT": stage})
+        assert proc.returncode == -signal.SIGKILL, (stage, proc.stderr[-2000:])
+        for name in reused:
+            assert f"   {name} reused" in proc.stderr, (stage, name, proc.stderr[-2000:])
+        assert f"   {stage} reused" not in proc.stderr
+    assert not (out / "summary.json").exists()
+
+    # 3. the same command again finishes, recomputing only the traversals and the report
+    proc = _cli(out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reused"] == ["model", "extract", "stability", "ica", "probe", "naming",
+                                 "selectivity"]
+    assert _stable(summary) == _stable(reference)
+
+
+# ------------------------------------------------------------------ stale results
+
+
+def _copy_run(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def test_refit_with_another_k_then_report_name_probe_never_mix(clean_run, tmp_path, capsys):
+    src, s = clean_run
+    out = _copy_run(src, tmp_path / "R")
+    store, ica = str(out / "store"), str(out / "ica")
+    other_k = 3 if s["k"] == 2 else 2
+    assert main(["ica", store, "-k", str(other_k), "--out", ica, "--overwrite", "--quiet"]) == 0
+    assert not (out / "ica" / "naming").exists()  # refit replaces the folder, stale names included
+    from clipica import artifacts
+    from clipica.ica import ICA
+
+    new_fp = artifacts.decomposition_fingerprint(ICA.load(ica))
+    assert new_fp != s["fingerprints"]["decomposition"]
+    capsys.readouterr()
+
+    # report without computing: the probe in the folder is the old fit's -> one line, exit 2
+    assert main(["report", store, "--ica", ica, "--out", str(out), "--no-compute", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "another decomposition" in err and "probe.json" in err
+
+    # report that may compute: recomputes the probe and the names for the new fit
+    assert main(["report", store, "--ica", ica, "--out", str(out), "--traversals", "0", "--quiet"]) == 0
+    probe = json.loads((out / "probe" / "probe.json").read_text())
+    naming = json.loads((out / "ica" / "naming" / "naming.json").read_text())
+    assert probe["fingerprints"]["decomposition"] == new_fp
+    assert naming["fingerprints"]["decomposition"] == new_fp
+    assert len(naming["components"]) == other_k
+    html = (out / "report.html").read_text()
+    assert f'<div class="v">{other_k}</div><div class="k">components K</div>' in html
+    # the traversal left from the old fit is not shown beside the new fit's tables
+    assert "Not computed: traversals" in html
+
+    # name and probe recompute for the new fit
+    assert main(["name", store, "--ica", ica]) == 0
+    assert json.loads((out / "ica" / "naming" / "naming.json").read_text())["fingerprints"][
+        "decomposition"] == new_fp
+    assert main(["probe", store, "--ica", ica, "--out", str(out / "probe"), "--overwrite"]) == 0
+    assert json.loads((out / "probe" / "probe.json").read_text())["inputs"]["n_components"] == other_k
+
+
+def test_rerun_after_refit_recomputes_what_depends_on_the_fit(clean_run, tmp_path):
+    """`clipica run` into a folder whose ICA was refitted by hand: the fit stage sees other
+    settings, refits, and every later stage recomputes (none is reused)."""
+    src, s = clean_run
+    out = _copy_run(src, tmp_path / "R")
+    other_k = 3 if s["k"] == 2 else 2
+    assert main(["ica", str(out / "store"), "-k", str(other_k), "--out", str(out / "ica"),
+                 "--overwrite", "--quiet"]) == 0
+    proc = _cli(out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reused"] == ["model", "extract", "stability"]
+    assert _stable(summary) == _stable(s)
+
+
+def test_a_crafted_intervene_json_embeds_nothing_from_outside(clean_run, tmp_path, capsys):
+    src, _ = clean_run
+    out = _copy_run(src, tmp_path / "R")
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG\r\n\x1a\n" + b"SECRET-BYTES-" * 40)
+    (out / "traversals" / "evil_link.png").symlink_to(secret)
+    [path] = list((out / "traversals").glob("component_*.json"))
+    doc = json.loads(path.read_text())
+    doc["figure_png"] = str(secret)                 # absolute
+    doc["decoded_png"] = "../../secret.png"         # ..
+    doc["retrieval_png"] = "evil_link.png"          # a symlink leaving the folder
+    path.write_text(json.dumps(doc))
+    assert main(["report", str(out / "store"), "--ica", str(out / "ica"), "--out", str(out),
+                 "--no-compute", "--quiet"]) == 0
+    html = (out / "report.html").read_text()
+    needle = base64.b64encode(secret.read_bytes())[:24].decode()
+    assert needle not in html
+    assert "Component" in html  # the traversal's own text is still shown
+
+
+def test_two_reports_into_one_folder_with_different_decompositions(clean_run, tmp_path, capsys):
+    src, _ = clean_run
+    store = str(src / "store")
+    a, b, rep = tmp_path / "a", tmp_path / "b", tmp_path / "report"
+    assert main(["ica", store, "-k", "2", "--out", str(a), "--quiet"]) == 0
+    assert main(["ica", store, "-k", "3", "--out", str(b), "--quiet", "--seed", "1"]) == 0
+    for ica in (a, b):
+        assert main(["report", store, "--ica", str(ica), "--out", str(rep), "--traversals", "0",
+                     "--quiet"]) == 0
+    from clipica import artifacts
+    from clipica.ica import ICA
+
+    probe = json.loads((rep / "probe" / "probe.json").read_text())
+    assert probe["fingerprints"]["decomposition"] == artifacts.decomposition_fingerprint(ICA.load(b))
+    assert probe["inputs"]["n_components"] == 3
+    html = (rep / "report.html").read_text()
+    assert '<div class="v">3</div><div class="k">components K</div>' in html
+    assert str(b) in html and str(a) not in html
+
+
+def test_k_auto_reads_the_sweep_of_clipica_stability(clean_run, tmp_path, capsys):
+    src, s = clean_run
+    store = str(src / "store")
+    sweep = tmp_path / "sweep"
+    assert main(["stability", store, "--k-grid", "2", "3", "--restarts", "2", "--out", str(sweep),
+                 "--quiet"]) == 0
+    doc = json.loads((sweep / "stability.json").read_text())
+    assert (sweep / "stability.png").is_file()
+    assert doc["chosen_k"] == s["k"]  # the same sweep as the run's
+    assert main(["ica", store, "-k", "auto", "--sweep", str(sweep), "--out", str(tmp_path / "ica"),
+                 "--quiet"]) == 0
+    assert json.loads((tmp_path / "ica" / "ica.json").read_text())["n_components"] == s["k"]
+    capsys.readouterr()
+    # no sweep: one line saying what to run
+    assert main(["ica", store, "-k", "auto", "--sweep", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "ica2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "clipica stability" in err
