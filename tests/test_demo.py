@@ -74,7 +74,7 @@ def test_summary_agrees_with_the_artifacts(demo_run):
              for m in ("ica", "pca", "raw")}
     for m, v in means.items():
         assert s["mean_best_auc"][m] == pytest.approx(v)
-    sweep = json.loads((out / "stability.json").read_text())
+    sweep = json.loads((out / "stability" / "stability.json").read_text())
     assert sweep["chosen_k"] == s["k"]
     assert sweep["k"] == [4, 8]
     import pandas as pd

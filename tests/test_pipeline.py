@@ -38,11 +38,29 @@ def _stable(summary: dict) -> dict:
     return {k: v for k, v in summary.items() if k not in VOLATILE}
 
 
+def _assert_same(a, b, path="summary"):
+    """Equal, floats to 1e-5 relative: the DCI lasso is not bit-reproducible across processes
+    (the AUCs, K, components and fingerprints are compared exactly)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), (path, sorted(set(a) ^ set(b)))
+        for k in a:
+            _assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        tol = 0.0 if ".attributes." in path or path.endswith("mean_best_auc") else 1e-5
+        assert a == pytest.approx(b, rel=tol, abs=tol), path
+    else:
+        assert a == b, path
+
+
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory, tiny_faces_cache):
+    """An uninterrupted run (in this process: the same code, without a second import)."""
     out = tmp_path_factory.mktemp("run") / "R"
-    proc = _cli(out)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert main([*ARGS, "--out", str(out), "--quiet"]) == 0
     return out, json.loads((out / "summary.json").read_text())
 
 
@@ -64,10 +82,8 @@ def test_run_writes_the_run_folder(clean_run):
                                  "selectivity", "traversals", "report", "total"}
 
 
-def test_kill_9_in_every_stage_then_rerun_gives_the_same_summary(clean_run, tmp_path):
-    _, reference = clean_run
-    out = tmp_path / "R"
-    # 1. kill -9 in the middle of the extraction (after at least one committed batch)
+def _kill_during_extraction(out):
+    """Start the command and ``kill -9`` it once the extraction has committed a batch."""
     env = dict(os.environ, CLIPICA_TEST_COMMIT_PAUSE="0.3")
     env.pop("CLIPICA_TEST_KILL_AT", None)
     proc = subprocess.Popen([sys.executable, "-m", "clipica", *ARGS, "--out", str(out)], env=env,
@@ -75,33 +91,57 @@ def test_kill_9_in_every_stage_then_rerun_gives_the_same_summary(clean_run, tmp_
     progress = out / "store" / "progress.json"
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
-        if progress.is_file() and json.loads(progress.read_text() or "{}").get("n_rows", 0) > 0:
-            break
+        try:
+            if json.loads(progress.read_text()).get("n_rows", 0) > 0:
+                break
+        except (OSError, ValueError):
+            pass
         time.sleep(0.1)
     assert proc.poll() is None, "the extraction finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not json.loads((out / "store" / "manifest.json").read_text()).get("complete")
 
-    # 2. each later stage killed at its start; each rerun reuses what finished before it
-    finished_before = {"stability": ["model"], "ica": ["model", "extract"],
-                       "probe": ["model", "extract", "stability"],
-                       "traversals": ["model", "extract", "stability", "ica"]}
-    for stage, reused in finished_before.items():
-        proc = _cli(out, {"CLIPICA_TEST_KILL_AT": stage})
-        assert proc.returncode == -signal.SIGKILL, (stage, proc.stderr[-2000:])
-        for name in reused:
-            assert f"   {name} reused" in proc.stderr, (stage, name, proc.stderr[-2000:])
-        assert f"   {stage} reused" not in proc.stderr
+
+def _kill_at(out, stage, reused):
+    proc = _cli(out, {"CLIPICA_TEST_KILL_AT": stage})
+    assert proc.returncode == -signal.SIGKILL, (stage, proc.stderr[-2000:])
+    for name in reused:
+        assert f"   {name} reused" in proc.stderr, (stage, name, proc.stderr[-2000:])
+    assert f"   {stage} reused" not in proc.stderr
     assert not (out / "summary.json").exists()
 
-    # 3. the same command again finishes, recomputing only the traversals and the report
+
+def _finish(out, reference, reused):
     proc = _cli(out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["reused"] == ["model", "extract", "stability", "ica", "probe", "naming",
-                                 "selectivity"]
-    assert _stable(summary) == _stable(reference)
+    assert summary["reused"] == reused
+    for name in reused:
+        assert f"   {name} reused" in proc.stderr
+    _assert_same(_stable(summary), _stable(reference))
+
+
+def test_kill_9_during_extraction_and_probe_then_rerun_gives_the_same_summary(clean_run, tmp_path):
+    _, reference = clean_run
+    out = tmp_path / "R"
+    _kill_during_extraction(out)
+    _kill_at(out, "probe", ["model"])  # the extraction resumes; the sweep and the fit run
+    _finish(out, reference, ["model", "extract", "stability", "ica"])
+
+
+@pytest.mark.slow
+def test_kill_9_in_every_stage_then_rerun_gives_the_same_summary(clean_run, tmp_path):
+    """Extraction (mid-batch), then the sweep, the fit, the probe and the traversals each
+    killed as they start; every rerun reuses exactly the stages finished before it."""
+    _, reference = clean_run
+    out = tmp_path / "R"
+    _kill_during_extraction(out)
+    _kill_at(out, "stability", ["model"])
+    _kill_at(out, "ica", ["model", "extract"])
+    _kill_at(out, "probe", ["model", "extract", "stability"])
+    _kill_at(out, "traversals", ["model", "extract", "stability", "ica"])
+    _finish(out, reference, ["model", "extract", "stability", "ica", "probe", "naming", "selectivity"])
 
 
 # ------------------------------------------------------------------ stale results
@@ -153,19 +193,22 @@ def test_refit_with_another_k_then_report_name_probe_never_mix(clean_run, tmp_pa
     assert json.loads((out / "probe" / "probe.json").read_text())["inputs"]["n_components"] == other_k
 
 
-def test_rerun_after_refit_recomputes_what_depends_on_the_fit(clean_run, tmp_path):
-    """`clipica run` into a folder whose ICA was refitted by hand: the fit stage sees other
-    settings, refits, and every later stage recomputes (none is reused)."""
+def test_rerun_after_a_refit_by_hand_refits_and_keeps_what_still_matches(clean_run, tmp_path):
+    """`clipica run` into a folder whose ICA was refitted by hand with another K: the fit
+    stage sees other settings and refits (the names went with the replaced folder). The
+    refit is the same ICA as before, so the probe, selectivity and traversals computed for
+    that content are valid again and reused; the summary is the uninterrupted run's."""
     src, s = clean_run
     out = _copy_run(src, tmp_path / "R")
     other_k = 3 if s["k"] == 2 else 2
     assert main(["ica", str(out / "store"), "-k", str(other_k), "--out", str(out / "ica"),
                  "--overwrite", "--quiet"]) == 0
-    proc = _cli(out)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main([*ARGS, "--out", str(out), "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["reused"] == ["model", "extract", "stability"]
-    assert _stable(summary) == _stable(s)
+    assert summary["reused"][:3] == ["model", "extract", "stability"]
+    assert "ica" not in summary["reused"] and "naming" not in summary["reused"]
+    assert "probe" in summary["reused"]
+    _assert_same(_stable(summary), _stable(s))
 
 
 def test_a_crafted_intervene_json_embeds_nothing_from_outside(clean_run, tmp_path, capsys):
