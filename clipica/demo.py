@@ -39,7 +39,7 @@ class DemoConfig:
     """Sizes and choices of one demo run; recorded in ``summary.json``.
 
     n_rows : synthetic faces embedded.  k_grid : candidate numbers of components.
-    stability_threshold / restarts : the K rule, :func:`clipica.stability.choose_k` (the
+    stability_threshold / restarts : the K rule, :func:`clipica.decompositions.stability.choose_k` (the
     largest K with at least 90% of its components at or above the threshold in stability
     over bootstrap refits).
     traversal_rows : source rows per traversal grid.  decoder_epochs : None = the

@@ -457,7 +457,7 @@ def _section_stability(stability: Mapping[str, Any] | None, stability_png: Any) 
                                             threshold=stability.get("threshold", 0.8))
     if stability_png is None:
         return _missing(
-            "stability sweep over K", "Use <code>clipica.stability.sweep_k</code> to choose K."
+            "stability sweep over K", "Run <code>clipica stability STORE --k-grid 8 16 32 64 --out DIR</code> to choose K."
         )
     rule = stability.get("rule")
     chosen = stability.get("chosen_k")

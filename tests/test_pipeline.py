@@ -162,7 +162,7 @@ def test_refit_with_another_k_then_report_name_probe_never_mix(clean_run, tmp_pa
     assert main(["ica", store, "-k", str(other_k), "--out", ica, "--overwrite", "--quiet"]) == 0
     assert not (out / "ica" / "naming").exists()  # refit replaces the folder, stale names included
     from clipica import artifacts
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
 
     new_fp = artifacts.decomposition_fingerprint(ICA.load(ica))
     assert new_fp != s["fingerprints"]["decomposition"]
@@ -241,7 +241,7 @@ def test_two_reports_into_one_folder_with_different_decompositions(clean_run, tm
         assert main(["report", store, "--ica", str(ica), "--out", str(rep), "--traversals", "0",
                      "--quiet"]) == 0
     from clipica import artifacts
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
 
     probe = json.loads((rep / "probe" / "probe.json").read_text())
     assert probe["fingerprints"]["decomposition"] == artifacts.decomposition_fingerprint(ICA.load(b))

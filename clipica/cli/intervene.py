@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from clipica import artifacts
-    from clipica.ica import ICA
+    from clipica.decompositions import load_decomposition
     from clipica.pipeline import traversal_params, traversal_stage
     from clipica.store import EmbeddingStore
 
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                               text=not args.no_text, neighbours=args.neighbours, seed=args.seed)
     out = Path(args.out)
     store = EmbeddingStore.open(args.store)
-    ica = ICA.load(args.ica)
+    ica = load_decomposition(args.ica)
     doc = traversal_stage(store, ica, out, params, store_fp=artifacts.store_fingerprint(store),
                           decoder_dir=Path(args.ica) / "decoder",
                           inputs={"store": str(Path(args.store)), "ica": str(Path(args.ica))},

@@ -44,13 +44,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from clipica import artifacts
-    from clipica.ica import ICA
+    from clipica.decompositions import load_decomposition
     from clipica.pipeline import name_stage, naming_params
     from clipica.store import EmbeddingStore
 
     params = naming_params(vocab=args.vocab, template=args.template, top=args.top, prompts=args.prompt)
     store = EmbeddingStore.open(args.store)
-    ica = ICA.load(args.ica)
+    ica = load_decomposition(args.ica)
     out = Path(args.out) if args.out else Path(args.ica) / "naming"
     doc = name_stage(store, ica, out, params, store_fp=artifacts.store_fingerprint(store),
                      vocab=args.vocab, inputs={"store": str(Path(args.store)), "ica": str(Path(args.ica))},

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     from clipica import artifacts
     from clipica.errors import ArtifactExistsError
-    from clipica.ica import ICA
+    from clipica.decompositions import load_decomposition
     from clipica.pipeline import probe_params, probe_stage
     from clipica.store import EmbeddingStore
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if (out / "probe.json").exists() and not args.overwrite:
         raise ArtifactExistsError(f"{out / 'probe.json'} exists; pass --overwrite to replace it")
     store = EmbeddingStore.open(args.store)
-    ica = ICA.load(args.ica)
+    ica = load_decomposition(args.ica)
     doc = probe_stage(store, ica, out, params, store_fp=artifacts.store_fingerprint(store),
                       inputs={"ica": str(Path(args.ica).resolve())}, reuse=False)
     report = doc["_report"]

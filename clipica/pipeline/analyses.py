@@ -93,8 +93,7 @@ def compute_probe(store, ica, params: dict, *, progress: bool = True):
     X = np.asarray(X, dtype=np.float32)
     codes = ica.transform(X)
     k = codes.shape[1]
-    bases = baseline_codes(X, k, whitening=ica.whitening_, mean=ica.mean_, random_state=seed,
-                           include_raw=params["raw"])
+    bases = baseline_codes(X, k, random_state=seed, include_raw=params["raw"])
     rows = store.rows
     label_cols = [c for c in store.label_columns if c in rows.columns]
     if not label_cols:

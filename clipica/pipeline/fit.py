@@ -106,12 +106,16 @@ def stability_params(k_grid, *, restarts: int, sweep_rows: int, seed: int, thres
 
 
 def compute_stability(X, params: dict, *, progress: bool = True) -> dict:
-    """The K sweep (bootstrap ICA refits per K) and the K rule, as the ``stability.json`` payload.
+    """The K sweep (bootstrap ICA refits per K) and the K rule, as the ``stability.json`` body.
 
     ``X`` is (n_rows, D); ``params`` from :func:`stability_params`. K values not below
-    min(n_rows, D) are dropped (the sweep cannot fit them).
+    min(n_rows, D) are dropped (the sweep cannot fit them). The body is the typed
+    :class:`~clipica.decompositions.stability.StabilitySweep` (``rows``, ``per_component``,
+    ``chosen_k``, ``rule``; its ``from_dict`` reads it) plus the same table as columns
+    (``k``, ``stability_mean``, ...) for the report and scripts.
     """
-    from clipica.stability import choose_k, sweep_k
+    from clipica._format import FINGERPRINTS_KEY, FORMAT_KEY
+    from clipica.decompositions.stability import sweep
 
     n_rows = int(X.shape[0])
     ks = [k for k in params["k_grid"] if 1 <= k < min(X.shape)]
@@ -120,14 +124,15 @@ def compute_stability(X, params: dict, *, progress: bool = True) -> dict:
             f"no K in the grid {params['k_grid']} is below min(rows, dims) = {min(X.shape)}; "
             "choose smaller K values")
     rows = sweep_rows_index(n_rows, params["sweep_rows"], params["seed"])
-    sweep = sweep_k(np.asarray(X[rows]), ks, n_runs=params["restarts"],
-                    random_state=params["seed"], progress=progress)
-    k, rule = choose_k(sweep, min_stability=params["threshold"])
-    table = sweep_table(sweep)
-    return {**table, "chosen_k": k, "rule": rule, "threshold": params["threshold"],
-            "n_runs": params["restarts"], "resampling": "bootstrap", "n_rows": int(len(rows)),
-            "per_component": {str(kk): v for kk, v in sweep.attrs.get("per_component", {}).items()},
-            "stability_mean_at_k": float(table["stability_mean"][table["k"].index(k)])}
+    result = sweep(np.asarray(X[rows]), ks, n_runs=params["restarts"], random_state=params["seed"],
+                   progress=progress)
+    k = result.choose(min_stability=params["threshold"])
+    table = sweep_table(result.to_frame())
+    body = {key: v for key, v in result.to_dict().items() if key not in (FORMAT_KEY, FINGERPRINTS_KEY)}
+    return {**body, **table, "threshold": params["threshold"], "n_runs": params["restarts"],
+            "resampling": "bootstrap", "n_rows": int(len(rows)),
+            "stability_mean_at_k": float(table["stability_mean"][table["k"].index(k)]),
+            "stage_params": params}
 
 
 def stability_stage(store, out_dir: str | os.PathLike, params: dict, *, store_fp: str,
@@ -144,7 +149,6 @@ def stability_stage(store, out_dir: str | os.PathLike, params: dict, *, store_fp
         return doc
     X = store.image if params.get("modality", "image") == "image" else store.text
     doc = compute_stability(X, params, progress=progress)
-    doc["params"] = params
     artifacts.save_result(path, doc, kind="stability", fingerprints=expect)
     _save_stability_png(doc, out_dir / "stability.png")
     return doc
@@ -200,21 +204,21 @@ def fitted_inputs(ica_dir: str | os.PathLike) -> dict:
         meta = artifacts.read_json(Path(ica_dir) / "ica.json")
     except ArtifactError:
         return {}
-    return dict((meta.get("extra") or {}).get("fingerprints") or {})
+    return dict(meta.get("fingerprints") or {})
 
 
 def fit_ica(X, params: dict, *, progress: bool = True):
-    """A fitted :class:`~clipica.ica.ICA` (and its bootstrap stability result, or None)."""
+    """A fitted :class:`~clipica.decompositions.ica.ICA` (and its bootstrap stability result, or None)."""
     kw = {k: params[k] for k in ("solver", "fun", "max_iter", "tol", "device")}
     if params.get("stability_runs"):
-        from clipica.stability import stability
+        from clipica.decompositions.stability import stability
 
         stab = stability(X, params["k"], n_runs=params["stability_runs"], bootstrap=True,
                          random_state=params["seed"], progress=progress, **kw)
         ica = stab.reference
         ica.stability_ = stab.stability
         return ica, stab
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
 
     return ICA(n_components=params["k"], random_state=params["seed"], **kw).fit(X), None
 
@@ -245,7 +249,7 @@ def fit_stage(X, out_dir: str | os.PathLike, params: dict, *, store_fp: str | No
     fit). Returns the fitted ICA."""
     import time
 
-    from clipica.ica import ICA
+    from clipica.decompositions.ica import ICA
 
     out_dir = Path(out_dir)
     expect = {"store": store_fp, "params": artifacts.params_fingerprint(params)}
@@ -261,12 +265,12 @@ def fit_stage(X, out_dir: str | os.PathLike, params: dict, *, store_fp: str | No
     _check_replaceable(out_dir)
     t0 = time.perf_counter()
     ica, stab = fit_ica(X, params, progress=progress)
-    extra = {**(source or {}), "command_seconds": time.perf_counter() - t0, "fingerprints": expect}
+    extra = {**(source or {}), "command_seconds": time.perf_counter() - t0}
     if stab is not None:
         extra["stability"] = {k: v for k, v in stab.to_dict().items() if k != "stability"}
 
     def fill(tmp: Path) -> None:
-        ica.save(tmp, overwrite=True, extra=extra)
+        ica.save(tmp, overwrite=True, extra=extra, fingerprints={k: v for k, v in expect.items() if v})
         from clipica._atomic import atomic_write_json
 
         if stab is not None:

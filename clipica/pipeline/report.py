@@ -199,16 +199,15 @@ def report_stage(store_dir: str | os.PathLike, ica_dir: str | os.PathLike, out: 
                  title: str | None = None, log=None) -> Path:
     """``clipica report``: reuse the valid results for (store, ICA), compute the missing ones
     (unless ``compute_missing=False``, which refuses stale ones), write ``out/report.html``."""
-    from clipica.ica import ICA
+    from clipica.decompositions import load_decomposition
+    from clipica.decompositions.base import find_meta_file
     from clipica.store import EmbeddingStore
 
     if n_traversals < 0:
         raise InputError(f"traversals must be 0 or more, got {n_traversals}")
     store_dir, ica_dir, out = Path(store_dir), Path(ica_dir), Path(out)
     store = EmbeddingStore.open(store_dir)
-    if not (ica_dir / "ica.json").is_file():
-        raise InputError(f"{ica_dir} holds no fitted ICA (no ica.json); fit one with `clipica ica`")
-    ica = ICA.load(ica_dir)
+    ica = load_decomposition(ica_dir)
     out.mkdir(parents=True, exist_ok=True)
     store_fp = artifacts.store_fingerprint(store)
     results = gather(store, ica, out, store_fp=store_fp, ica_dir=ica_dir,
@@ -216,6 +215,6 @@ def report_stage(store_dir: str | os.PathLike, ica_dir: str | os.PathLike, out: 
                      traversals=Path(traversals) if traversals else None,
                      compute_missing=compute_missing, n_traversals=n_traversals, decoder=decoder,
                      log=log, progress=progress)
-    ica_meta = artifacts.read_json(ica_dir / "ica.json")
+    ica_meta = artifacts.read_json(find_meta_file(ica_dir))
     return render(out, results, store=store, ica_dir=ica_dir, ica_meta=ica_meta,
                   commands=[f"clipica report {store_dir} --ica {ica_dir} --out {out}"], title=title)

@@ -32,7 +32,7 @@ class RunConfig:
 
     model, pretrained, data : the ``--model`` / ``--pretrained`` / ``--data`` specs.
     k : ``"auto"`` (the stability sweep over ``k_grid`` chooses, see
-    :func:`clipica.stability.choose_k`) or a number of components.
+    :func:`clipica.decompositions.stability.choose_k`) or a number of components.
     restarts, sweep_rows, stability_threshold : the sweep's bootstrap fits per K, rows
     (seeded subsample above it) and the stability a component needs to count as stable.
     limit, split, batch_size, device, num_workers : extraction options.
