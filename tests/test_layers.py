@@ -28,7 +28,7 @@ LAYERS = [
     ("models", ["models"]),
     ("data", ["data", "naming_vocab"]),
     ("artifacts", ["artifacts"]),
-    ("ground", ["errors", "_atomic", "_cache", "_version", "_format", "__init__"]),
+    ("ground", ["errors", "_atomic", "_cache", "_version", "_format", "_lock", "__init__"]),
 ]
 #: upward imports that exist today and are being removed (the analyses' ``plot=`` figures
 #: move to ``clipica.viz``; owner: the probes/intervene split). The test fails when one of
