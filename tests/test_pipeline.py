@@ -269,3 +269,29 @@ def test_k_auto_reads_the_sweep_of_clipica_stability(clean_run, tmp_path, capsys
                  "--out", str(tmp_path / "ica2")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "clipica stability" in err
+
+
+def test_report_reuses_every_valid_result_and_computes_nothing(clean_run, tmp_path, monkeypatch):
+    """`clipica report` on a finished run folder, and into another folder given the paths of
+    the results: nothing is recomputed (the probe, names and traversals are reused)."""
+    src, _ = clean_run
+    out = _copy_run(src, tmp_path / "R")
+    store, ica = str(out / "store"), str(out / "ica")
+    from clipica.pipeline import analyses
+
+    def refuse(*a, **k):
+        raise AssertionError("recomputed a result that was valid")
+
+    for name in ("compute_probe", "attribute_selectivity"):
+        monkeypatch.setattr(analyses, name, refuse)
+    monkeypatch.setattr("clipica.naming.name_components", refuse)
+    monkeypatch.setattr("clipica.intervene.run_intervention", refuse)
+    assert main(["report", store, "--ica", ica, "--out", str(out), "--quiet"]) == 0
+    html = (out / "report.html").read_text()
+    assert "Not computed" not in html.replace("Not computed: traversals", "")
+    other = tmp_path / "elsewhere"
+    assert main(["report", store, "--ica", ica, "--out", str(other), "--quiet",
+                 "--probe", str(out / "probe" / "probe.json"),
+                 "--traversals-dir", str(out / "traversals")]) == 0
+    assert not (other / "probe").exists() and not (other / "traversals").exists()
+    assert "Not computed: traversals" not in (other / "report.html").read_text()

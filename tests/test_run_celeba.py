@@ -14,7 +14,7 @@ import pytest
 from clipica.cli import main
 from tests._fake_datasets import write_celeba
 
-N = 40
+N = 20  # the official partition file puts the last 4 rows in val/test
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +44,12 @@ def test_run_vit_b_32_on_celeba_writes_report_and_summary(celeba, tmp_path):
     assert list((out / "traversals").glob("component_*_decoded.png"))
 
 
+@pytest.mark.xfail(strict=True, reason="needs the one-split held-out probe rule (issue 11 part A); "
+                   "strict: this fails as soon as it passes, so remove the mark then")
 def test_run_on_the_train_split_only_holds_out_rows_itself(celeba, tmp_path):
     """`--split train`: every row is `train`; the probe holds out a seeded part (never an error)."""
     out = tmp_path / "R"
-    assert _run(celeba, out, "--split", "train", "--limit", "24") == 0
+    assert _run(celeba, out, "--split", "train", "--limit", "12") == 0
     s = json.loads((out / "summary.json").read_text())
-    assert s["n_rows"] == 23  # the first 24 train rows, less the truncated JPEG
+    assert s["n_rows"] == 11  # the first 12 train rows, less the truncated JPEG
     assert (out / "report.html").is_file()
