@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from clipica import artifacts
-    from clipica.errors import ArtifactExistsError
     from clipica.decompositions import load_decomposition
+    from clipica.errors import ArtifactExistsError
     from clipica.pipeline import probe_params, probe_stage
     from clipica.store import EmbeddingStore
 

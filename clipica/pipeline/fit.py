@@ -265,6 +265,12 @@ def fit_stage(X, out_dir: str | os.PathLike, params: dict, *, store_fp: str | No
     _check_replaceable(out_dir)
     t0 = time.perf_counter()
     ica, stab = fit_ica(X, params, progress=progress)
+    found = None
+    if params.get("blocks"):
+        from clipica.decompositions.blocks import find_blocks
+
+        found = find_blocks(ica.transform(X), n_bootstrap=10, random_state=params["seed"])
+        ica.blocks_ = found.blocks
     extra = {**(source or {}), "command_seconds": time.perf_counter() - t0}
     if stab is not None:
         extra["stability"] = {k: v for k, v in stab.to_dict().items() if k != "stability"}

@@ -79,6 +79,11 @@ class RunConfig:
             raise InputError(f"limit must be at least 1, got {self.limit}")
 
 
+def _spec(value: Any) -> Any:
+    """A manifest's model or data entry as its spec string."""
+    return value.get("spec") if isinstance(value, dict) else value
+
+
 def _stage_names(cfg: RunConfig) -> list[str]:
     names = ["model"] if cfg.model == TINY else []
     names.append("extract")
@@ -87,11 +92,10 @@ def _stage_names(cfg: RunConfig) -> list[str]:
     return names + ["ica", "probe", "naming", "selectivity", "traversals", "report"]
 
 
-def _source(store, store_dir: Path) -> dict:
+def _source(store, store_dir: os.PathLike) -> dict:
     man = store.manifest
-    spec = (lambda v: v.get("spec") if isinstance(v, dict) else v)
-    return {"store": str(store_dir), "modality": "image", "model": spec(man.get("model")),
-            "data": spec(man.get("data"))}
+    return {"store": str(store_dir), "modality": "image", "model": _spec(man.get("model")),
+            "data": _spec(man.get("data"))}
 
 
 def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwrite: bool = False,
@@ -257,13 +261,12 @@ def build_summary(cfg: RunConfig, store, ica, rf: artifacts.RunFolder, *, k: int
         vals = [v[key] for v in attrs.values() if v.get(key) is not None]
         return float(sum(vals) / len(vals)) if vals else None
 
-    spec = (lambda v: v.get("spec") if isinstance(v, dict) else v)
     stab_mean = None
     if stability is not None and k in stability.get("k", []):
         stab_mean = float(stability["stability_mean"][stability["k"].index(k)])
     return {
         "n_rows": int(store.image.shape[0]),
-        "model": spec(store.manifest.get("model")) or cfg.model,
+        "model": _spec(store.manifest.get("model")) or cfg.model,
         "data": cfg.data,
         "k": k,
         "k_rule": rule,
