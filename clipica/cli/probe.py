@@ -68,7 +68,9 @@ def _ica_modality(ica_dir) -> str | None:
         meta = json.loads((Path(ica_dir) / "ica.json").read_text())
     except (OSError, ValueError):
         return None
-    extra = meta.get("extra") or {}
+    if not isinstance(meta, dict):  # a damaged ica.json: loading the ICA says so in one line
+        return None
+    extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
     mod = extra.get("modality") or meta.get("modality")
     return mod if mod in ("image", "text") else None
 
@@ -82,6 +84,13 @@ def run(args: argparse.Namespace) -> int:
     from clipica.pipeline import probe_params, probe_stage
     from clipica.store import EmbeddingStore
 
+    from clipica.errors import InputError
+
+    # the flags' own names in the messages (the stage's checks speak in API terms)
+    for flag, value, low in (("--C", args.C, None), ("--dci-rows", args.dci_rows, 8),
+                             ("--dci-trees", args.dci_trees, 1), ("--max-sparse", args.max_sparse, 1)):
+        if (low is None and value <= 0) or (low is not None and value < low):
+            raise InputError(f"{flag} must be {'> 0' if low is None else f'at least {low}'}, got {value}")
     modality = args.modality or _ica_modality(args.ica) or "image"
     params = probe_params(modality=modality, C=args.C, seed=args.seed, metrics_rows=args.metrics_rows,
                           raw=not args.no_raw, max_sparse=args.max_sparse, dci_rows=args.dci_rows,
