@@ -80,11 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
     from clipica import artifacts
     from clipica.decompositions import load_decomposition
-    from clipica.errors import ArtifactExistsError
+    from clipica.errors import ArtifactExistsError, InputError
     from clipica.pipeline import probe_params, probe_stage
     from clipica.store import EmbeddingStore
-
-    from clipica.errors import InputError
 
     # the flags' own names in the messages (the stage's checks speak in API terms)
     for flag, value, low in (("--C", args.C, None), ("--dci-rows", args.dci_rows, 8),
