@@ -166,3 +166,57 @@ def test_cli_rejects_bad_steps(tmp_path, capsys):
     assert main(["train-tiny", "--steps", "0", "--out", str(tmp_path / "x"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "steps" in err and "Traceback" not in err
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """Kill the run at step 7 (checkpoints every 3): the rerun starts at step 6 and ends
+    with the same weights as a run that was never interrupted."""
+    from safetensors.numpy import load_file
+
+    from clipica.models import train_tiny as tt
+
+    monkeypatch.setattr(tt, "evaluate", lambda *a, **k: {})  # weights are what we compare
+    kw = dict(steps=9, seed=3, batch_size=8, n_eval=512, progress=False, checkpoint_every=3)
+    tt.train_tiny(out=tmp_path / "straight", **kw)
+
+    real_lr_at = tt._lr_at
+
+    def dies_at_step_7(step, *a):
+        if step == 7:
+            raise KeyboardInterrupt  # what Ctrl-C during `make demo` raises
+        return real_lr_at(step, *a)
+
+    monkeypatch.setattr(tt, "_lr_at", dies_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        tt.train_tiny(out=tmp_path / "resumed", **kw)
+    assert (tmp_path / "resumed" / tt.CHECKPOINT_NAME).is_file()
+    assert not tiny.is_trained(tmp_path / "resumed")
+    monkeypatch.setattr(tt, "_lr_at", real_lr_at)
+    result = tt.train_tiny(out=tmp_path / "resumed", **kw)
+    assert result["training"]["resumed_from_step"] == 6
+    assert not (tmp_path / "resumed" / tt.CHECKPOINT_NAME).exists()  # superseded by the weights
+
+    a = load_file(tmp_path / "straight" / tiny.WEIGHTS_NAME)
+    b = load_file(tmp_path / "resumed" / tiny.WEIGHTS_NAME)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, monkeypatch):
+    from clipica.models import train_tiny as tt
+
+    monkeypatch.setattr(tt, "evaluate", lambda *a, **k: {})
+    real_lr_at = tt._lr_at
+
+    def dies_at_step_4(step, *a):
+        if step == 4:
+            raise KeyboardInterrupt
+        return real_lr_at(step, *a)
+
+    monkeypatch.setattr(tt, "_lr_at", dies_at_step_4)
+    kw = dict(steps=6, batch_size=8, n_eval=512, progress=False, checkpoint_every=2)
+    with pytest.raises(KeyboardInterrupt):
+        tt.train_tiny(out=tmp_path, seed=0, **kw)
+    monkeypatch.setattr(tt, "_lr_at", real_lr_at)
+    assert tt.train_tiny(out=tmp_path, seed=1, **kw)["training"]["resumed_from_step"] == 0

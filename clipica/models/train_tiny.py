@@ -20,6 +20,16 @@ with a different seed:
   regressor (grid-searched by 3-fold CV on the training half) on the image
   embedding and on raw pixels (2x2 box-averaged); the circular background hue is scored as the
   mean R² of its cosine and sine.
+
+Checkpoints: every ``checkpoint_every`` steps the model, the AdamW moments, the
+torch RNG state, the step and the running metrics go into ``checkpoint.safetensors``
+in the output folder (one atomic write; settings as JSON in the safetensors
+metadata, tagged ``clipica.tiny-checkpoint/1``; never pickled). A later call with
+the same settings resumes from it, so an interrupted first ``make demo`` redoes at
+most ``checkpoint_every`` steps; the learning-rate schedule is a function of the
+step, and step ``s`` always trains on rows ``s * batch_size ...``, so a resumed run
+ends with the same weights as an uninterrupted one. The file is removed once the
+final weights are written.
 """
 
 from __future__ import annotations
@@ -39,6 +49,13 @@ from clipica.data.synthetic_faces import (
     PHRASES,
     SHARED_COLUMNS,
     SyntheticFaces,
+)
+from clipica.models.tiny_checkpoint import (
+    CHECKPOINT_EVERY,
+    CHECKPOINT_NAME,
+    checkpoint_settings,
+    load_checkpoint,
+    save_checkpoint,
 )
 
 #: training rows come from SyntheticFaces(seed=seed); evaluation rows from seed + EVAL_SEED_OFFSET
@@ -107,6 +124,7 @@ def train_tiny(
     n_eval: int = 2048,
     progress: bool = True,
     num_threads: int | None = 1,
+    checkpoint_every: int | None = CHECKPOINT_EVERY,
 ) -> dict:
     """Train ``tiny-faces`` contrastively on synthetic faces, save it, evaluate it.
 
@@ -135,6 +153,10 @@ def train_tiny(
         torch's setting. Default 1: the model's ops are too small to split well,
         and on a 2-core machine with any other load, 2 threads ran 8x slower per
         step than 1 (5.0 vs 0.62 s) through spin-waiting.
+    checkpoint_every : int or None
+        Save a resumable checkpoint every this many steps (None or 0: never). A
+        checkpoint in ``out`` written with the same settings is resumed from;
+        one with other settings is ignored (and overwritten by the next save).
 
     Returns
     -------
@@ -156,6 +178,10 @@ def train_tiny(
         raise InputError(
             f"train-tiny: n_eval must be at least {2 * RETRIEVAL_CANDIDATES}, got {n_eval}."
         )
+    if checkpoint_every is not None and int(checkpoint_every) < 0:
+        raise InputError(
+            f"train-tiny: checkpoint_every must be >= 0 (0: no checkpoints), got {checkpoint_every}."
+        )
     out = Path(out) if out is not None else tiny.default_dir()
     out.mkdir(parents=True, exist_ok=True)
     previous_threads = torch.get_num_threads()
@@ -163,14 +189,34 @@ def train_tiny(
         torch.set_num_threads(int(num_threads))
     try:
         return _train(
-            out, steps, seed, variant, batch_size, lr, weight_decay, warmup_frac, n_eval, progress
+            out,
+            steps,
+            seed,
+            variant,
+            batch_size,
+            lr,
+            weight_decay,
+            warmup_frac,
+            n_eval,
+            progress,
+            int(checkpoint_every or 0),
         )
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _train(
-    out, steps, seed, variant, batch_size, lr, weight_decay, warmup_frac, n_eval, progress
+    out,
+    steps,
+    seed,
+    variant,
+    batch_size,
+    lr,
+    weight_decay,
+    warmup_frac,
+    n_eval,
+    progress,
+    checkpoint_every=0,
 ) -> dict:
     import open_clip
     import torch
@@ -213,11 +259,25 @@ def _train(
     )
     warmup = max(1, int(round(warmup_frac * steps)))
 
+    settings = checkpoint_settings(steps, seed, variant, batch_size, lr, weight_decay, warmup_frac)
+    ckpt_path = out / CHECKPOINT_NAME
+    first_step, running = 0, {}
+    if checkpoint_every:
+        restored = load_checkpoint(ckpt_path, model, opt, settings)
+        if restored is not None:
+            first_step, running = restored
     t0, c0 = time.perf_counter(), time.process_time()
-    ema_loss = ema_acc = None
-    bar = tqdm(total=steps, desc="train-tiny", disable=not progress, unit="step")
+    prior_seconds = float(running.get("train_seconds", 0.0))
+    prior_cpu = float(running.get("train_cpu_seconds", 0.0))
+    ema_loss, ema_acc = running.get("loss_ema"), running.get("inbatch_accuracy_ema")
+    bar = tqdm(
+        total=steps, initial=first_step, desc="train-tiny", disable=not progress, unit="step"
+    )
+    if first_step:
+        bar.write(f"train-tiny: resuming from the checkpoint at step {first_step} ({ckpt_path})")
     labels = torch.arange(batch_size)
-    for step, (images, captions) in enumerate(_batches(source, batch_size, steps)):
+    batches = _batches(source, batch_size, steps, first_step)
+    for step, (images, captions) in enumerate(batches, start=first_step):
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, steps, lr, warmup)
         pixels = to_pixels(images)
@@ -234,9 +294,24 @@ def _train(
         ema_acc = acc if ema_acc is None else 0.9 * ema_acc + 0.1 * acc
         bar.set_postfix(loss=f"{ema_loss:.3f}", acc=f"{ema_acc:.2f}", refresh=False)
         bar.update(1)
+        done = step + 1
+        if checkpoint_every and done % checkpoint_every == 0 and done < steps:
+            save_checkpoint(
+                ckpt_path,
+                model,
+                opt,
+                done,
+                settings,
+                {
+                    "loss_ema": ema_loss,
+                    "inbatch_accuracy_ema": ema_acc,
+                    "train_seconds": prior_seconds + time.perf_counter() - t0,
+                    "train_cpu_seconds": prior_cpu + time.process_time() - c0,
+                },
+            )
     bar.close()
-    train_seconds = time.perf_counter() - t0
-    train_cpu_seconds = time.process_time() - c0
+    train_seconds = prior_seconds + time.perf_counter() - t0
+    train_cpu_seconds = prior_cpu + time.process_time() - c0
     model.eval()
 
     # config first, then weights, then the metadata that marks the folder complete
@@ -263,6 +338,8 @@ def _train(
         "data": source.describe(),
         "train_seconds": round(train_seconds, 1),
         "train_cpu_seconds": round(train_cpu_seconds, 1),
+        "resumed_from_step": first_step,
+        "checkpoint_every": checkpoint_every,
         "torch_threads": torch.get_num_threads(),
         "final_metrics": {
             "loss_ema": ema_loss,
@@ -271,6 +348,7 @@ def _train(
         },
     }
     atomic_write_json(out / tiny.TRAINING_NAME, meta)
+    ckpt_path.unlink(missing_ok=True)  # the final weights supersede it
 
     t1 = time.perf_counter()
     metrics = evaluate(model, tokenizer, n=n_eval, seed=seed + EVAL_SEED_OFFSET, variant=variant)
