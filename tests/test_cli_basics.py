@@ -35,3 +35,22 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_run_takes_the_extraction_engine_and_preprocess_options(tmp_path):
+    """`clipica run` forwards --engine/--workers/--preprocess to extraction: Ray options
+    without --engine ray are refused there with one line, before any model is loaded."""
+    import subprocess
+    import sys
+
+    help_text = subprocess.run([sys.executable, "-m", "clipica", "run", "--help"],
+                               capture_output=True, text=True).stdout
+    for flag in ("--engine", "--address", "--workers", "--gpus-per-worker", "--preprocess"):
+        assert flag in help_text
+    r = subprocess.run(
+        [sys.executable, "-m", "clipica", "run", "--model", "ViT-B-32", "--pretrained", "none",
+         "--data", "synthetic-faces:8", "--out", str(tmp_path / "run"), "--workers", "2", "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "only apply to --engine ray" in r.stderr and "Traceback" not in r.stderr

@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a store in DIR/store extracted with other settings")
     parser.add_argument("--quiet", action="store_true", help="no stage headers or progress bars")
+    parser.add_argument("--preprocess", default="original", choices=("original", "native"),
+                        help="image/text preprocessing: the original CLIP pipeline whichever backend "
+                             "loads the model (default), or a Hugging Face model's own processor")
+    from clipica.cli.extract import add_engine_arguments
+
+    add_engine_arguments(parser)
 
 
 def parse_k(text: str):
@@ -57,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     from clipica.cli.demo import format_summary
+    from clipica.cli.extract import engine_kwargs
     from clipica.errors import InputError
     from clipica.pipeline import RunConfig, run
 
@@ -71,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
                     k_grid=k_grid, restarts=args.restarts, seed=args.seed, batch_size=args.batch_size,
                     device=args.device, limit=args.limit, split=args.split,
                     n_traversals=args.traversals, decoder=not args.no_decoder,
-                    decoder_epochs=args.decoder_epochs)
+                    decoder_epochs=args.decoder_epochs, preprocess=args.preprocess,
+                    **engine_kwargs(args))
     summary = run(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     print(format_summary(summary))
     if summary.get("reused"):

@@ -35,7 +35,9 @@ class RunConfig:
     :func:`clipica.decompositions.stability.choose_k`) or a number of components.
     restarts, sweep_rows, stability_threshold : the sweep's bootstrap fits per K, rows
     (seeded subsample above it) and the stability a component needs to count as stable.
-    limit, split, batch_size, device, num_workers : extraction options.
+    limit, split, batch_size, device, num_workers, preprocess : extraction options
+    (:func:`clipica.extract`). engine, address, workers, gpus_per_worker,
+    cpus_per_worker : where extraction runs ("local" or "ray", see ``clipica extract``).
     attributes : attributes listed in the summary (None: every binary attribute probed).
     traversal_attributes : attributes whose best component is traversed (None: the
     ``n_traversals`` best-separated ones). traversal_rows : source rows per traversal.
@@ -57,6 +59,12 @@ class RunConfig:
     limit: int | None = None
     split: str | None = None
     num_workers: int | None = None
+    preprocess: str = "original"
+    engine: str = "local"
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float | None = None
+    cpus_per_worker: float | None = None
     attributes: tuple[str, ...] | None = None
     traversal_attributes: tuple[str, ...] | None = None
     n_traversals: int = 3
@@ -128,11 +136,16 @@ def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwr
     with log.stage("extract", f"{cfg.data} through {cfg.model} into {rf.store}"):
         cmd = f"clipica extract --model {cfg.model}{pre} --data {cfg.data} --out {rf.store} --batch-size {cfg.batch_size}"
         cmd += (f" --limit {cfg.limit}" if cfg.limit else "") + (f" --split {cfg.split}" if cfg.split else "")
+        cmd += f" --preprocess {cfg.preprocess}" if cfg.preprocess != "original" else ""
+        cmd += f" --engine {cfg.engine}" if cfg.engine != "local" else ""
         commands.append(cmd)
         store = fit.extract_stage(cfg.model, cfg.data, rf.store, log=log, pretrained=cfg.pretrained,
                                   batch_size=cfg.batch_size, device=cfg.device, limit=cfg.limit,
                                   split=cfg.split, num_workers=cfg.num_workers, overwrite=overwrite,
-                                  progress=progress)
+                                  progress=progress, preprocess=cfg.preprocess, engine=cfg.engine,
+                                  address=cfg.address, workers=cfg.workers,
+                                  gpus_per_worker=cfg.gpus_per_worker,
+                                  cpus_per_worker=cfg.cpus_per_worker)
         store_fp = artifacts.store_fingerprint(store)
 
     stability = None
