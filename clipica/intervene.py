@@ -408,8 +408,6 @@ def fit_attribute_probes(
         (:func:`binary_attributes`).
     C : inverse regularisation strength (features are standardised first).
     """
-    from sklearn.linear_model import LogisticRegression
-
     X = np.asarray(X)
     if X.ndim != 2:
         raise InputError(f"X must have shape (n_samples, D), got {X.shape}")
@@ -428,6 +426,8 @@ def fit_attribute_probes(
             "no binary 0/1 label column with both classes present: attribute probes need labels "
             f"(the store's label columns are {list(labels.columns)})"
         )
+    from clipica.probes import fit_logistic
+
     rng = np.random.default_rng(seed)
     idx = (
         np.arange(len(X))
@@ -437,21 +437,18 @@ def fit_attribute_probes(
     Xs = np.asarray(X[idx], dtype=np.float64)
     if not np.all(np.isfinite(Xs)):
         raise InputError("X contains NaN or infinite values")
-    m = Xs.mean(0)
-    s = Xs.std(0)
-    s[s == 0] = 1.0
-    Z = (Xs - m) / s
-    coefs, icpts, accs, rates = [], [], [], []
-    for name in names:
-        y = np.asarray(labels[name].to_numpy()[idx], dtype=np.float64)
-        ok = np.isfinite(y)
-        clf = LogisticRegression(C=C, max_iter=2000)
-        clf.fit(Z[ok], y[ok].astype(int))
-        w = clf.coef_[0] / s
-        coefs.append(w)
-        icpts.append(float(clf.intercept_[0] - m @ w))
-        accs.append(float(clf.score(Z[ok], y[ok].astype(int))))
-        rates.append(float(y[ok].mean()))
+    Y = np.stack([np.asarray(labels[n].to_numpy()[idx], dtype=np.float64) for n in names], axis=1)
+    # every attribute in one joint solve (the project's logistic solver; scikit-learn's
+    # objective on standardised features), instead of one scikit-learn fit per attribute
+    fit = fit_logistic(Xs, Y, C=C, random_state=seed)
+    W = fit.coef / fit.scale[:, None]  # fold the standardisation into the weights: (D, A)
+    b = fit.intercept - fit.mean @ W
+    logits = Xs @ W + b
+    ok = np.isfinite(Y)
+    hit = ((logits > 0) == (Y > 0.5)) & ok
+    coefs, icpts = W.T, b
+    accs = hit.sum(0) / ok.sum(0)
+    rates = np.where(ok, Y, 0.0).sum(0) / ok.sum(0)
     return AttributeProbes(
         attributes=list(names),
         coef_=np.asarray(coefs),

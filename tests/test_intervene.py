@@ -159,6 +159,30 @@ def test_selectivity_high_for_attribute_component_low_for_noise(seed):
     assert min(sels[c] for c in range(4)) > 3 * max(sels[c] for c in range(4, 7))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_attribute_probes_match_scikit_learn(seed):
+    """The joint solve gives scikit-learn's per-attribute fits on standardised features."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(600, 10)) * rng.uniform(0.2, 5, size=10) + rng.normal(size=10)
+    w = rng.normal(size=(10, 3))
+    Y = (X @ w + rng.normal(size=(600, 3)) * 3 > np.median(X @ w, 0)).astype(float)
+    labels = pd.DataFrame(Y, columns=["a", "b", "c"])
+    labels.loc[:20, "b"] = np.nan  # a missing label excludes that row for that attribute only
+    probes = fit_attribute_probes(X, labels, C=0.5)
+    m, s = X.mean(0), X.std(0)
+    for j, name in enumerate("abc"):
+        ok = labels[name].notna().to_numpy()
+        clf = LogisticRegression(C=0.5, max_iter=5000, tol=1e-10)
+        clf.fit((X[ok] - m) / s, labels[name][ok].astype(int))
+        ref = clf.decision_function((X - m) / s)
+        got = probes.logits(X)[:, j]
+        np.testing.assert_allclose(got, ref, atol=2e-3 * np.abs(ref).max())
+        assert probes.train_accuracy[j] == pytest.approx(clf.score((X[ok] - m) / s, labels[name][ok].astype(int)), abs=0.01)
+        assert probes.positive_rate[j] == pytest.approx(labels[name][ok].mean())
+
+
 def test_logits_linear_in_alpha_and_probe_folding():
     """Folded probes are exactly linear, so the sweep's logit change is alpha-span * sigma * w.A_i."""
     ica, X, labels = planted_attributes(0)
@@ -419,3 +443,39 @@ def test_tiny_faces_attribute_components_are_selective(tmp_path, user_cache):
         )
         assert res.attributes.target == attr
         assert res.attributes.selectivity > np.mean(rand)
+
+
+def test_attribute_probes_are_cached_per_store_and_decomposition(tmp_path, monkeypatch):
+    """A second intervention reuses the saved probes; another decomposition or store refits."""
+    from types import SimpleNamespace
+
+    import clipica.intervene as iv
+    from clipica.pipeline.analyses import attribute_probes_stage
+
+    ica, X, labels = planted_attributes(0, N=300)
+    store = SimpleNamespace(image=X, rows=labels, label_columns=list(labels.columns),
+                            embed_dim=X.shape[1])
+    fits = []
+    real_fit = iv.fit_attribute_probes
+    monkeypatch.setattr(iv, "fit_attribute_probes", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    path = tmp_path / "attribute_probes.json"
+
+    first = attribute_probes_stage(store, ica, path, store_fp="s1")
+    again = attribute_probes_stage(store, ica, path, store_fp="s1")
+    assert len(fits) == 1  # no refit
+    assert again.attributes == first.attributes == ["attr0", "attr1", "attr2", "attr3"]
+    np.testing.assert_array_equal(again.coef_, first.coef_)  # JSON round trip is exact
+    np.testing.assert_array_equal(again.intercept_, first.intercept_)
+    np.testing.assert_array_equal(again.train_accuracy, first.train_accuracy)
+
+    other = SimpleNamespace(mean_=ica.mean_, components_=ica.components_[::-1].copy(),
+                            mixing_=ica.mixing_)
+    attribute_probes_stage(store, other, path, store_fp="s1")
+    assert len(fits) == 2  # changed decomposition: stale, refitted
+    attribute_probes_stage(store, other, path, store_fp="s2")
+    assert len(fits) == 3  # changed store: refitted
+    attribute_probes_stage(store, other, path, store_fp="s2")
+    assert len(fits) == 3
+    path.write_text("{not json")
+    attribute_probes_stage(store, other, path, store_fp="s2")
+    assert len(fits) == 4  # a damaged cache is refitted

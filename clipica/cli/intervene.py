@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from clipica import artifacts
     from clipica.decompositions import load_decomposition
     from clipica.pipeline import traversal_params, traversal_stage
+    from clipica.pipeline.analyses import ATTRIBUTE_PROBES_JSON
     from clipica.store import EmbeddingStore
 
     params = traversal_params(args.component, rows=args.rows, alphas=args.alphas, mode=args.mode,
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     doc = traversal_stage(store, ica, out, params, store_fp=artifacts.store_fingerprint(store),
                           decoder_dir=Path(args.ica) / "decoder",
                           inputs={"store": str(Path(args.store)), "ica": str(Path(args.ica))},
-                          progress=not args.quiet, reuse=False, retrain_decoder=args.retrain_decoder)
+                          progress=not args.quiet, reuse=False, retrain_decoder=args.retrain_decoder,
+                          probes_path=Path(args.ica) / ATTRIBUTE_PROBES_JSON)
     line = f"component {doc['component']}: wrote {out}"
     if doc.get("selected_attribute") is not None:
         line += f"; selects {doc['selected_attribute']} (selectivity {doc['selectivity']:.2f})"

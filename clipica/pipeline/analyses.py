@@ -290,6 +290,51 @@ def traversal_params(component: int, *, rows: int = 6, alphas: Sequence[float] |
             "text": bool(text), "neighbours": int(neighbours), "seed": int(seed)}
 
 
+#: the intervention probes' cache, in the decomposition's folder (see attribute_probes_stage)
+ATTRIBUTE_PROBES_JSON = "attribute_probes.json"
+
+
+def attribute_probes_stage(store, ica, path: str | os.PathLike, *, store_fp: str,
+                           seed: int = 0, C: float = 1.0, max_rows: int = 20000):
+    """The attribute probes interventions read, fitted once per store and decomposition.
+
+    Reads ``path`` (``clipica.attribute_probes/1``: folded weights as JSON) when its
+    store, decomposition and settings fingerprints match, else fits every usable binary
+    label column (:func:`clipica.intervene.fit_attribute_probes`) and writes it. None when
+    the store has no usable binary label. The decomposition's fingerprint is part of the
+    key because the cache lives beside it and goes stale with it.
+    """
+    from clipica.intervene import AttributeProbes, binary_attributes, fit_attribute_probes
+
+    attrs = binary_attributes(store.rows, store.label_columns)
+    if not attrs:
+        return None
+    params = {"attributes": attrs, "seed": int(seed), "C": float(C), "max_rows": int(max_rows)}
+    expect = fingerprints(store_fp, ica, params)
+    doc = artifacts.read_valid(path, "attribute_probes", expect)
+    if doc is not None:
+        try:
+            probes = AttributeProbes(
+                attributes=[str(a) for a in doc["attributes"]],
+                coef_=np.asarray(doc["coef"], dtype=np.float64),
+                intercept_=np.asarray(doc["intercept"], dtype=np.float64),
+                train_accuracy=np.asarray(doc["train_accuracy"], dtype=np.float64),
+                positive_rate=np.asarray(doc["positive_rate"], dtype=np.float64),
+            )
+            if probes.attributes == attrs and probes.coef_.shape == (len(attrs), store.embed_dim):
+                return probes
+        except (KeyError, TypeError, ValueError):
+            pass  # a damaged cache is refitted, never trusted
+    probes = fit_attribute_probes(store.image, store.rows, attrs, C=C, max_rows=max_rows, seed=seed)
+    artifacts.save_result(path, {"attributes": probes.attributes, "coef": probes.coef_.tolist(),
+                                 "intercept": probes.intercept_.tolist(),
+                                 "train_accuracy": probes.train_accuracy.tolist(),
+                                 "positive_rate": probes.positive_rate.tolist(),
+                                 "settings": params},
+                          kind="attribute_probes", fingerprints=expect)
+    return probes
+
+
 _VIEWS = (("decoded_png", "decoded", "_decoded.png"), ("retrieval_png", "retrieval", "_retrieval.png"),
           ("response_png", "attributes", "_attributes.png"), ("text_png", "text", "_text.png"))
 
@@ -297,12 +342,14 @@ _VIEWS = (("decoded_png", "decoded", "_decoded.png"), ("retrieval_png", "retriev
 def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_fp: str,
                     decoder_dir: str | os.PathLike | None, inputs: dict | None = None,
                     log=None, progress: bool = True, reuse: bool = True,
-                    retrain_decoder: bool = False) -> dict:
+                    retrain_decoder: bool = False,
+                    probes_path: str | os.PathLike | None = None) -> dict:
     """Traverse one component: the summary figure ``png``, one PNG per view beside it, and
     ``<png stem>.json`` (the typed intervention result; PNG names relative to it).
 
     Reuses a result with the same fingerprints whose PNGs are all present. The decoder is
-    loaded from (or trained into) ``decoder_dir`` when ``params["decoder"]``.
+    loaded from (or trained into) ``decoder_dir`` when ``params["decoder"]``; the attribute
+    probes from (or fitted into) ``probes_path`` when given (:func:`attribute_probes_stage`).
     """
     png = Path(png)
     if png.suffix.lower() != ".png":
@@ -336,8 +383,12 @@ def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_f
 
         decoder = load_or_train(store, ica, decoder_dir, epochs=params["decoder_epochs"],
                                 retrain=retrain_decoder, seed=params["seed"], progress=progress)
+    probes = None
+    if probes_path is not None:
+        probes = attribute_probes_stage(store, ica, probes_path, store_fp=store_fp,
+                                        seed=params["seed"])
     result = run_intervention(store, ica, comp, alphas=params["alphas"], rows=params["rows"],
-                              decoder=decoder, prompt_pairs="auto" if params["text"] else None,
+                              decoder=decoder, probes=probes, prompt_pairs="auto" if params["text"] else None,
                               k=params["neighbours"], seed=params["seed"], mode=params["mode"])
     png.parent.mkdir(parents=True, exist_ok=True)
     _png(result.figure, png, dpi=110)
@@ -363,6 +414,6 @@ def strip_private(doc: dict) -> dict:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
-__all__ = ["PROBE_OUTPUTS", "attribute_selectivity", "compute_probe", "fingerprints", "name_stage",
+__all__ = ["ATTRIBUTE_PROBES_JSON", "PROBE_OUTPUTS", "attribute_probes_stage", "attribute_selectivity", "compute_probe", "fingerprints", "name_stage",
            "naming_params", "probe_params", "probe_stage", "selectivity_stage", "strip_private",
            "traversal_params", "traversal_stage"]

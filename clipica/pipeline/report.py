@@ -124,6 +124,7 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
             params = analyses.traversal_params(comp, decoder=decoder)
             analyses.traversal_stage(store, ica, run.traversals / f"component_{comp:02d}.png", params,
                                      store_fp=store_fp, decoder_dir=ica_dir / "decoder",
+                                     probes_path=ica_dir / analyses.ATTRIBUTE_PROBES_JSON,
                                      inputs={"store": str(store.path), "ica": str(ica_dir)},
                                      log=log, progress=progress)
         interventions = load_interventions(run.traversals, both, strict=True)

@@ -200,6 +200,7 @@ def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwr
             commands.append(cmd + ("" if cfg.decoder else " --no-decoder"))
             sub = ReuseCounter()
             analyses.traversal_stage(store, ica, png, tparams, store_fp=store_fp, decoder_dir=rf.decoder,
+                                     probes_path=rf.ica / analyses.ATTRIBUTE_PROBES_JSON,
                                      inputs=inputs, log=sub, progress=progress)
             n_reused += sub.n
             traversed.append({"component": comp, "attribute": attr})
