@@ -4,8 +4,9 @@ This module *is* the new one (``sys.modules`` alias), so monkeypatching either n
 patches both.
 """
 
+import importlib
 import sys
 
-from clipica.decompositions import ica as _impl
+_impl = importlib.import_module("clipica.decompositions.ica")  # the module, whatever the package exports
 
 sys.modules[__name__] = _impl
