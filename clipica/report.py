@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from clipica._atomic import atomic_write_text
+from clipica.report_text import glossary_section, headline, split_warning, th
 
 BASELINES = ("pca", "raw", "random_rotation")
 _BASELINE_LABELS = {"pca": "PCA", "raw": "raw", "random_rotation": "random rot."}
@@ -57,6 +58,11 @@ code,pre{font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 pre{background:#fff;border:1px solid #d9dde5;border-radius:6px;padding:8px;overflow-x:auto;
     white-space:pre-wrap}
 .pos{color:#0b6b2e}.neg{color:#a3261b}
+p.headline{font-size:15px;background:#fff;border-left:4px solid #1f5fbf;padding:8px 12px;margin:8px 0}
+dl.glossary{background:#fff;border:1px solid #d9dde5;border-radius:6px;padding:8px 12px;font-size:13px}
+dl.glossary dt{font-weight:600;float:left;clear:left;width:150px}dl.glossary dd{margin:0 0 4px 160px}
+th[title]{cursor:help;text-decoration:underline dotted}
+.weak{color:#a3261b;font-weight:600}
 """
 
 
@@ -223,11 +229,15 @@ def _section_probe_table(
     if not rows:
         return _missing("attribute probes", "Run <code>clipica probe STORE --ica ICA_DIR --out DIR</code>.")
     present = [b for b in BASELINES if any(r.get(b) is not None for r in rows.values())]
+    # a column of dashes says nothing: selectivity only when some traversal measured it
+    has_sel = any(_num(selectivity.get(n)) is not None for n in rows)
     head = (
-        '<tr><th class="l">attribute</th><th>best comp.</th><th>ICA best AUC</th>'
-        "<th>runner-up</th>"
-        + "".join(f"<th>{_BASELINE_LABELS[b]} best AUC</th>" for b in present)
-        + "<th>linear probe AUC</th><th>selectivity</th><th class=\"l\">top words at the attribute's pole</th></tr>"
+        '<tr><th class="l">attribute</th><th>best comp.</th>' + th("ICA best AUC", "best-single AUC")
+        + th("runner-up", "runner-up")
+        + "".join(th(f"{_BASELINE_LABELS[b]} best AUC", "best-single AUC") for b in present)
+        + th("linear probe AUC", "linear probe AUC")
+        + (th("selectivity", "selectivity") if has_sel else "")
+        + "<th class=\"l\">names at the attribute's pole (above chance)</th></tr>"
     )
     body = []
     for name, r in rows.items():
@@ -241,7 +251,8 @@ def _section_probe_table(
         cells.append(f'<td class="{cls}">{_fmt(ica)}</td><td>{_fmt(r.get("runner_up"))}</td>')
         cells += [f"<td>{_fmt(v)}</td>" for v in base_vals]
         cells.append(f"<td>{_fmt(r.get('linear_probe'))}</td>")
-        cells.append(f"<td>{_fmt(selectivity.get(name), 2)}</td>")
+        if has_sel:
+            cells.append(f"<td>{_fmt(selectivity.get(name), 2)}</td>")
         words = top_words.get(name) or []
         cells.append(f'<td class="l">{_e("; ".join(short_phrase(w) for w in words[:3]))}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -252,7 +263,8 @@ def _section_probe_table(
     ]
     means += [f"<td>{_fmt(_mean(r.get(b) for r in rows.values()))}</td>" for b in present]
     means.append(f"<td>{_fmt(_mean(r.get('linear_probe') for r in rows.values()))}</td>")
-    means.append(f"<td>{_fmt(_mean(selectivity.get(n) for n in rows), 2)}</td><td></td>")
+    means.append((f"<td>{_fmt(_mean(selectivity.get(n) for n in rows), 2)}</td>" if has_sel else "")
+                 + "<td></td>")
     body.append('<tr class="mean">' + "".join(means) + "</tr>")
     losers = [
         n
@@ -331,7 +343,12 @@ def _score(value: Any) -> Any:
 
 
 def naming_poles(naming: Mapping[str, Any] | Sequence[Any] | None) -> dict[int, dict[str, list]]:
-    """``{component: {"positive": [(word, score)], "negative": [...]}}`` from naming JSON."""
+    """``{component: {"positive": [(word, score)], "negative": [...]}}`` from naming JSON.
+
+    When the JSON carries ``named`` (``clipica name`` with a chance level), only the names
+    above chance are returned, and ``"unseparated"``: ``{"positive": [(phrase, negation)],
+    "negative": [...]}`` lists the pairs the model does not separate at that pole.
+    """
     if not naming:
         return {}
     comps = naming.get("components", naming) if isinstance(naming, Mapping) else naming
@@ -341,9 +358,18 @@ def naming_poles(naming: Mapping[str, Any] | Sequence[Any] | None) -> dict[int, 
         if not isinstance(entry, Mapping):
             continue
         idx = int(entry.get("component", key))
-        poles = {}
+        poles: dict[str, Any] = {}
+        named = entry.get("named") if isinstance(entry.get("named"), Mapping) else None
+        if named is not None:
+            poles["unseparated"] = {
+                pole: [tuple(p) for p in (named.get(sign) or {}).get("unseparated") or []]
+                for pole, sign in (("positive", "+"), ("negative", "-"))
+            }
         for pole in ("positive", "negative"):
-            words = entry.get(pole) or entry.get(f"{pole}_words") or []
+            if named is not None:  # names above the chance level only
+                words = (named.get("+" if pole == "positive" else "-") or {}).get("names") or []
+            else:
+                words = entry.get(pole) or entry.get(f"{pole}_words") or []
             pairs = []
             for w in words:
                 if isinstance(w, Mapping):
@@ -357,8 +383,16 @@ def naming_poles(naming: Mapping[str, Any] | Sequence[Any] | None) -> dict[int, 
     return out
 
 
+def naming_threshold(naming: Any) -> float | None:
+    """The chance level ``|z|`` of a naming JSON (``chance.threshold``), or None."""
+    if isinstance(naming, Mapping) and isinstance(naming.get("chance"), Mapping):
+        return _num(naming["chance"].get("threshold"))
+    return None
+
+
 def _section_naming(
-    poles: Mapping[int, Mapping[str, list]], rows: Mapping[str, Mapping[str, Any]], n_words: int = 5
+    poles: Mapping[int, Mapping[str, list]], rows: Mapping[str, Mapping[str, Any]], n_words: int = 5,
+    threshold: float | None = None,
 ) -> str:
     if not poles:
         return _missing(
@@ -372,23 +406,33 @@ def _section_naming(
     for comp in sorted(poles):
         p = poles[comp]
 
-        def words(pairs: list) -> str:
-            return "; ".join(
+        def words(pole: str, p: Mapping[str, Any] = p) -> str:
+            pairs = p.get(pole, [])
+            out = "; ".join(
                 _e(short_phrase(w)) + (f" <small>({s:+.2f})</small>" if s is not None else "")
                 for w, s in pairs[:n_words]
             )
+            if "unseparated" in p and not pairs:
+                out = '<span class="missing">nothing above chance</span>'
+            for a, b in (p.get("unseparated") or {}).get(pole, []):
+                out += (f'<br><span class="note">“{_e(short_phrase(a))}” and “{_e(short_phrase(b))}”: '
+                        "not separated by the model</span>")
+            return out
 
         body.append(
             f"<tr><td>{comp}</td><td class=\"l\">{_e(', '.join(matched.get(comp, [])))}</td>"
-            f'<td class="l pos">{words(p.get("positive", []))}</td>'
-            f'<td class="l neg">{words(p.get("negative", []))}</td></tr>'
+            f'<td class="l pos">{words("positive")}</td>'
+            f'<td class="l neg">{words("negative")}</td></tr>'
         )
     return (
         '<table><tr><th>component</th><th class="l">best component for (probe)</th>'
         '<th class="l">top words, positive pole</th><th class="l">top words, negative pole</th></tr>'
         + "".join(body)
         + "</table><p class=\"note\">Words are ranked by the projection of their text embedding "
-        "onto the component after centring each modality by its own mean (the modality gap).</p>"
+        "onto the component after centring each modality by its own mean (the modality gap)"
+        + (f"; only names whose |z| exceeds the chance level {threshold:.2f} (the largest |z| "
+           "random directions reach) are shown" if threshold is not None else "")
+        + ". A phrase and its negation at one pole means the model does not separate them.</p>"
     )
 
 
@@ -399,7 +443,13 @@ def _section_traversals(interventions: Sequence[Mapping[str, Any]]) -> str:
             "Run <code>clipica intervene STORE --ica ICA_DIR --component I --out FILE.png</code>.",
         )
     parts = []
-    for item in interventions:
+    # strongest first: by selectivity, unmeasured last
+    def strength(item: Mapping[str, Any]) -> float:
+        sel = _num(item.get("selectivity"))
+        return -math.inf if sel is None else sel
+
+    order = sorted(interventions, key=strength, reverse=True)
+    for item in order:
         comp = item.get("component")
         best_for = list(item.get("best_for") or [])
         selected = item.get("selected_attribute") or item.get("attribute")
@@ -409,6 +459,7 @@ def _section_traversals(interventions: Sequence[Mapping[str, Any]]) -> str:
         elif selected:
             title += f" — moves {selected} most"
         sel = _num(item.get("selectivity"))
+        weak = sel is not None and sel < 1.0
         alphas = item.get("alphas")
         desc = []
         if selected:
@@ -433,8 +484,10 @@ def _section_traversals(interventions: Sequence[Mapping[str, Any]]) -> str:
         ):
             if item.get(key) is not None:
                 figs.append(_img(item[key], _e(label)))
+        label = (' <span class="weak">weak: selectivity below 1, the other attributes move more '
+                 "than the target</span>" if weak else "")
         parts.append(
-            f"<h3>{_e(title)}</h3><p class=\"sub\">{_e('; '.join(desc))}. Rows are source "
+            f"<h3>{_e(title)}{label}</h3><p class=\"sub\">{_e('; '.join(desc))}. Rows are source "
             "images, columns are α steps.</p>"
             f'<div class="grid2">{"".join(figs)}</div>'
         )
@@ -455,6 +508,8 @@ def _section_stability(stability: Mapping[str, Any] | None, stability_png: Any) 
 
         stability_png = plot_stability_vs_k(cols, chosen_k=stability.get("chosen_k"),
                                             threshold=stability.get("threshold", 0.8))
+    if stability_png is None and isinstance(stability.get("stability"), (list, tuple)):
+        return _section_component_stability(stability)
     if stability_png is None:
         return _missing(
             "stability sweep over K", "Run <code>clipica stability STORE --k-grid 8 16 32 64 --out DIR</code> to choose K."
@@ -475,6 +530,20 @@ def _section_stability(stability: Mapping[str, Any] | None, stability_png: Any) 
         )
         out += f"<table><tr>{head}</tr>{body}</table>"
     return out
+
+
+def _section_component_stability(stab: Mapping[str, Any]) -> str:
+    """``clipica ica --stability R``: one stability index per component at one K."""
+    from clipica.viz.stability import plot_component_stability
+
+    values = [_num(v) for v in stab["stability"]]
+    cap = (f"Stability index per component over {_e(stab.get('n_runs', '?'))} bootstrap refits "
+           f"(K = {_e(stab.get('n_components', len(values)))}; red: below 0.8).")
+    head = "".join(f"<th>{i}</th>" for i in range(len(values)))
+    body = "".join(f"<td>{_fmt(v, 2)}</td>" for v in values)
+    return (_img(plot_component_stability([v if v is not None else float("nan") for v in values]), cap)
+            + f'<table><tr><th class="l">component</th>{head}</tr>'
+            f'<tr>{th("stability", "stability", "l")}{body}</tr></table>')
 
 
 def _section_compare(doc: Mapping[str, Any]) -> str:
@@ -608,9 +677,9 @@ def build_report(
     selectivity = {a: v.get("selectivity") for a, v in attr_summary.items() if isinstance(v, Mapping)}
     top_words = {a: v.get("top_words") or [] for a, v in attr_summary.items() if isinstance(v, Mapping)}
     poles = naming_poles(naming)
-    for attr, r in rows.items():  # top words from naming when the summary has none
+    for attr, r in rows.items():  # names from the naming JSON (above chance) win over the summary's
         comp = r.get("best_component")
-        if not top_words.get(attr) and comp is not None and int(comp) in poles:
+        if comp is not None and int(comp) in poles:
             pole = "negative" if r.get("pole") == "-" else "positive"
             top_words[attr] = [w for w, _ in poles[int(comp)].get(pole, [])]
     if metrics is None and probe:
@@ -627,9 +696,13 @@ def build_report(
             f"({_e(summary.get('ica_n_iter'))} iterations): components may change with the seed. "
             "Refit with a larger <code>--max-iter</code>, or a smaller K, and compare.</p>"
         )
+    split = probe.get("split") if isinstance(probe, Mapping) else None
+    present = [b for b in BASELINES if any(r.get(b) is not None for r in rows.values())]
     sections = [
         f"<h1>{_e(title)}</h1><p class=\"sub\">{_e(subtitle)} — generated {now}</p>",
+        headline(rows, present, compare),
         warn,
+        split_warning(split),
         _section_headline(rows, summary),
         "<h2>Which component carries which attribute</h2>",
         _section_probe_table(rows, selectivity, top_words),
@@ -648,25 +721,31 @@ def build_report(
         sections.append(
             _img(
                 heatmap,
-                "Attribute × component scores (single-component ROC AUC, signed around 0.5), "
-                "components reordered so the best match of each attribute lies on the diagonal.",
+                "Attribute × component scores: colour is 2 (AUC − 0.5), red for the + pole and "
+                "blue for the − pole; the numbers are the folded AUC, max(AUC, 1 − AUC), as in "
+                "the table. Components reordered so each attribute's best match lies on the diagonal.",
             )
         )
-    gt = _section_ground_truth(metrics)
+    metrics = dict(metrics or {})
+    # "ground truth" only when there are ground-truth latents (MCC); the other scores are
+    # against the labelled attributes and get their own heading
+    gt = _section_ground_truth({"mcc": metrics.pop("mcc")} if metrics.get("mcc") else None)
     if gt:
         sections += ["<h2>Against the ground truth</h2>", gt]
+    sections.append(_section_ground_truth(metrics))  # its own h3: scores against the attributes
     sections += [
         "<h2>Component names from the text encoder</h2>",
-        _section_naming(poles, rows),
-        "<h2>Traversals of the strongest components</h2>",
+        _section_naming(poles, rows, threshold=naming_threshold(naming)),
+        "<h2>Traversals, strongest first</h2>",
         _section_traversals(list(interventions)),
-        "<h2>How many components: stability versus K</h2>",
+        "<h2>Stability of the components</h2>",
         _section_stability(stability, stability_png),
     ]
     if compare:
         sections += ["<h2>Other decompositions on the same rows</h2>", _section_compare(compare)]
     for caption, fig in extra_figures:
         sections.append(_img(fig, _e(caption)))
+    sections += ["<h2>Glossary</h2>", glossary_section()]
     sections += [
         "<h2>Provenance</h2>",
         _section_provenance(provenance, summary.get("timings")),

@@ -102,7 +102,8 @@ def plot_probe_heatmap(
     ax.set_xlabel(literal(f"{name} component (reordered; label = component index)"))
     ax.set_ylabel("attribute")
     if annotate:
-        auc = 0.5 + M / 2
+        # the folded AUC, max(AUC, 1 - AUC), as the probe table prints it; the colour keeps the pole
+        auc = 0.5 + np.abs(M) / 2
         for i in range(n_a):
             for j in range(n_k):
                 if abs(M[i, j]) >= 0.2:

@@ -1,0 +1,118 @@
+"""The report's words: headline per attribute group, glossary, warnings, trusted names, order."""
+
+from __future__ import annotations
+
+import re
+
+from clipica.report import build_report, naming_poles, probe_attributes
+from clipica.report_text import GLOSSARY, binary_headline, factor_headline, split_warning
+
+
+def _probe(n_test=600):
+    attrs = {
+        "Smiling": {"best_component": 0, "best_auc": 0.97, "runner_up_auc": 0.6,
+                    "pca": {"best_auc": 0.80}, "raw": {"best_auc": 0.75}},
+        "Male": {"best_component": 1, "best_auc": 0.04, "runner_up_auc": 0.6,  # folds to 0.96
+                 "pca": {"best_auc": 0.90}, "raw": {"best_auc": 0.70}},
+        "Blond_Hair": {"best_component": 2, "best_auc": 0.85, "runner_up_auc": 0.8,
+                       "pca": {"best_auc": 0.95}, "raw": {"best_auc": 0.70}},
+    }
+    return {"attributes": attrs, "split": {"source": "random", "n_test": n_test, "n_train": 10}}
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_binary_headline_states_means_wins_and_losses():
+    rows = probe_attributes(_probe())
+    text = _text(binary_headline(rows, ["pca", "raw"]))
+    # means of the folded AUCs: ICA (0.97 + 0.96 + 0.85) / 3, PCA (0.80 + 0.90 + 0.95) / 3
+    assert "0.927" in text and "PCA 0.883 (ICA higher on 2 of 3)" in text
+    assert "the raw embedding 0.717 (ICA higher on 3 of 3)" in text
+    assert "does not win on Blond_Hair (PCA 0.950 ≥ 0.850)" in text
+    rows["Blond_Hair"]["pca"] = 0.5
+    assert "wins on every attribute against every baseline" in _text(binary_headline(rows, ["pca", "raw"]))
+
+
+def test_factor_headline_per_factor_and_where_ica_loses():
+    compare = {
+        "factors": [{"name": "hair"}, {"name": "age"}],
+        "methods": {
+            "ica": {"factors": {"hair": {"accuracy": 0.9}, "age": {"accuracy": 0.7}}},
+            "pca": {"factors": {"hair": {"accuracy": 0.8}, "age": {"accuracy": 0.75}}},
+        },
+    }
+    text = _text(factor_headline(compare))
+    assert "hair: ICA block 0.900 against pca 0.800 — ICA wins" in text
+    assert "age: ICA block 0.700 against pca 0.750 — ICA does not win (pca 0.750)" in text
+    assert factor_headline({"methods": compare["methods"]}) == ""
+
+
+def test_small_split_warning_gives_the_size():
+    assert "only 20 rows" in split_warning({"n_test": 20, "source": "random"})
+    assert split_warning({"n_test": 200}) == ""
+    assert split_warning(None) == ""
+
+
+def test_names_below_chance_are_hidden_and_negations_flagged(tmp_path):
+    naming = {
+        "chance": {"threshold": 2.0},
+        "components": [{
+            "component": 0,
+            "positive": [{"text": "a photo of a smiling person", "score": 2.5},
+                         {"text": "a photo of a person wearing a hat", "score": 1.2}],
+            "negative": [{"text": "a photo of a person with black hair", "score": -1.0}],
+            "named": {"+": {"names": [{"text": "a photo of a smiling person", "score": 2.5},
+                                      {"text": "a photo of a person who is not smiling", "score": 2.1}],
+                            "unseparated": [["a photo of a smiling person",
+                                             "a photo of a person who is not smiling"]]},
+                      "-": {"names": [], "unseparated": []}},
+        }],
+    }
+    poles = naming_poles(naming)
+    assert [w for w, _ in poles[0]["positive"]] == ["a photo of a smiling person",
+                                                    "a photo of a person who is not smiling"]
+    assert poles[0]["negative"] == []
+    html = build_report(tmp_path, probe=_probe(n_test=20), naming=naming).read_text()
+    text = _text(html)
+    assert "wearing a hat" not in text and "with black hair" not in text  # below chance
+    assert "not separated by the model" in text and "chance level 2.00" in text
+    assert "Small held-out split: only 20 rows" in text
+    # the table headers explain themselves on hover, and the glossary has every term
+    assert f'title="{GLOSSARY["runner-up"]}"' in html
+    for term in GLOSSARY:
+        assert f"<dt>{term}</dt>" in html
+    # no ground-truth latents (no MCC): no "Against the ground truth"; no traversal: no selectivity column
+    assert "Against the ground truth" not in text
+    assert not re.search(r"<th[^>]*>selectivity</th>", html)
+
+
+def test_traversals_strongest_first_and_weak_labelled(tmp_path):
+    items = [{"component": c, "selectivity": s, "alphas": [-1, 0, 1], "selected_attribute": "Smiling"}
+             for c, s in ((3, 0.35), (7, 6.2), (5, 2.0))]
+    html = build_report(tmp_path, interventions=items).read_text()
+    heads = re.findall(r"<h3>Component (\d+)", html)
+    assert heads == ["7", "5", "3"]
+    weak = re.findall(r"<h3>Component (\d+)[^<]*<span class=\"weak\">", html)
+    assert weak == ["3"]
+
+
+def test_component_stability_of_clipica_ica_is_shown(tmp_path):
+    stab = {"n_components": 3, "n_runs": 4, "stability": [0.95, 0.9, 0.4], "stability_mean": 0.75}
+    html = build_report(tmp_path, stability=stab).read_text()
+    assert "Not computed: stability" not in html
+    assert "<td>0.40</td>" in html and "over 4 bootstrap refits" in html
+
+
+def test_many_attributes_get_a_sorted_dot_plot():
+    from clipica.viz.report_figures import MANY_ATTRIBUTES, plot_auc_comparison
+
+    rows = {f"a{i}": {"ica": 0.5 + i / 100, "pca": 0.7} for i in range(MANY_ATTRIBUTES + 5)}
+    ax = plot_auc_comparison(rows, columns=("ica", "pca")).axes[0]
+    assert not ax.patches  # no bars
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[-1] == f"a{MANY_ATTRIBUTES + 4}" and labels[0] == "a0"  # best ICA at the top
+    assert ax.get_legend() is not None
+    few = plot_auc_comparison({"x": {"ica": 0.9, "pca": 0.8}}, columns=("ica", "pca")).axes[0]
+    assert few.patches
