@@ -171,9 +171,53 @@ def test_split_column_with_val_only_and_seeded_default():
     labels["split"] = np.where(np.arange(1000) < 800, "train", "val")
     rep = probe(codes, labels)
     assert (rep.n_train, rep.n_test) == (800, 200)
-    labels["split"] = "train"
-    with pytest.raises(InputError, match="'test'"):
-        probe(codes, labels)
+    assert rep.split_info == {"rule": "column", "test_rows": "val"}
+
+
+@pytest.mark.parametrize("only", ["train", "test"])
+def test_store_with_one_split_gets_a_seeded_held_out_split_not_an_error(only):
+    """A store extracted with one split (all rows 'train') is probed on seeded held-out rows,
+    and probe.json says so (rule, seed, sizes, why)."""
+    codes, labels, *_ = _planted(2, n=1000)
+    seeded = probe(codes, labels, random_state=4)
+    labels["split"] = only
+    rep = probe(codes, labels, random_state=4)
+    assert (rep.n_train, rep.n_test) == (700, 300)
+    assert rep.split_info["rule"] == "seeded" and rep.split_info["random_state"] == 4
+    assert "too few to hold rows out" in rep.split_info["reason"]
+    np.testing.assert_array_equal(rep.codes["ica"].linear_probe_auc, seeded.codes["ica"].linear_probe_auc)
+    d = rep.to_dict()["split"]
+    assert d["rule"] == "seeded" and d["n_test"] == 300 and d["test_size"] == 0.3 and "reason" in d
+    # an explicit split= that is unusable is the caller's error, named in API terms
+    with pytest.raises(InputError, match="split= needs"):
+        probe(codes, labels, split={"train": [0, 1, 2], "test": []})
+
+
+def test_probe_report_round_trips_through_json():
+    from clipica.errors import ArtifactError
+
+    codes, labels, *_ = _planted(6, n=900, n_attr=3, k=5)
+    labels["latent_x"] = np.random.default_rng(0).normal(size=900)
+    labels.loc[3, "attr1"] = np.nan
+    rep = probe(codes, labels, baselines={"neg": -codes})
+    rep.metrics["mcc"] = {"score": 0.5}
+    d = json.loads(json.dumps(rep.to_dict(fingerprints={"store": "s", "decomposition": "d"})))
+    assert d["format"] == "clipica.probe/1" and d["fingerprints"]["decomposition"] == "d"
+    back = ProbeReport.from_dict(d)
+    assert back.to_dict() == rep.to_dict()
+    assert back.attributes == rep.attributes and back.factors == ["latent_x"]
+    for name in ("ica", "neg"):
+        a, b = rep.codes[name], back.codes[name]
+        for key in ("auc", "best_component", "best_auc", "pole", "runner_up_component", "sparse_auc",
+                    "linear_probe_auc", "spearman", "factor_best_spearman"):
+            np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    pd.testing.assert_frame_equal(back.table(), rep.table())
+    assert back.metrics == {"mcc": {"score": 0.5}}
+    with pytest.raises(ArtifactError, match="not a probe"):
+        ProbeReport.from_dict({**d, "format": "clipica.names/1"})
+    broken = {**d, "codes": {"ica": {"n_components": 5}}}
+    with pytest.raises(ArtifactError, match="malformed"):
+        ProbeReport.from_dict(broken)
 
 
 def test_continuous_factors_get_spearman():
@@ -244,8 +288,10 @@ def test_diagonal_order_recovers_a_permuted_diagonal():
 def test_plot_heatmap_returns_figure_with_attribute_names():
     from matplotlib.figure import Figure
 
+    from clipica.viz.probe import plot_probe_heatmap
+
     codes, labels, perm, _ = _planted(3, n=800, n_attr=3, k=5)
-    fig = probe(codes, labels).plot_heatmap()
+    fig = plot_probe_heatmap(probe(codes, labels))
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] != []

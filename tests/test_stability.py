@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from clipica.errors import InputError
 from clipica.decompositions.stability import _similarity, choose_k, stability, sweep_k
+from clipica.errors import InputError
 
 
 def _planted(seed, n=3000, n_real=4, n_noise=4):
@@ -162,3 +162,14 @@ def test_sweep_result_round_trips_and_keeps_choose_k():
     assert choose_k(back.to_frame()) == choose_k(df)
     with pytest.raises(ArtifactError, match="not a stability"):
         StabilitySweep.from_dict({**d, "format": "clipica.probe/1"})
+
+
+def test_old_import_paths_still_reach_the_moved_modules():
+    import clipica
+    import clipica.decompositions.stability as mod
+    from clipica.ica import ICA
+    from clipica.stability import choose_k as old_choose_k
+    from clipica.stability import sweep_k as old_sweep_k
+
+    assert old_choose_k is mod.choose_k and old_sweep_k is mod.sweep_k
+    assert clipica.stability is mod and clipica.ICA is ICA

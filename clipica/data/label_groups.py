@@ -136,17 +136,12 @@ def detect_exclusive_groups(
     -------
     list of CategoricalFactor, ``source="detected"``, columns in the table's order.
     """
-    import pandas as pd
 
     if columns is None:
-        columns = []
-        for c in df.columns:
-            if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])):
-                continue
-            v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)
-            v = v[~np.isnan(v)]
-            if v.size and np.all((v == 0) | (v == 1)) and 0 < v.sum() < v.size:
-                columns.append(c)
+        from clipica.data.labels import is_binary_column
+
+        # every 0/1 column with both classes present (the one rule, clipica.data.labels)
+        columns = [c for c in df.columns if is_binary_column(df[c], min_count=1)]
     columns = list(columns)
     if len(columns) < min_columns:
         return []

@@ -4,8 +4,9 @@
 >>> dec = make_decomposition("ica", 16, random_state=0).fit(X)   # or "pca", "random_rotation", "identity"
 >>> codes = dec.transform(X); dec.save("runs/ica16"); dec = load_decomposition("runs/ica16")
 
-``stability`` / ``sweep_k`` / ``choose_k`` measure how reproducible each component is,
-for any of them.
+:mod:`clipica.decompositions.stability` (``stability``, ``sweep_k``, ``choose_k``) measures
+how reproducible each component is, for any of them; ``sweep``/``sweep_k``/``choose_k`` are
+re-exported here (the function ``stability`` is not: it would hide its module's name).
 """
 
 from clipica.decompositions.base import LinearDecomposition
@@ -22,7 +23,6 @@ from clipica.decompositions.stability import (
     StabilityResult,
     StabilitySweep,
     choose_k,
-    stability,
     sweep,
     sweep_k,
 )
@@ -40,7 +40,6 @@ __all__ = [
     "decomposition_class",
     "load_decomposition",
     "make_decomposition",
-    "stability",
     "sweep",
     "sweep_k",
 ]

@@ -1,0 +1,35 @@
+"""Attribute probes (:func:`probe` -> :class:`ProbeReport`), their baselines, and the one
+logistic solver (:func:`fit_logistic`).
+
+- :mod:`clipica.probes.probe`: :func:`probe`, :func:`baseline_codes`;
+- :mod:`clipica.probes.result`: :class:`ProbeReport`, :class:`CodeReport` (``to_dict`` /
+  ``from_dict``, format tag ``clipica.probe/1``);
+- :mod:`clipica.probes.logistic`: :func:`fit_logistic`, :class:`LogisticFit`;
+- :mod:`clipica.probes.scores`: closed-form AUC / Spearman / balanced accuracy.
+"""
+
+from clipica.data.labels import RESERVED_COLUMNS
+from clipica.probes.logistic import LogisticFit, fit_logistic
+from clipica.probes.probe import baseline_codes, probe
+from clipica.probes.result import PROBE_FORMAT, CodeReport, ProbeReport
+from clipica.probes.scores import (
+    auc_columns,
+    auc_matrix,
+    balanced_accuracy_columns,
+    spearman_matrix,
+)
+
+__all__ = [
+    "PROBE_FORMAT",
+    "RESERVED_COLUMNS",
+    "CodeReport",
+    "LogisticFit",
+    "ProbeReport",
+    "auc_columns",
+    "auc_matrix",
+    "balanced_accuracy_columns",
+    "baseline_codes",
+    "fit_logistic",
+    "probe",
+    "spearman_matrix",
+]

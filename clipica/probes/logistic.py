@@ -1,0 +1,437 @@
+"""The one logistic-regression solver of clipica: many L2 logistic regressions at once.
+
+:func:`fit_logistic` fits one L2-penalised logistic regression per label column on
+standardised features, all labels in one L-BFGS/Newton run (the problems are separable,
+so the solution is scikit-learn's ``LogisticRegression(C=C)`` per label;
+``tests/test_probes.py`` checks it). Used by the attribute probes (:mod:`clipica.probes`),
+the intervention attribute probes (:mod:`clipica.intervene`), tiny-faces' evaluation and
+the few-shot protocol. numpy/scipy only; no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from clipica.errors import InputError
+
+
+@dataclass(frozen=True)
+class LogisticFit:
+    """Weights of many logistic regressions fitted jointly by :func:`fit_logistic`.
+
+    ``coef`` (n_features, n_labels) and ``intercept`` (n_labels,) act on features
+    standardised with ``mean`` and ``scale`` (the training rows' statistics).
+    """
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    n_iter: int
+    converged: bool
+    grad_norm: float
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Logits of shape (n_samples, n_labels) for raw (unstandardised) features X."""
+        Xs = (np.asarray(X, dtype=np.float64) - self.mean) / self.scale
+        return Xs @ self.coef + self.intercept
+
+
+def _column_stats(X: np.ndarray) -> tuple[None, np.ndarray, np.ndarray]:
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    # a constant column stays 0 after centring instead of dividing by 0
+    scale = np.where(scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), scale, 1.0)
+    return None, mean, scale
+
+
+def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    _, mean, scale = _column_stats(X)
+    return (X - mean) / scale, mean, scale
+
+
+def _logistic_parts(Xc, W, b, Y, Wrow, lam, mask, dtype, want_loss=True):
+    """Objective, gradient and probabilities of the stacked, per-label-scaled problem."""
+    from scipy.special import expit
+
+    Z = Xc @ W.astype(dtype, copy=False) + b.astype(dtype, copy=False)
+    P = expit(Z)
+    f = float("nan")
+    if want_loss:
+        # logloss(y, z) = log(1 + e^z) - y z, accumulated in float64
+        loss = np.logaddexp(0.0, Z) - Y * Z
+        f = float(np.sum(loss * Wrow, dtype=np.float64)) + 0.5 * float(
+            np.sum(lam * (W * W).sum(axis=0))
+        )
+    R = (P - Y) * Wrow
+    gW = (Xc.T @ R).astype(np.float64) + lam * W
+    if mask is not None:
+        gW *= mask
+    gb = R.sum(axis=0, dtype=np.float64)
+    return f, gW, gb, P
+
+
+def _inv_sqrt(G: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(G^-1/2, G^1/2, largest eigenvalue)`` of a PSD matrix, eigenvalues floored at 1e-3 max."""
+    w, V = np.linalg.eigh(G)
+    top = max(float(w.max(initial=0.0)), 1e-12)
+    w = np.maximum(w, 1e-3 * top)
+    return (V / np.sqrt(w)) @ V.T, (V * np.sqrt(w)) @ V.T, top
+
+
+def _preconditioner(Xs_sample: np.ndarray, mask: np.ndarray | None):
+    """Reparametrisation ``w = P v`` with ``P = G^-1/2``, G the features' correlation.
+
+    Correlated features (raw embedding dimensions) make the logistic loss badly
+    conditioned in ``w``; in ``v`` its curvature is close to isotropic, so L-BFGS needs
+    far fewer iterations. The objective and its minimiser are unchanged (only the
+    coordinates move). With a feature mask each label gets ``G^-1/2`` of its own support.
+    Returns ``(per_label, top)``: a list of (support or None, P, P^-1) and the largest
+    eigenvalue (to translate the gradient tolerance).
+    """
+    G = Xs_sample.T @ Xs_sample / Xs_sample.shape[0]
+    if mask is None:
+        P, Pinv, top = _inv_sqrt(G)
+        return [(None, P, Pinv)], top
+    out, top = [], 0.0
+    for a in range(mask.shape[1]):
+        S = np.flatnonzero(mask[:, a])
+        P, Pinv, t = _inv_sqrt(G[np.ix_(S, S)]) if S.size else (np.zeros((0, 0)),) * 2 + (1.0,)
+        out.append((S, P, Pinv))
+        top = max(top, t)
+    return out, top
+
+
+def _lbfgs(Xc, Y, Wrow, lam, mask, W0, b0, *, dtype, max_iter, tol, precond=None):
+    from scipy.optimize import minimize
+
+    p, A = W0.shape
+    gtol = tol
+    if precond is None:
+        to_w = to_v = to_gv = None
+    else:
+        blocks, top = precond
+        gtol = tol / np.sqrt(top)  # |grad_w| <~ sqrt(top) |grad_v|
+        if blocks[0][0] is None:  # one P shared by every label (no mask)
+            _, P, Pinv = blocks[0]
+
+            def to_w(v):
+                return P @ v
+
+            def to_v(w):
+                return Pinv @ w
+
+            to_gv = to_w  # P is symmetric: grad_v = P^T grad_w
+        else:
+
+            def _apply(M_index, X_in):
+                out = np.zeros_like(X_in)
+                for a, blk in enumerate(blocks):
+                    S = blk[0]
+                    if S.size:
+                        out[S, a] = blk[M_index] @ X_in[S, a]
+                return out
+
+            def to_w(v):
+                return _apply(1, v)
+
+            def to_v(w):
+                return _apply(2, w)
+
+            to_gv = to_w
+
+    def fun(theta):
+        V = theta[: p * A].reshape(p, A)
+        W = V if to_w is None else to_w(V)
+        if mask is not None:
+            W = W * mask
+        f, gW, gb, _ = _logistic_parts(Xc, W, theta[p * A :], Y, Wrow, lam, mask, dtype)
+        gV = gW if to_gv is None else to_gv(gW)
+        return f, np.concatenate([gV.ravel(), gb])
+
+    V0 = W0 if to_v is None else to_v(W0)
+    res = minimize(
+        fun,
+        np.concatenate([V0.ravel(), b0]),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "gtol": gtol, "ftol": 64 * np.finfo(float).eps, "maxls": 50},
+    )
+    V = res.x[: p * A].reshape(p, A)
+    W = V if to_w is None else to_w(V)
+    if mask is not None:
+        W = W * mask
+    return W, res.x[p * A :].copy(), int(res.nit)
+
+
+def _stacked_hessians(X: np.ndarray, S: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """``H[a] = [X 1]^T diag(S[:, a]) [X 1]`` for every label a, as one matrix product.
+
+    X (m, p), S (m, A) -> (A, p + 1, p + 1). The row-wise outer products of ``[X 1]`` are
+    formed in chunks of rows so memory stays at ``chunk * (p + 1)^2`` floats.
+    """
+    m, p = X.shape
+    q = p + 1
+    # float32 products: the Hessian only preconditions Newton steps (the fixed point is
+    # set by the exact gradient), and float32 halves the cost of this one big product
+    X1 = np.hstack([X, np.ones((m, 1))]).astype(np.float32)
+    S32 = S.astype(np.float32)
+    H = np.zeros((S.shape[1], q * q))
+    for start in range(0, m, chunk):
+        blk = X1[start : start + chunk]
+        outer = (blk[:, :, None] * blk[:, None, :]).reshape(blk.shape[0], q * q)
+        H += S32[start : start + chunk].T @ outer
+    H = H.reshape(S.shape[1], q, q)
+    return 0.5 * (H + H.transpose(0, 2, 1))
+
+
+# Newton steps need one (p+1) x (p+1) Hessian per label; above this many features that
+# costs more than the L-BFGS iterations it saves
+_NEWTON_MAX_FEATURES = 96
+
+
+def fit_logistic(
+    X,
+    Y,
+    *,
+    C: float = 1.0,
+    feature_mask: np.ndarray | None = None,
+    max_iter: int = 500,
+    tol: float = 1e-4,
+    subsample: int = 8192,
+    random_state: int = 0,
+    dtype=np.float32,
+) -> LogisticFit:
+    """Fit one L2-penalised logistic regression per label column, all at once.
+
+    For every label ``a`` this minimises scikit-learn's objective
+    ``C * sum_i logloss(y_ia, x_i . w_a + b_a) + ||w_a||^2 / 2`` (intercept not
+    penalised) on features standardised with the training mean and standard deviation,
+    i.e. the same solution as ``LogisticRegression(C=C).fit(standardised X, Y[:, a])``.
+    Each label's objective is divided by ``C * n_a`` (scikit-learn's lbfgs scaling) and
+    the problems are stacked: they share no parameters, so the joint minimiser is the
+    tuple of individual minimisers, and every pass over the data serves all labels with
+    two (n, p) x (p, n_labels) matrix products.
+
+    Solver (why it is fast): (1) L-BFGS on a random subsample of ``subsample`` rows
+    (with the full problem's penalty) gives a start within O(1/sqrt(subsample)) of the
+    optimum; (2) Newton steps on all rows, each using the exact full-data gradient and
+    the per-label Hessian evaluated on the subsample rows, converge in a few passes
+    over the data (the subsampled Hessian only slows the rate, never moves the fixed
+    point); (3) if the largest gradient entry is not below ``tol`` after a few steps, or
+    when a label may use more than 96 features, L-BFGS on all rows finishes from there,
+    preconditioned by the inverse square root of the features' correlation matrix
+    (correlated raw embedding dimensions otherwise make it crawl). Stopping rule
+    as scikit-learn's lbfgs: the largest absolute gradient entry of the scaled objective
+    below ``tol`` (1e-4, scikit-learn's default).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_labels)
+        0/1 labels; NaN marks a missing label (that row does not count for that label).
+    C : float
+        Inverse regularisation strength, as in scikit-learn.
+    feature_mask : bool array of shape (n_features, n_labels), optional
+        Which features each label may use (sparse probes); others stay exactly 0.
+    max_iter, tol :
+        Iteration limit of each L-BFGS stage; tolerance on the largest gradient entry.
+    subsample : int
+        Rows for the warm start and the Hessians (all rows when n <= 2 * subsample).
+    dtype :
+        float32 (default) or float64 for the passes over all rows. float32 halves their
+        cost; rounding in the gradient stays far below ``tol`` = 1e-4 (use float64 for a
+        tighter ``tol``).
+
+    Small problems (under 2e7 multiply-adds per pass over the data) run with one BLAS
+    thread: at that size threading costs more than it saves, and on a shared CPU a
+    spinning second thread can make it several times slower.
+    """
+    from threadpoolctl import threadpool_limits
+
+    if feature_mask is not None:
+        mask = np.asarray(feature_mask, dtype=bool)
+        keep = mask.any(axis=1) if mask.ndim == 2 else None
+        if keep is not None and mask.shape[0] == np.shape(X)[1] and not keep.all():
+            # features no label may use cost a full column of every matrix product:
+            # fit on the union of the used ones and put zeros back
+            X = np.asarray(X, dtype=np.float64)
+            fit = fit_logistic(
+                X[:, keep],
+                Y,
+                C=C,
+                feature_mask=mask[keep],
+                max_iter=max_iter,
+                tol=tol,
+                subsample=subsample,
+                random_state=random_state,
+                dtype=dtype,
+            )
+            _, mean, scale = _column_stats(X)
+            coef = np.zeros((X.shape[1], fit.coef.shape[1]))
+            coef[keep] = fit.coef
+            return LogisticFit(
+                coef, fit.intercept, mean, scale, fit.n_iter, fit.converged, fit.grad_norm
+            )
+    shape = np.shape(X)
+    width = np.shape(Y)[1] if np.ndim(Y) == 2 else 1
+    work = float(shape[0]) * (shape[1] if len(shape) > 1 else 1) * width
+    kwargs = dict(
+        C=C,
+        feature_mask=feature_mask,
+        max_iter=max_iter,
+        tol=tol,
+        subsample=subsample,
+        random_state=random_state,
+        dtype=dtype,
+    )
+    if work < 2e7:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _fit_logistic_impl(X, Y, **kwargs)
+    return _fit_logistic_impl(X, Y, **kwargs)
+
+
+def _fit_logistic_impl(
+    X,
+    Y,
+    *,
+    C: float = 1.0,
+    feature_mask: np.ndarray | None = None,
+    max_iter: int = 500,
+    tol: float = 1e-4,
+    subsample: int = 8192,
+    random_state: int = 0,
+    dtype=np.float32,
+) -> LogisticFit:
+    """:func:`fit_logistic` without the BLAS thread policy."""
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if X.ndim != 2 or X.shape[0] != Y.shape[0]:
+        raise InputError(
+            f"X must be (n_samples, n_features) and Y (n_samples, n_labels); got {X.shape} and {Y.shape}."
+        )
+    if not C > 0:
+        raise InputError(f"C must be > 0; got {C}.")
+    n, p = X.shape
+    A = Y.shape[1]
+    observed = ~np.isnan(Y)
+    n_a = observed.sum(axis=0).astype(np.float64)
+    if np.any(n_a == 0):
+        raise InputError("every label column needs at least one observed row.")
+    mask = None
+    if feature_mask is not None:
+        mask = np.asarray(feature_mask, dtype=bool)
+        if mask.shape != (p, A):
+            raise InputError(f"feature_mask must have shape {(p, A)}; got {mask.shape}.")
+    Xs, mean, scale = _standardise(X)
+    Xc = np.ascontiguousarray(Xs, dtype=dtype)
+    Yf = np.where(observed, Y, 0.0).astype(dtype)
+    Wrow = (observed / n_a).astype(dtype)  # 1 / n_a on observed rows, 0 on missing ones
+    lam = 1.0 / (C * n_a)
+
+    # start from each label's log-odds so no iterations are spent on the bias
+    prior = np.clip(Yf.sum(axis=0, dtype=np.float64) / n_a, 1e-6, 1 - 1e-6)
+    W = np.zeros((p, A))
+    b = np.log(prior / (1 - prior))
+    n_iter = 0
+    rng = np.random.default_rng(random_state)
+    sub = np.sort(rng.choice(n, size=subsample, replace=False)) if n > 2 * subsample else None
+
+    grad_norm = np.inf
+    sample = (
+        sub
+        if sub is not None
+        else (np.sort(rng.choice(n, size=subsample, replace=False)) if n > subsample else None)
+    )
+    precond = _preconditioner(Xs if sample is None else Xs[sample], mask) if p > 1 else None
+    if sub is not None:
+        obs_s = observed[sub]
+        m_a = np.maximum(obs_s.sum(axis=0), 1).astype(np.float64)
+        Xsub = np.ascontiguousarray(Xs[sub])
+        Ysub = np.where(obs_s, Y[sub], 0.0)
+        # the subsample optimum is only O(1/sqrt(subsample)) from the full one, so a
+        # loose tolerance here loses nothing
+        W, b, it = _lbfgs(
+            Xsub,
+            Ysub,
+            obs_s / m_a,
+            lam,
+            mask,
+            W,
+            b,
+            dtype=np.float64,
+            max_iter=max_iter,
+            tol=max(tol, 1e-3),
+            precond=precond,
+        )
+        n_iter += it
+        width = int(mask.sum(axis=0).max()) if mask is not None else p
+        if width <= _NEWTON_MAX_FEATURES:
+            from scipy.linalg import cho_factor, cho_solve
+            from scipy.special import expit
+
+            Ps = expit(Xsub @ W + b)
+            S = Ps * (1.0 - Ps) * obs_s / m_a
+            if mask is None:
+                H = _stacked_hessians(Xsub, S)  # (A, p + 1, p + 1), last row/col: intercept
+            factors = []
+            for a in range(A):
+                if mask is None:
+                    cols, Ha = None, H[a]
+                else:  # only this label's support: (k + 1) x (k + 1)
+                    cols = np.append(np.flatnonzero(mask[:, a]), p)
+                    Xa = np.hstack([Xsub[:, cols[:-1]], np.ones((Xsub.shape[0], 1))])
+                    Ha = (Xa * S[:, a : a + 1]).T @ Xa
+                Ha[np.arange(Ha.shape[0] - 1), np.arange(Ha.shape[0] - 1)] += lam[a]
+                # a tiny ridge keeps a (nearly) separable subsample label factorisable
+                Ha += 1e-8 * max(float(np.trace(Ha)) / Ha.shape[0], 1e-12) * np.eye(Ha.shape[0])
+                try:
+                    factors.append((cols, cho_factor(Ha)))
+                except np.linalg.LinAlgError:
+                    factors = None  # fall back to L-BFGS on all rows
+                    break
+            last = np.inf
+            for _ in range(10 if factors else 0):
+                _, gW, gb, _ = _logistic_parts(
+                    Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False
+                )
+                n_iter += 1
+                grad_norm = max(float(np.abs(gW).max(initial=0.0)), float(np.abs(gb).max()))
+                if grad_norm <= tol or grad_norm > 0.7 * last:
+                    break  # converged, or not contracting: L-BFGS below finishes
+                last = grad_norm
+                for a, (cols, cf) in enumerate(factors):
+                    if cols is None:
+                        step = cho_solve(cf, np.append(gW[:, a], gb[a]))
+                        W[:, a] -= step[:-1]
+                    else:
+                        step = cho_solve(cf, np.append(gW[cols[:-1], a], gb[a]))
+                        W[cols[:-1], a] -= step[:-1]
+                    b[a] -= step[-1]
+    if grad_norm > tol:
+        W, b, it = _lbfgs(
+            Xc, Yf, Wrow, lam, mask, W, b, dtype=dtype, max_iter=max_iter, tol=tol, precond=precond
+        )
+        n_iter += it
+        _, gW, gb, _ = _logistic_parts(Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False)
+        grad_norm = max(float(np.abs(gW).max(initial=0.0)), float(np.abs(gb).max()))
+        if grad_norm > tol:  # the preconditioned stop rule was too loose: finish plainly
+            W, b, it = _lbfgs(
+                Xc, Yf, Wrow, lam, mask, W, b, dtype=dtype, max_iter=max_iter, tol=tol
+            )
+            n_iter += it
+            _, gW, gb, _ = _logistic_parts(Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False)
+            grad_norm = max(float(np.abs(gW).max(initial=0.0)), float(np.abs(gb).max()))
+    return LogisticFit(
+        coef=W,
+        intercept=b,
+        mean=mean,
+        scale=scale,
+        n_iter=n_iter,
+        converged=grad_norm <= tol,
+        grad_norm=grad_norm,
+    )

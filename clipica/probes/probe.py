@@ -1,0 +1,443 @@
+"""Attribute probes: which component carries which attribute, how well, how exclusively.
+
+:func:`probe` scores every component of a code matrix (ICA sources, say) against
+every label column and compares with baselines computed on exactly the same rows:
+
+- binary 0/1 attributes: single-component ROC AUC for every component x attribute
+  (signed: AUC < 0.5 means the attribute sits at the component's negative pole),
+  computed in closed form from ranks for all pairs at once; per attribute the best
+  component, its AUC and the runner-up's (the gap says how exclusive it is);
+- continuous factors (``latent_*`` or any non-binary numeric column): Spearman
+  correlation of every component with every factor (the column rule is
+  :mod:`clipica.data.labels`);
+- a sparse-probe curve: held-out AUC of a logistic probe on the best 1, 2, 4, 8, ...
+  components (chosen by training-row AUC), ending with the full linear probe
+  (held-out AUC and balanced accuracy);
+- baselines (raw embedding dimensions, PCA with the same K, a random rotation of the
+  whitened data, all from :mod:`clipica.decompositions`: see :func:`baseline_codes`)
+  get the same report.
+
+The logistic probes are fitted for all attributes at once with the one solver,
+:func:`clipica.probes.logistic.fit_logistic`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from clipica.data.labels import (
+    RESERVED_COLUMNS,
+    binary_columns,
+    factor_columns,
+    is_binary_column,
+    is_numeric_column,
+)
+from clipica.errors import InputError
+from clipica.probes.logistic import fit_logistic
+from clipica.probes.result import CodeReport, ProbeReport
+from clipica.probes.scores import (
+    auc_columns,
+    auc_matrix,
+    balanced_accuracy_columns,
+    spearman_matrix,
+)
+
+_TRAIN_NAMES = ("train",)
+_TEST_NAMES = ("test",)
+_VAL_NAMES = ("val", "valid", "validation")
+
+
+def baseline_codes(
+    X,
+    n_components: int,
+    *,
+    whitening: np.ndarray | None = None,
+    mean: np.ndarray | None = None,
+    random_state: int = 0,
+    include_raw: bool = True,
+) -> dict[str, np.ndarray]:
+    """Codes to compare a decomposition against, for the same rows, from :mod:`clipica.decompositions`.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        The data the decomposition was fitted on (e.g. the image embeddings), in the
+        same dtype: the baselines are fitted on it exactly as ICA is.
+    n_components : int
+        K, the number of components of the decomposition being compared.
+    whitening, mean : optional
+        A whitening (K, n_features) and mean (n_features,) to rotate instead of fitting
+        :class:`~clipica.decompositions.RandomRotation`'s own (kept for older callers;
+        fitted on the same X it is the same whitening as ICA's).
+
+    Returns
+    -------
+    dict
+        ``"raw"``: :class:`~clipica.decompositions.Identity` codes (every embedding
+        dimension, centred); ``"pca"``: :class:`~clipica.decompositions.PCA` codes (top-K
+        principal axes, unit variance); ``"random_rotation"``:
+        :class:`~clipica.decompositions.RandomRotation` codes -- the whitened top-K
+        subspace times a seeded uniformly random K x K rotation: same subspace and
+        variance as the ICA, no independence objective. All (n_samples, ·) float64.
+    """
+    from clipica.decompositions import PCA, Identity, RandomRotation
+    from clipica.decompositions.baselines import random_rotation
+
+    if not hasattr(X, "dtype") or X.dtype not in (np.float32, np.float64):
+        X = np.asarray(X, dtype=np.float64)
+    d = X.shape[1]
+    if not 1 <= n_components <= d:
+        raise InputError(f"n_components must be in [1, {d}]; got n_components={n_components}.")
+    X64 = np.asarray(X, dtype=np.float64)
+    pca = PCA(n_components).fit(X64).transform(X64)
+    if whitening is not None:
+        whitening = np.asarray(whitening, dtype=np.float64)
+        if whitening.shape != (n_components, d):
+            raise InputError(
+                f"whitening must have shape ({n_components}, {d}); got {whitening.shape}."
+            )
+        m = X64.mean(axis=0) if mean is None else np.asarray(mean, dtype=np.float64)
+        rotated = (X64 - m) @ whitening.T @ random_rotation(n_components, random_state)
+    else:
+        rotated = RandomRotation(n_components, random_state=random_state).fit(X).transform(X64)
+    out = {"pca": pca, "random_rotation": rotated}
+    if include_raw:
+        out = {"raw": Identity().fit(X64).transform(X64), **out}
+    return out
+
+
+# ------------------------------------------------------------------ label and split handling
+
+
+def _label_frame(labels, n: int):
+    import pandas as pd
+
+    if isinstance(labels, pd.DataFrame):
+        df = labels.reset_index(drop=True)
+    elif isinstance(labels, dict):
+        df = pd.DataFrame(labels)
+    else:
+        raise InputError(
+            f"labels must be a pandas DataFrame (or a dict of columns); got {type(labels).__name__}."
+        )
+    if len(df) != n:
+        raise InputError(
+            f"labels has {len(df)} rows but codes has {n}; they must be row-aligned "
+            "(samples first, same order)."
+        )
+    return df
+
+
+def _classify_columns(df, attributes, factors) -> tuple[list[str], list[str]]:
+    """Binary attributes and continuous factors by the one rule of :mod:`clipica.data.labels`,
+    or the named ones (checked)."""
+    if attributes is None and factors is None:
+        attributes = binary_columns(df)
+        factors = factor_columns(df)
+    else:
+        attributes = list(attributes or [])
+        factors = list(factors or [])
+    for col in [*attributes, *factors]:
+        if col not in df.columns:
+            raise InputError(
+                f"label column {col!r} not found; available: {', '.join(map(str, df.columns))}."
+            )
+        if not is_numeric_column(df[col]):
+            raise InputError(f"label column {col!r} is not numeric (dtype {df[col].dtype}).")
+    for col in attributes:
+        if not is_binary_column(df[col]):
+            raise InputError(
+                f"attribute {col!r} must hold 0/1 values (NaN for missing); pass it in factors= "
+                "for a Spearman score instead."
+            )
+    if not attributes and not factors:
+        raise InputError(
+            "no label columns to probe: expected 0/1 attribute columns or numeric latent_* columns "
+            f"besides {', '.join(RESERVED_COLUMNS)}; got columns {', '.join(map(str, df.columns))}."
+        )
+    return attributes, factors
+
+
+def _seeded_split(n: int, test_size: float, random_state: int, reason: str | None):
+    from clipica.metrics._common import split_indices
+
+    tr, te = split_indices(n, test_size=test_size, random_state=random_state)
+    source = f"seeded (test_size={test_size}, random_state={random_state})"
+    info = {"rule": "seeded", "test_size": test_size, "random_state": random_state}
+    if reason:
+        source = f"seeded held-out rows (test_size={test_size}, random_state={random_state}): {reason}"
+        info["reason"] = reason
+    return tr, te, source, info
+
+
+def _resolve_split(split, df, n: int, test_size: float, random_state: int):
+    """Return (train_idx, test_idx, source, info).
+
+    A split column (or ``split=`` array) without at least 2 train and 2 test (or val)
+    rows -- e.g. a store extracted with one split, all rows ``train`` -- is replaced by
+    a seeded held-out split of all rows, and ``info["reason"]`` says so. An explicit
+    ``split=`` dict is used as given.
+    """
+    if split is None and "split" in df.columns and df["split"].notna().any():
+        split = df["split"].to_numpy()
+        source = "column"
+    elif split is None:
+        return _seeded_split(n, test_size, random_state, None)
+    else:
+        source = "given"
+    if isinstance(split, dict):
+        tr = np.asarray(split.get("train"), dtype=np.int64)
+        te = np.asarray(split.get("test"), dtype=np.int64)
+        if tr.size < 2 or te.size < 2 or tr.min(initial=0) < 0 or max(tr.max(initial=0), te.max(initial=0)) >= n:
+            raise InputError(
+                f"split= needs at least 2 'train' and 2 'test' row indices in [0, {n}); got "
+                f"{tr.size} train and {te.size} test."
+            )
+        return np.sort(tr), np.sort(te), source, {"rule": "given"}
+    arr = np.asarray(split, dtype=object)
+    if arr.shape != (n,):
+        raise InputError(f"split must have one entry per row ({n}); got shape {arr.shape}.")
+    names = np.array([str(v).strip().lower() if v is not None else "" for v in arr])
+    tr = np.flatnonzero(np.isin(names, _TRAIN_NAMES))
+    te = np.flatnonzero(np.isin(names, _TEST_NAMES))
+    used = "test"
+    if te.size == 0:  # no test partition: score on the validation rows
+        te = np.flatnonzero(np.isin(names, _VAL_NAMES))
+        used = "val"
+    if tr.size < 2 or te.size < 2:
+        seen = sorted(set(names.tolist()))[:8]
+        what = "split column" if source == "column" else "split= values"
+        reason = (f"the {what} has {tr.size} train and {te.size} test/val rows (values {seen}), "
+                  "too few to hold rows out")
+        return _seeded_split(n, test_size, random_state, reason)
+    return tr, te, source, {"rule": source, "test_rows": used}
+
+
+def _sparse_ks(p: int, max_k: int) -> list[int]:
+    ks = []
+    k = 1
+    while k < p and k <= max_k:
+        ks.append(k)
+        k *= 2
+    ks.append(p)
+    return ks
+
+
+# ------------------------------------------------------------------ the probe
+
+
+def _top_two(strength: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the best and second-best row of ``strength`` (K, A) per column; -1 if none."""
+    s = np.where(np.isnan(strength), -np.inf, strength)
+    if s.shape[0] == 0:
+        z = -np.ones(s.shape[1], dtype=np.int64)
+        return z, z
+    order = np.argsort(-s, axis=0, kind="stable")
+    best = order[0]
+    second = order[1] if s.shape[0] > 1 else -np.ones(s.shape[1], dtype=np.int64)
+    return best.astype(np.int64), np.asarray(second, dtype=np.int64)
+
+
+def _probe_codes(
+    name: str,
+    codes: np.ndarray,
+    Y: np.ndarray,
+    F: np.ndarray,
+    tr: np.ndarray,
+    te: np.ndarray,
+    *,
+    C: float,
+    max_sparse: int,
+    max_iter: int,
+    dtype,
+) -> CodeReport:
+    K = codes.shape[1]
+    A = Y.shape[1]
+    auc = auc_matrix(codes, Y) if A else np.zeros((K, 0))
+    strength = np.abs(auc - 0.5)
+    best, second = _top_two(strength)
+    cols = np.arange(A)
+
+    def fold(idx):
+        v = np.full(A, np.nan)
+        ok = idx >= 0
+        v[ok] = 0.5 + strength[idx[ok], cols[ok]]
+        return v
+
+    best_auc, runner_auc = fold(best), fold(second)
+    pole = np.where(auc[np.maximum(best, 0), cols] >= 0.5, 1, -1) if A else np.zeros(0)
+
+    ks = _sparse_ks(K, max_sparse)
+    sparse = np.full((len(ks), A), np.nan)
+    lin_auc = np.full(A, np.nan)
+    lin_bacc = np.full(A, np.nan)
+    converged = True
+    if A:
+        Ytr, Yte = Y[tr], Y[te]
+        usable = (np.nansum(Ytr, axis=0) > 0) & (np.nansum(1 - Ytr, axis=0) > 0)
+        usable &= ~np.all(np.isnan(Ytr), axis=0)
+        ua = np.flatnonzero(usable)
+        if ua.size:
+            # rank components by training-row AUC only: the held-out rows stay unseen
+            train_strength = np.abs(auc_matrix(codes[tr], Ytr[:, ua]) - 0.5)
+            train_strength = np.where(np.isnan(train_strength), -np.inf, train_strength)
+            order = np.argsort(-train_strength, axis=0, kind="stable")
+            for i, k in enumerate(ks):
+                mask = None
+                if k < K:
+                    mask = np.zeros((K, ua.size), dtype=bool)
+                    mask[order[:k], np.arange(ua.size)] = True
+                fit = fit_logistic(
+                    codes[tr], Ytr[:, ua], C=C, feature_mask=mask, max_iter=max_iter, dtype=dtype
+                )
+                converged &= fit.converged
+                logits = fit.decision_function(codes[te])
+                sparse[i, ua] = auc_columns(logits, Yte[:, ua])
+                if k == K:
+                    lin_auc[ua] = sparse[i, ua]
+                    lin_bacc[ua] = balanced_accuracy_columns(logits, Yte[:, ua])
+
+    n_f = F.shape[1]
+    if n_f:
+        rho = spearman_matrix(codes, F)
+        fb, fs = _top_two(np.abs(rho))
+        fcols = np.arange(n_f)
+        f_best = rho[fb, fcols]
+        f_second = np.where(fs >= 0, np.abs(rho[np.maximum(fs, 0), fcols]), np.nan)
+    else:
+        rho = np.zeros((K, 0))
+        fb = np.zeros(0, dtype=np.int64)
+        f_best = f_second = np.zeros(0)
+    return CodeReport(
+        name=name,
+        n_components=K,
+        auc=auc,
+        best_component=best,
+        best_auc=best_auc,
+        pole=pole,
+        runner_up_component=second,
+        runner_up_auc=runner_auc,
+        sparse_k=ks,
+        sparse_auc=sparse,
+        linear_probe_auc=lin_auc,
+        linear_probe_balanced_accuracy=lin_bacc,
+        spearman=rho,
+        factor_best_component=fb,
+        factor_best_spearman=f_best,
+        factor_runner_up_abs_spearman=f_second,
+        converged=converged,
+    )
+
+
+def probe(
+    codes,
+    labels,
+    *,
+    baselines: dict[str, Any] | None = None,
+    split=None,
+    attributes: list[str] | None = None,
+    factors: list[str] | None = None,
+    name: str = "ica",
+    C: float = 1.0,
+    test_size: float = 0.3,
+    random_state: int = 0,
+    max_sparse: int = 64,
+    max_iter: int = 500,
+    dtype=np.float32,
+    progress: bool = False,
+) -> ProbeReport:
+    """Score every component against every label, next to baselines on the same rows.
+
+    Parameters
+    ----------
+    codes : array of shape (n_samples, n_components)
+        Component activations, e.g. ``ica.transform(X)``.
+    labels : pandas DataFrame with n_samples rows
+        Row-aligned with ``codes``. Binary attributes are the numeric columns holding only
+        0/1 (NaN = missing); continuous factors are the other numeric columns (``latent_*``
+        columns always count as factors). ``id``, ``source_index``, ``caption`` and ``split``
+        are never labels. Override with ``attributes=`` / ``factors=``.
+    baselines : dict of name -> array (n_samples, n_b), optional
+        Other codes for the same rows, e.g. :func:`baseline_codes` (``raw``, ``pca``,
+        ``random_rotation``); each gets the same report.
+    split : optional
+        Rows for fitting and scoring the logistic probes: a per-row array of
+        ``"train"``/``"val"``/``"test"`` strings, or ``{"train": idx, "test": idx}``. Default:
+        the ``split`` column of ``labels`` when present (probes fit on ``train`` and are
+        scored on ``test``, or ``val`` if there is no test partition), else a seeded split
+        holding out ``test_size`` of the rows. A split column with fewer than 2 train or
+        2 test/val rows (a store extracted with one split) also gets the seeded split;
+        ``ProbeReport.split_info`` records the rule, seed, sizes and why.
+    C : float
+        Inverse L2 strength of the logistic probes (scikit-learn's convention) on
+        standardised features.
+    max_sparse : int
+        Largest k of the sparse-probe curve before the full probe (k = 1, 2, 4, ...).
+
+    Returns
+    -------
+    ProbeReport
+        Single-component AUC / Spearman matrices are computed on all labelled rows (they
+        fit nothing); the best-k selection uses training rows, the probes' AUC and balanced
+        accuracy (threshold: logit 0) test rows.
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2:
+        raise InputError(f"codes must be (n_samples, n_components); got shape {codes.shape}.")
+    if not np.all(np.isfinite(codes)):
+        raise InputError("codes contain NaN or inf; drop those rows (and their labels) first.")
+    n = codes.shape[0]
+    df = _label_frame(labels, n)
+    attrs, facs = _classify_columns(df, attributes, factors)
+    import pandas as pd
+
+    Y = (
+        df[attrs].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        if attrs
+        else np.zeros((n, 0))
+    )
+    F = (
+        df[facs].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        if facs
+        else np.zeros((n, 0))
+    )
+    if facs and not np.all(np.isfinite(F)):
+        bad = [f for f, ok in zip(facs, np.all(np.isfinite(F), axis=0), strict=True) if not ok]
+        raise InputError(f"continuous factors must be finite; missing values in {bad}.")
+    tr, te, source, split_info = _resolve_split(split, df, n, test_size, random_state)
+    sets = {name: codes}
+    for bname, b in (baselines or {}).items():
+        b = np.asarray(b, dtype=np.float64)
+        if b.ndim != 2 or b.shape[0] != n:
+            raise InputError(
+                f"baseline {bname!r} must have shape ({n}, n_components) like codes; got {b.shape}."
+            )
+        if bname == name:
+            raise InputError(f"baseline name {bname!r} clashes with the main codes' name.")
+        sets[bname] = b
+    reports = {}
+    items = list(sets.items())
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="probe", unit="code set")
+    for cname, c in items:
+        reports[cname] = _probe_codes(
+            cname, c, Y, F, tr, te, C=C, max_sparse=max_sparse, max_iter=max_iter, dtype=dtype
+        )
+    n_pos = np.nansum(Y, axis=0).astype(np.int64) if attrs else np.zeros(0, dtype=np.int64)
+    return ProbeReport(
+        attributes=[str(a) for a in attrs],
+        factors=[str(f) for f in facs],
+        codes=reports,
+        n_positive=n_pos,
+        n_rows=n,
+        n_train=int(tr.size),
+        n_test=int(te.size),
+        split_source=source,
+        C=C,
+        main=name,
+        split_info=split_info,
+    )

@@ -1,0 +1,95 @@
+"""Closed-form rank statistics for probes: AUC of every score for every binary label,
+paired AUCs, Spearman matrices, balanced accuracy. numpy/scipy only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def auc_matrix(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """ROC AUC of every score column for every binary label column, from ranks.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_samples, n_scores)
+    labels : ndarray of shape (n_samples, n_labels)
+        0/1 values; NaN marks a missing label (that row is left out for that label only).
+
+    Returns
+    -------
+    ndarray of shape (n_scores, n_labels)
+        ``AUC = (sum of positive ranks - n1 (n1 + 1) / 2) / (n1 n0)`` with average ranks
+        for ties (the Mann-Whitney U statistic), identical to
+        ``sklearn.metrics.roc_auc_score``. NaN where a label has only one class.
+    """
+    from scipy.stats import rankdata
+
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    if labels.ndim == 1:
+        labels = labels[:, None]
+    out = np.full((scores.shape[1], labels.shape[1]), np.nan)
+    missing = np.isnan(labels)
+    complete = ~missing.any(axis=0)
+    groups: list[tuple[np.ndarray, np.ndarray]] = []
+    if complete.any():
+        groups.append((np.flatnonzero(complete), np.ones(labels.shape[0], dtype=bool)))
+    for a in np.flatnonzero(~complete):
+        groups.append((np.array([a]), ~missing[:, a]))
+    for cols, rows in groups:
+        ranks = rankdata(scores[rows], axis=0, method="average")
+        y = labels[np.ix_(rows, cols)]
+        n1 = y.sum(axis=0)
+        n0 = y.shape[0] - n1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc = (ranks.T @ y - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+        auc[:, (n1 == 0) | (n0 == 0)] = np.nan
+        out[:, cols] = auc
+    return out
+
+
+def auc_columns(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """ROC AUC of score column ``a`` for label column ``a`` (paired columns), shape (n_labels,)."""
+    from scipy.stats import rankdata
+
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    out = np.full(labels.shape[1], np.nan)
+    missing = np.isnan(labels)
+    complete = np.flatnonzero(~missing.any(axis=0))
+    if complete.size:
+        ranks = rankdata(scores[:, complete], axis=0, method="average")
+        y = labels[:, complete]
+        n1 = y.sum(axis=0)
+        n0 = y.shape[0] - n1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[complete] = ((ranks * y).sum(axis=0) - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+    for a in np.flatnonzero(missing.any(axis=0)):
+        out[a] = auc_matrix(scores[:, [a]], labels[:, [a]])[0, 0]
+    return out
+
+
+def spearman_matrix(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Spearman correlation (Pearson on average ranks) of every code with every factor.
+
+    ``codes`` (n, K) and ``factors`` (n, F) without missing values; returns (K, F).
+    """
+    from scipy.stats import rankdata
+
+    from clipica.metrics._common import column_correlation
+
+    return column_correlation(
+        rankdata(codes, axis=0, method="average"), rankdata(factors, axis=0, method="average")
+    )
+
+
+def balanced_accuracy_columns(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Balanced accuracy of ``logits > 0`` per column (NaN labels skipped), shape (n_labels,)."""
+    pred = logits > 0
+    obs = ~np.isnan(labels)
+    pos = obs & (labels == 1)
+    neg = obs & (labels == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpr = (pred & pos).sum(axis=0) / pos.sum(axis=0)
+        tnr = (~pred & neg).sum(axis=0) / neg.sum(axis=0)
+    return 0.5 * (tpr + tnr)
