@@ -20,7 +20,6 @@ consistently. torch is used only inside this module; numpy in, numpy out.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -305,11 +304,19 @@ def train_decoder(
 
 
 def ica_fingerprint(ica: Any) -> str:
-    """Short hash of the ICA's ``mean_`` and ``components_`` (a decoder belongs to one ICA)."""
-    h = hashlib.sha256()
-    for name in ("mean_", "components_"):
-        h.update(np.ascontiguousarray(np.asarray(getattr(ica, name), dtype=np.float64)).tobytes())
-    return h.hexdigest()[:16]
+    """The decomposition's ``fingerprint()`` (a decoder belongs to one decomposition).
+
+    Objects that only carry the contract arrays (``mean_``, ``components_``, ``mixing_``)
+    get the same content hash of those arrays.
+    """
+    fp = getattr(ica, "fingerprint", None)
+    if callable(fp):
+        return str(fp())
+    from clipica._format import content_hash
+
+    arrays = {name: np.asarray(getattr(ica, name), dtype=np.float64)
+              for name in ("mean_", "components_", "mixing_") if hasattr(ica, name)}
+    return content_hash(arrays, {"kind": "", "blocks": None})
 
 
 def load_or_train(

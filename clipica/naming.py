@@ -49,6 +49,8 @@ import numpy as np
 
 from clipica.errors import InputError
 
+NAMES_FORMAT = "clipica.names/1"
+
 __all__ = [
     "ComponentNames",
     "TextProjection",
@@ -195,7 +197,9 @@ class TextProjection:
 
 
 def _l2(X: np.ndarray) -> np.ndarray:
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    from clipica._linalg import unit_rows
+
+    return unit_rows(X)
 
 
 def fit_text_projection(
@@ -301,9 +305,18 @@ class ComponentNames:
         pairs = [(a, b) for a, b in negation_pairs(self.vocabulary) if a in shown and b in shown]
         return {"names": items, "unseparated": pairs}
 
-    def to_json(self, n: int = 5) -> dict:
-        """``positive``/``negative``: the top ``n`` raw scores per pole (each with
-        ``above_chance``); ``names``: what may be shown as a name (see :meth:`names`)."""
+    def to_dict(self, fingerprints: dict[str, str] | None = None, n: int = 5) -> dict:
+        """The ``naming.json`` layout, tagged ``clipica.names/1`` with the inputs' ``fingerprints``
+        (e.g. ``{"store": ..., "decomposition": ...}``).
+
+        ``positive``/``negative``: the top ``n`` raw scores per pole (each with
+        ``above_chance``); ``named``: what may be shown as a name (see :meth:`names`);
+        ``vocabulary``, ``scores`` (V, K), ``projection`` and ``chance`` hold everything
+        :meth:`from_dict` needs.
+        """
+        from clipica._atomic import _nan_to_none
+        from clipica._format import tagged
+
         thr = self.threshold
 
         def entries(k: int, pole: str) -> list[dict]:
@@ -319,11 +332,13 @@ class ComponentNames:
                 "unseparated": [list(p) for p in got["unseparated"]],
             }
 
-        return {
-            "method": self.projection.describe(),
+        p = self.projection
+        body = {
+            "method": p.describe(),
             "vocabulary_size": len(self.vocabulary),
             "chance": {"threshold": thr, **self.info.get("chance", {})},
             **{k: v for k, v in self.info.items() if k != "chance"},
+            "info_keys": list(self.info),
             "components": [
                 {
                     "component": k,
@@ -333,7 +348,49 @@ class ComponentNames:
                 }
                 for k in range(self.n_components)
             ],
+            "vocabulary": list(self.vocabulary),
+            "scores": np.asarray(self.scores, dtype=np.float64).tolist(),
+            "projection": {
+                "text_mean": np.asarray(p.text_mean, dtype=np.float64).tolist(),
+                "scale": np.asarray(p.scale, dtype=np.float64).tolist(),
+                "reference": p.reference,
+                "n_reference": int(p.n_reference),
+                "normalize": bool(p.normalize),
+                "center": p.center,
+            },
         }
+        return tagged(NAMES_FORMAT, _nan_to_none(body), fingerprints)
+
+    def to_json(self, n: int = 5) -> dict:
+        """:meth:`to_dict` without fingerprints (kept for older callers)."""
+        return self.to_dict(n=n)
+
+    @classmethod
+    def from_dict(cls, d: dict, *, source: str = "component names") -> ComponentNames:
+        """Inverse of :meth:`to_dict`; ArtifactError (one line) on a wrong tag or malformed fields."""
+        from clipica._format import untag
+        from clipica.errors import ArtifactError
+
+        body, _ = untag(d, NAMES_FORMAT, source=source)
+        try:
+            vocab = [str(v) for v in body["vocabulary"]]
+            scores = np.asarray(body["scores"], dtype=np.float64).reshape(len(vocab), -1)
+            p = body["projection"]
+            projection = TextProjection(
+                text_mean=np.asarray(p["text_mean"], dtype=np.float64),
+                scale=np.asarray(p["scale"], dtype=np.float64).reshape(scores.shape[1]),
+                reference=str(p["reference"]),
+                n_reference=int(p["n_reference"]),
+                normalize=bool(p["normalize"]),
+                center=str(p["center"]),
+            )
+            chance = dict(body.get("chance") or {})
+            threshold = chance.pop("threshold", None)
+            info = {k: (chance if k == "chance" else body[k]) for k in body.get("info_keys") or []}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ArtifactError(f"{source} is missing or has malformed fields ({exc!s:.120}); was it hand-edited?") from None
+        return cls(vocabulary=vocab, scores=scores, projection=projection, info=info,
+                   threshold=None if threshold is None else float(threshold))
 
     def table(self, n: int = 3) -> str:
         """Readable table: per component, the top ``n`` entries at each pole with their scores (z)."""

@@ -145,7 +145,7 @@ def test_selectivity_high_for_attribute_component_low_for_noise(seed):
     sels = {}
     for comp in range(7):
         tr = edit_components(rows, ica, comp, [-3, -1.5, 0, 1.5, 3], reference=X)
-        res = attribute_response(tr, probes, plot=False)
+        res = attribute_response(tr, probes)
         sels[comp] = res.selectivity
         if comp < 4:
             assert res.target == f"attr{comp}"
@@ -188,7 +188,7 @@ def test_logits_linear_in_alpha_and_probe_folding():
     ica, X, labels = planted_attributes(0)
     probes = fit_attribute_probes(X, labels)
     tr = edit_components(X[:5], ica, 2, [-2, 0, 2], reference=X)
-    res = attribute_response(tr, probes, plot=False)
+    res = attribute_response(tr, probes)
     expected = 4.0 * tr.sigma * (probes.coef_ @ ica.mixing_[:, 2])
     # edited embeddings are float32: agree to float32 rounding of the inputs
     np.testing.assert_allclose(
@@ -211,7 +211,6 @@ def test_text_response_follows_the_planted_direction():
         np.stack([neg, other_neg]),
         ["c1", "c3"],
         logit_scale=10.0,
-        plot=False,
     )
     assert res.proba.shape == (3, 2)
     assert res.margin[-1, 0] > res.margin[0, 0]
@@ -414,7 +413,9 @@ def test_tiny_faces_attribute_components_are_selective(tmp_path, user_cache):
 
     import clipica
     from clipica.intervene import run_intervention
+    from clipica.models.train_tiny import ensure_trained
 
+    ensure_trained()  # loading never trains: the default model is an explicit stage
     store = clipica.extract(
         model="tiny-faces", data="synthetic-faces:2000", out=tmp_path / "s", progress=False
     )
@@ -432,14 +433,14 @@ def test_tiny_faces_attribute_components_are_selective(tmp_path, user_cache):
         )
         rand.append(
             attribute_response(
-                edit_components(X[rows], rot, 0, reference=X), probes, plot=False
+                edit_components(X[rows], rot, 0, reference=X), probes
             ).selectivity
         )
     for attr in ("Wearing_Hat", "Eyeglasses"):
         auc = [roc_auc_score(store.rows[attr], S[:, k]) for k in range(8)]
         k = int(np.argmax(np.abs(np.asarray(auc) - 0.5)))
         res = run_intervention(
-            store, ica, k, rows=rows, probes=probes, prompt_pairs=None, plot=False
+            store, ica, k, rows=rows, probes=probes, prompt_pairs=None
         )
         assert res.attributes.target == attr
         assert res.attributes.selectivity > np.mean(rand)
@@ -479,3 +480,48 @@ def test_attribute_probes_are_cached_per_store_and_decomposition(tmp_path, monke
     path.write_text("{not json")
     attribute_probes_stage(store, other, path, store_fp="s2")
     assert len(fits) == 4  # a damaged cache is refitted
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_attribute_probes_match_sklearn_logistic_regression(seed):
+    """The one solver (fit_logistic) gives scikit-learn's per-attribute solution."""
+    from sklearn.linear_model import LogisticRegression
+
+    ica, X, labels = planted_attributes(seed, N=800)
+    labels.loc[5, "attr1"] = np.nan  # a missing label is left out for that attribute only
+    probes = fit_attribute_probes(X, labels, C=0.5)
+    X64 = np.asarray(X, dtype=np.float64)
+    m, s = X64.mean(0), X64.std(0)
+    for j, name in enumerate(probes.attributes):
+        y = labels[name].to_numpy(dtype=float)
+        ok = ~np.isnan(y)
+        clf = LogisticRegression(C=0.5, max_iter=5000, tol=1e-8).fit(((X64 - m) / s)[ok], y[ok])
+        ref = clf.decision_function((X64 - m) / s)
+        ours = probes.logits(X)[:, j]
+        np.testing.assert_allclose(ours, ref, atol=2e-3 * np.abs(ref).max())
+        assert abs(probes.positive_rate[j] - np.nanmean(y)) < 1e-12
+
+
+def test_intervention_result_round_trips_through_json(tiny_store):
+    import json
+
+    from clipica.decompositions import load_decomposition
+    from clipica.errors import ArtifactError
+    from clipica.intervene import InterventionResult, run_intervention
+    from clipica.store import EmbeddingStore
+
+    store = EmbeddingStore.open(tiny_store / "store")
+    dec = load_decomposition(tiny_store / "ica")
+    res = run_intervention(store, dec, 1, rows=2, alphas=[-1, 0, 1], prompt_pairs=None)
+    d = json.loads(json.dumps(res.to_dict(fingerprints={"decomposition": dec.fingerprint()})))
+    assert d["format"] == "clipica.intervene/1"
+    assert d["fingerprints"] == {"decomposition": dec.fingerprint()}
+    back = InterventionResult.from_dict(d)
+    assert back.to_dict(fingerprints={"decomposition": dec.fingerprint()}) == d
+    assert back.attributes.target == res.attributes.target
+    np.testing.assert_allclose(back.attributes.proba, res.attributes.proba)
+    np.testing.assert_array_equal(back.retrieval.indices, res.retrieval.indices)
+    with pytest.raises(ArtifactError, match="not a intervene|holds a clipica probe"):
+        InterventionResult.from_dict({**d, "format": "clipica.probe/1"})
+    with pytest.raises(ArtifactError, match="malformed"):
+        InterventionResult.from_dict({k: v for k, v in d.items() if k != "sigma"})

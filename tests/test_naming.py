@@ -284,3 +284,27 @@ def test_chance_threshold_rejects_bad_parameters():
         chance_threshold(emb, T, proj, quantile=1.0)
     with pytest.raises(InputError, match="n_directions"):
         chance_threshold(emb, T, proj, n_directions=3)
+
+
+def test_component_names_round_trip_through_json():
+    import json
+
+    from clipica.errors import ArtifactError
+    from clipica.naming import ComponentNames
+
+    ica, T, vocab, emb = planted(0)
+    names = name_from_embeddings(vocab, emb, ica, reference_texts=T)
+    names.info["model"] = "planted"
+    d = json.loads(json.dumps(names.to_dict(fingerprints={"decomposition": "abc"}, n=2)))
+    assert d["format"] == "clipica.names/1" and d["fingerprints"] == {"decomposition": "abc"}
+    back = ComponentNames.from_dict(d)
+    np.testing.assert_array_equal(back.scores, names.scores)
+    np.testing.assert_array_equal(back.projection.text_mean, names.projection.text_mean)
+    assert back.vocabulary == names.vocabulary and back.info == names.info
+    assert back.info["model"] == "planted" and back.threshold == names.threshold
+    assert back.to_dict(fingerprints={"decomposition": "abc"}, n=2) == d
+    assert back.table() == names.table()
+    with pytest.raises(ArtifactError, match="not a names"):
+        ComponentNames.from_dict({**d, "format": "clipica.probe/1"})
+    with pytest.raises(ArtifactError, match="malformed"):
+        ComponentNames.from_dict({k: v for k, v in d.items() if k != "projection"})

@@ -68,7 +68,7 @@ def test_missing_weights_without_training_is_a_clear_error(tmp_path, monkeypatch
     monkeypatch.setenv("CLIPICA_CACHE", str(tmp_path))
     assert not tiny.is_trained()
     with pytest.raises(ModelNotFoundError, match="train-tiny"):
-        tiny.ensure_weights(train_if_missing=False)
+        tiny.ensure_weights()
 
 
 def test_trained_at_test_size_and_cached(tiny_faces_cache):
@@ -105,7 +105,7 @@ def test_reload_is_bit_identical_and_never_unpickles(tiny_faces_cache, monkeypat
 
     from clipica.data.synthetic_faces import SyntheticFaces
 
-    path = tiny.ensure_weights(train_if_missing=False)
+    path = tiny.ensure_weights()
     saved = load_file(str(path))
 
     def no_pickle(*args, **kwargs):
@@ -123,7 +123,7 @@ def test_reload_is_bit_identical_and_never_unpickles(tiny_faces_cache, monkeypat
     rows = [SyntheticFaces(4, seed=9)[i] for i in range(4)]
     pixels = torch.stack([preprocess(r.image) for r in rows])
     tok = open_clip.get_tokenizer("tiny-faces")
-    model2, _, _ = tiny.load_model(train_if_missing=False)
+    model2, _, _ = tiny.load_model()
     with torch.inference_mode():
         a = model.encode_image(pixels), model.encode_text(tok([r.caption for r in rows]))
         b = model2.encode_image(pixels), model2.encode_text(tok([r.caption for r in rows]))
@@ -220,3 +220,46 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, monkeypatch):
         tt.train_tiny(out=tmp_path, seed=0, **kw)
     monkeypatch.setattr(tt, "_lr_at", real_lr_at)
     assert tt.train_tiny(out=tmp_path, seed=1, **kw)["training"]["resumed_from_step"] == 0
+
+
+def test_loading_never_trains_and_tiny_does_not_import_training(tmp_path, monkeypatch):
+    """A missing model is a typed error naming `clipica train-tiny`; loading never trains."""
+    import subprocess
+    import sys
+
+    from clipica.errors import ModelNotFoundError
+    from clipica.models import load_encoder
+    from clipica.models import train_tiny as tt
+
+    monkeypatch.setenv("CLIPICA_CACHE", str(tmp_path))
+    monkeypatch.setattr(tt, "train_tiny", lambda *a, **k: pytest.fail("loading started training"))
+    with pytest.raises(ModelNotFoundError, match="clipica train-tiny") as info:
+        load_encoder("tiny-faces")
+    assert "\n" not in str(info.value) and "clipica demo" in str(info.value)
+    with pytest.raises(ModelNotFoundError):
+        tiny.load_model()
+    code = (
+        "import sys, clipica.models.tiny as t, clipica.models as m; "
+        "assert 'clipica.models.train_tiny' not in sys.modules, 'tiny imported the trainer'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ensure_trained_announces_the_expected_duration_then_trains_once(tmp_path, monkeypatch):
+    from clipica.models import train_tiny as tt
+
+    calls, lines = [], []
+
+    def fake_train(steps, out, progress):
+        calls.append((steps, out))
+        out.mkdir(parents=True)
+        (out / tiny.WEIGHTS_NAME).write_bytes(b"x")
+        (out / tiny.TRAINING_NAME).write_text(json.dumps({"config_hash": tiny.config_hash()}))
+
+    monkeypatch.setattr(tt, "train_tiny", fake_train)
+    d = tmp_path / "tf"
+    path = tt.ensure_trained(steps=80, directory=d, announce=lines.append)
+    assert path == d / tiny.WEIGHTS_NAME and calls == [(80, d)]
+    assert len(lines) == 1 and "80 steps" in lines[0] and "expected about 1 minutes" in lines[0]
+    assert tt.ensure_trained(steps=80, directory=d, announce=lines.append) == path
+    assert len(calls) == 1 and len(lines) == 1  # cached: no second training, no announcement

@@ -9,17 +9,19 @@ through the same backend as any open_clip model::
     register_config()
     open_clip.create_model_and_transforms("tiny-faces", pretrained=str(ensure_weights()))
 
-Weights are trained once (:func:`clipica.models.train_tiny.train_tiny`) and
-cached as safetensors under ``clipica._cache.cache_dir() / "tiny-faces"``
-together with the config, the training metadata and ``eval.json``. Loading
-never unpickles (open_clip reads ``.safetensors`` with ``safetensors``).
+Weights are trained once, explicitly (``clipica train-tiny``, or the announced
+training stage of ``clipica demo`` / ``clipica run``:
+:func:`clipica.models.train_tiny.ensure_trained`) and cached as safetensors under
+``clipica._cache.cache_dir() / "tiny-faces"`` together with the config, the training
+metadata and ``eval.json``. This module only loads: it never trains and never imports
+the training module. Loading never unpickles (open_clip reads ``.safetensors`` with
+``safetensors``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 MODEL_NAME = "tiny-faces"
@@ -31,6 +33,8 @@ CONFIG_NAME = "tiny-faces.json"
 #: the default training budget: about 9 minutes on one CPU core (1 torch thread, ~0.75 s per
 #: step incl. rendering); it reaches the retrieval ceiling by 1000 steps (see the data card)
 DEFAULT_STEPS = 700
+#: measured seconds per training step on one CPU core (for the announced expected duration)
+SECONDS_PER_STEP = 0.75
 #: test-size training used by the test-suite fixture (tests/conftest.py): well under a minute
 TEST_STEPS = 200
 TEST_BATCH_SIZE = 32
@@ -84,58 +88,35 @@ def is_trained(directory: str | Path | None = None) -> bool:
     return meta.get("config_hash") == config_hash()
 
 
-def ensure_weights(
-    train_if_missing: bool = True,
-    directory: str | Path | None = None,
-    steps: int | None = None,
-) -> Path:
-    """Path of the cached ``tiny-faces`` safetensors, training the model first if needed.
+def ensure_weights(directory: str | Path | None = None) -> Path:
+    """Path of the cached ``tiny-faces`` safetensors; never trains.
 
-    Parameters
-    ----------
-    train_if_missing : bool
-        When no (current) weights are cached, train them (default budget
-        :data:`DEFAULT_STEPS`, a few minutes on a laptop CPU) with a message on
-        stderr; when False, raise :class:`~clipica.errors.ModelNotFoundError`.
-    directory : path, optional
-        Cache folder; default ``cache_dir() / "tiny-faces"``.
-    steps : int, optional
-        Training steps if training is needed (default :data:`DEFAULT_STEPS`).
+    Raises :class:`~clipica.errors.ModelNotFoundError` (one line saying how to train it)
+    when ``directory`` (default ``cache_dir() / "tiny-faces"``) holds no current weights.
     """
     from clipica.errors import ModelNotFoundError
 
     d = Path(directory or default_dir())
     if is_trained(d):
         return d / WEIGHTS_NAME
-    if not train_if_missing:
-        raise ModelNotFoundError(
-            f"tiny-faces: no trained weights in {d}. Train them with `clipica train-tiny` "
-            "(a few minutes on a CPU) or set CLIPICA_CACHE to a folder that has them."
-        )
-    from clipica.models.train_tiny import train_tiny
-
-    n = DEFAULT_STEPS if steps is None else int(steps)
-    sys.stderr.write(
-        f"clipica: tiny-faces weights not found in {d}; training them now "
-        f"({n} steps on synthetic faces, a few minutes on a CPU; done once, then cached).\n"
+    minutes = DEFAULT_STEPS * SECONDS_PER_STEP / 60
+    raise ModelNotFoundError(
+        f"tiny-faces: no trained weights in {d}; train them once with `clipica train-tiny` "
+        f"(about {minutes:.0f} minutes on a CPU; `clipica demo` and `clipica run` also train it "
+        "as an announced first stage), or set CLIPICA_CACHE to a folder that has them"
     )
-    sys.stderr.flush()
-    train_tiny(steps=n, out=d)
-    return d / WEIGHTS_NAME
 
 
-def load_model(
-    directory: str | Path | None = None, device: str = "cpu", train_if_missing: bool = True
-):
+def load_model(directory: str | Path | None = None, device: str = "cpu"):
     """``(model, preprocess, tokenizer)`` of the cached tiny-faces model via open_clip.
 
-    The model is in eval mode. ``preprocess`` maps a PIL image to a (3, 64, 64)
+    Never trains (see :func:`ensure_weights`). The model is in eval mode. ``preprocess`` maps a PIL image to a (3, 64, 64)
     tensor; ``tokenizer`` maps a list of strings to a (n, context_length) int64 tensor.
     """
     import open_clip
 
     register_config()
-    path = ensure_weights(train_if_missing=train_if_missing, directory=directory)
+    path = ensure_weights(directory)
     model, _, preprocess = open_clip.create_model_and_transforms(
         MODEL_NAME, pretrained=str(path), device=device
     )

@@ -112,6 +112,43 @@ def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
     return lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def ensure_trained(
+    steps: int | None = None,
+    directory: str | Path | None = None,
+    *,
+    progress: bool = True,
+    announce=None,
+) -> Path:
+    """The explicit training stage: the cached weights, trained first if missing.
+
+    When ``directory`` (default ``cache_dir() / "tiny-faces"``) holds no current weights,
+    says so with the expected duration (``steps`` x
+    :data:`clipica.models.tiny.SECONDS_PER_STEP`) through ``announce`` (a callable taking
+    one line; default: stderr) and trains ``steps`` steps (default
+    :data:`clipica.models.tiny.DEFAULT_STEPS`). Returns the safetensors path.
+    """
+    import sys
+
+    from clipica.models import tiny
+
+    d = Path(directory) if directory is not None else tiny.default_dir()
+    if tiny.is_trained(d):
+        return tiny.weights_path(d)
+    n = tiny.DEFAULT_STEPS if steps is None else int(steps)
+    line = (
+        f"clipica: tiny-faces weights not found in {d}; training them now: {n} steps on "
+        f"synthetic faces, expected about {n * tiny.SECONDS_PER_STEP / 60:.0f} minutes on one CPU "
+        "core (done once, then cached)"
+    )
+    if announce is None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    else:
+        announce(line)
+    train_tiny(steps=n, out=d, progress=progress)
+    return tiny.weights_path(d)
+
+
 def train_tiny(
     steps: int | None = None,
     seed: int = 0,
@@ -423,7 +460,9 @@ def _encode(model, tokenizer, images: np.ndarray, captions: list[str], batch: in
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+    from clipica._linalg import unit_rows
+
+    return unit_rows(x)
 
 
 def retrieval_scores(

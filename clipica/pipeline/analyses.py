@@ -169,7 +169,9 @@ def probe_stage(store, ica, out_dir: str | os.PathLike, params: dict, *, store_f
         atomic_write_text(out_dir / "attributes.csv", report.table().to_csv())
         atomic_write_text(out_dir / "auc_matrix.csv", report.matrix().to_csv())
         atomic_write_text(out_dir / "sparse_curve.csv", report.sparse_curve().to_csv(index=False))
-        _png(report.plot_heatmap(), out_dir / "heatmap.png")
+        from clipica.viz.probe import plot_probe_heatmap
+
+        _png(plot_probe_heatmap(report), out_dir / "heatmap.png")
     if report.factors:
         atomic_write_text(out_dir / "factors.csv", report.factor_table().to_csv())
     doc = report.to_dict()
@@ -255,7 +257,7 @@ def attribute_selectivity(store, ica, best_components: dict[str, int], *,
     out = {}
     for attr in attributes:
         tr = edit_components(np.asarray(X[idx]), ica, int(best_components[attr]), alphas, reference=X)
-        out[attr] = float(attribute_response(tr, probes, target=attr, plot=False).selectivity)
+        out[attr] = float(attribute_response(tr, probes, target=attr).selectivity)
     return out
 
 
@@ -391,13 +393,15 @@ def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_f
                               decoder=decoder, probes=probes, prompt_pairs="auto" if params["text"] else None,
                               k=params["neighbours"], seed=params["seed"], mode=params["mode"])
     png.parent.mkdir(parents=True, exist_ok=True)
-    _png(result.figure, png, dpi=110)
+    from clipica.viz.traversal import plot_intervention, plot_views
+
+    _png(plot_intervention(result), png, dpi=110)
     files = {"figure_png": png.name}
+    view_figures = plot_views(result)
     for key, attr, suffix in _VIEWS:
-        view = getattr(result, attr)
-        if view is not None and getattr(view, "figure", None) is not None:
+        if attr in view_figures:
             path = Path(f"{stem}{suffix}")
-            _png(view.figure, path, dpi=110)
+            _png(view_figures[attr], path, dpi=110)
             files[key] = path.name
     doc = result.to_json()
     doc.update(files)  # file names, relative to this JSON

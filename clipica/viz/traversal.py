@@ -239,3 +239,32 @@ def plot_block_grid(images: Any, alphas: Any, axes: Any, *, title: str | None = 
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.02, top=(0.88 if title else 0.93),
                         wspace=0.05, hspace=0.05)
     return fig
+
+
+def plot_views(result: Any) -> dict[str, Any]:
+    """One figure per view of a :class:`clipica.intervene.InterventionResult` that has data:
+    ``{"decoded", "retrieval", "attributes", "text"}`` -> Figure (the views it lacks are left out;
+    the retrieval grid needs the loaded images)."""
+    t = result.traversal
+    c = t.component
+    out: dict[str, Any] = {}
+    if result.decoded is not None and result.decoded.images is not None:
+        out["decoded"] = plot_image_grid(
+            result.decoded.images, t.alphas, title=f"component {c}: decoded from the components"
+        )
+    r = result.retrieval
+    if r is not None and r.images is not None:
+        out["retrieval"] = plot_image_grid(
+            r.images, t.alphas, sources=r.sources, title=f"component {c}: nearest dataset images"
+        )
+    if result.attributes is not None:
+        a = result.attributes
+        out["attributes"] = plot_attribute_response(
+            a.alphas, a.proba, a.attributes, target=a.target, title=f"component {c}: attribute probes"
+        )
+    if result.text is not None:
+        out["text"] = plot_text_response(
+            result.text.alphas, result.text.proba, result.text.names,
+            title=f"component {c}: zero-shot prompt pairs",
+        )
+    return out

@@ -50,12 +50,8 @@ class TraversalViewer:
         seed: int = 0,
         image_size: int = 64,
     ) -> None:
-        from clipica.intervene import (
-            _pick_rows,
-            binary_attributes,
-            component_stats,
-            fit_attribute_probes,
-        )
+        from clipica.intervene import binary_attributes, component_stats, fit_attribute_probes
+        from clipica.intervene.run import _pick_rows
 
         self.store = store
         self.ica = ica
@@ -129,7 +125,7 @@ class TraversalViewer:
         return out
 
     def _load(self, indices: Any) -> np.ndarray:
-        from clipica.intervene import _load_images
+        from clipica.intervene.retrieval import _load_images
 
         idx = [int(i) for i in np.asarray(indices).reshape(-1)]
         missing = sorted({i for i in idx if i not in self._images})
