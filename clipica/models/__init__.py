@@ -39,11 +39,11 @@ def resolve_device(device="cpu"):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
+        raise InputError(f"device={device!r}: CUDA is not available on this machine; use device='cpu' or 'auto'")
     try:
         return torch.device(name)
     except RuntimeError:
-        raise InputError(f"--device {device!r} is not a device; expected cpu, cuda, cuda:N or auto") from None
+        raise InputError(f"device={device!r} is not a device; expected cpu, cuda, cuda:N or auto") from None
 
 
 def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precision: str = "fp32",
@@ -70,9 +70,9 @@ def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precisi
     ModelNotFoundError for unknown names and weights that are not available offline.
     """
     if precision not in PRECISIONS:
-        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got precision={precision!r}")
     if not isinstance(spec, str) or not spec.strip():
-        raise ModelNotFoundError(f"--model must name a model; got {spec!r}")
+        raise ModelNotFoundError(f"model must name a model; got model={spec!r}")
     spec = spec.strip()
     from clipica.models.preprocess import check_preprocess
 
@@ -118,7 +118,7 @@ def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precisi
 
 def _no_pretrained(pretrained, spec):
     if pretrained not in (None, ""):
-        raise InputError(f"--pretrained {pretrained!r} does not apply to {spec}: the model folder/repo holds its weights")
+        raise InputError(f"pretrained={pretrained!r} does not apply to {spec}: the model folder/repo holds its weights")
 
 
 def _open_clip_spec(name, pretrained, dev, precision, preprocess="original"):
@@ -156,7 +156,7 @@ def _hub_repo_is_open_clip(repo: str) -> bool:
         raise ModelNotFoundError(
             f"hf-hub:{repo} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and the hub is not "
             f"reachable: download it where it is (huggingface-cli download {repo}) or pass a local folder "
-            "(--model /path/to/dir) or checkpoint (--model ARCH --pretrained FILE)"
+            "(model='/path/to/dir') or checkpoint (model='ARCH', pretrained='FILE')"
         )
     try:
         from huggingface_hub import file_exists
@@ -177,12 +177,12 @@ def _checkpoint_file(path: Path, pretrained, dev, precision, preprocess="origina
     cfg_file = path.parent / "open_clip_config.json"
     if pretrained not in (None, ""):
         raise InputError(
-            f"--model {path} is a checkpoint file; give the architecture as --model ARCH --pretrained {path}"
+            f"model={str(path)!r} is a checkpoint file; give the architecture as model='ARCH', pretrained={str(path)!r}"
         )
     if not cfg_file.is_file():
         raise ModelNotFoundError(
             f"{path}: cannot tell its architecture (no open_clip_config.json beside it); "
-            f"use --model ARCH --pretrained {path}"
+            f"use model='ARCH', pretrained={str(path)!r}"
         )
     try:
         cfg = json.loads(cfg_file.read_text())

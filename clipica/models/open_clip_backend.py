@@ -168,7 +168,7 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
     create_kwargs: dict[str, Any] = {}
     if name.startswith("hf-hub:"):
         if pretrained not in (None, ""):
-            raise InputError(f"--pretrained {pretrained!r} cannot be combined with {name}: the repo holds the weights")
+            raise InputError(f"pretrained={pretrained!r} cannot be combined with {name}: the repo holds the weights")
         model_name, tok_name = name, name
         spec = f"open_clip:{name}"
         info.update(architecture=name, pretrained=name, weights=f"Hugging Face hub repo {name[7:]}")
@@ -176,7 +176,7 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
     elif Path(os.path.expanduser(name)).is_dir():
         folder = Path(os.path.expanduser(name)).resolve()
         if pretrained not in (None, ""):
-            raise InputError(f"--pretrained {pretrained!r} cannot be combined with the folder {folder}: it holds the weights")
+            raise InputError(f"pretrained={pretrained!r} cannot be combined with the folder {folder}: it holds the weights")
         model_name = f"local-dir:{folder}"
         tok_name = model_name
         spec = f"open_clip:{folder}"
@@ -191,9 +191,9 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
         remote = False
         if pretrained is None or pretrained == "":
             raise ModelNotFoundError(
-                f"{arch}: say which weights to load with --pretrained TAG "
+                f"{arch}: say which weights to load with pretrained='TAG' "
                 f"({'known tags: ' + _short_list(tags) if tags else 'no published tags'}), "
-                "--pretrained /path/to/checkpoint, or --pretrained none for random weights"
+                "pretrained='/path/to/checkpoint', or pretrained='none' for random weights"
             )
         if pretrained.lower() in _RANDOM:
             spec = f"open_clip:{arch}@none"
@@ -241,7 +241,7 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
             raise ModelNotFoundError(
                 f"cannot load the {stage} of {spec} ({'offline: ' if offline else ''}{msg}). Download {what} "
                 f"where the network is reachable (it is cached under {_weights_cache_hint()} or ~/.cache/clip), "
-                "or pass a local checkpoint: --model ARCH --pretrained /path/to/weights.safetensors"
+                "or pass a local checkpoint: model='ARCH', pretrained='/path/to/weights.safetensors'"
             ) from None
         raise ModelNotFoundError(f"cannot load the {stage} of {spec}: {msg}") from None
     finally:
