@@ -61,9 +61,10 @@ def edit_block(X, decomposition, block, alphas=DEFAULT_GRID, *, axes=None, refer
     ``axes``: the two components of the block to sweep (default its first two).
     ``reference``: rows giving each component's standard deviation (default ``X``).
     """
-    from clipica.intervene import _ica_arrays, component_stats
+    from clipica.intervene import component_stats
+    from clipica.intervene.edit import decomposition_arrays
 
-    _, W, A = _ica_arrays(decomposition)
+    _, W, A = decomposition_arrays(decomposition)
     K, D = W.shape
     block = [int(k) for k in block]
     if len(block) < 2 or min(block) < 0 or max(block) >= K:

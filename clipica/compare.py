@@ -315,7 +315,7 @@ def compare(
 
     from clipica.data.label_groups import check_factors, detect_exclusive_groups
     from clipica.decompositions.blocks import find_blocks
-    from clipica.probes import _classify_columns, _resolve_split
+    from clipica.probes.probe import _classify_columns, _resolve_split
 
     t_all = time.perf_counter()
     X = np.asarray(X, dtype=np.float32)
@@ -344,7 +344,7 @@ def compare(
     attrs = [a for a in attrs if 0 < np.nansum(df[a].to_numpy(dtype=np.float64)) < df[a].notna().sum()]
     latents = [c for c in latents if str(c).startswith("latent_")]
     facs = check_factors(factors, df) if factors else detect_exclusive_groups(df[attrs])
-    tr, te, _ = _resolve_split(None, df, n, test_size, seeds[0])
+    tr, te, _, _ = _resolve_split(None, df, n, test_size, seeds[0])
     Z = df[latents].to_numpy(dtype=np.float64) if latents else None
     Yb = df[[a for a in attrs]].to_numpy(dtype=np.float64)
 
