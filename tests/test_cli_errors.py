@@ -208,11 +208,12 @@ def test_mathtext_like_labels_render_literally_in_probe_heatmap():
     """A label column named $\\undefined$ is drawn as written; matplotlib's mathtext is not invoked."""
     pytest.importorskip("matplotlib")
     from clipica.probes import probe
+    from clipica.viz.probe import plot_probe_heatmap
 
     rng = np.random.default_rng(0)
     codes = rng.standard_normal((200, 3))
     labels = pd.DataFrame({MATH: (codes[:, 0] > 0).astype(int), "$x$ and $": (codes[:, 1] > 0).astype(int)})
-    fig = probe(codes, labels).plot_heatmap()
+    fig = plot_probe_heatmap(probe(codes, labels))
     _render(fig)
     shown = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert sorted(t.replace("\\$", "$") for t in shown) == sorted([MATH, "$x$ and $"])
