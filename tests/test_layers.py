@@ -19,7 +19,7 @@ LAYERS = [
     ("cli", ["cli", "__main__"]),  # __main__ is `python -m clipica`, the CLI's entry point
     ("demo", ["demo", "bench"]),
     ("pipeline", ["pipeline"]),
-    ("report", ["report"]),
+    ("report", ["report", "report_text"]),
     ("viz", ["viz"]),
     ("analyses", ["probes", "metrics", "naming", "intervene", "decoder", "fewshot", "compare", "categorical", "multinomial", "block_traversal",
                   "simulate"]),
