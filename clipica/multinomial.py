@@ -183,6 +183,9 @@ def fit_multinomial_path(
         b = b + np.matmul(mu[:, None], np.asarray(coef0, dtype=np.float64))[:, :, 0] if coef0 is not None else b
     inv_cn = 1.0 / (Cs * n)
     col = 0.25 * (Z * Z).mean(axis=1)  # (T, r)
+    # floor at 1e-3 of the largest: directions with almost no variance would otherwise get
+    # steps of size C n, which the line search cannot shrink back at large C
+    col = np.maximum(col, 1e-3 * col.max(axis=1, keepdims=True))
     hW = col[:, None, :, None] + inv_cn[:, :, None, None]  # (T, m, r, 1)
     precond = np.concatenate(
         [np.broadcast_to(1.0 / hW, (T, m, r, k)).reshape(T, m, r * k), np.full((T, m, k), 4.0)], axis=-1
@@ -235,6 +238,7 @@ def _lbfgs(Z, y, W, b, inv_cn, precond, *, tol, max_iter, history):
     gamma = np.ones((live.size, m))
     n_iter = np.zeros((live.size, m), dtype=np.int64)
     slot = 0
+    failed_before = np.zeros((live.size, m), dtype=bool)
     for it in range(max_iter):
         if live.size == 0:
             break
@@ -272,12 +276,19 @@ def _lbfgs(Z, y, W, b, inv_cn, precond, *, tol, max_iter, history):
             if accepted.all():
                 break
             step = np.where(accepted, step, 0.5 * step)
-        stalled = ~accepted  # no decrease found: rounding level, stop this problem
+        # no decrease found: forget the curvature pairs and retry from a scaled gradient
+        # step; a second failure in a row is the rounding floor, stop that problem
+        failed = ~accepted
+        stalled = failed & failed_before
+        failed_before = failed
+        if failed.any():
+            S[:, failed], Yk[:, failed], rho[:, failed] = 0.0, 0.0, 0.0
+            gamma[failed] = 1.0
         s = x_new - x
         yv = g_new - g
         sy = np.einsum("tmp,tmp->tm", s, yv)
         ss = np.einsum("tmp,tmp->tm", s, s)
-        keep = (sy > 1e-12 * ss) & ~done & ~stalled
+        keep = (sy > 1e-12 * ss) & ~done & ~failed
         S[slot] = np.where(keep[..., None], s, 0.0)
         Yk[slot] = np.where(keep[..., None], yv, 0.0)
         rho[slot] = np.where(keep, 1.0 / np.where(keep, sy, 1.0), 0.0)
@@ -295,6 +306,7 @@ def _lbfgs(Z, y, W, b, inv_cn, precond, *, tol, max_iter, history):
             keep_t = ~finished
             live = live[keep_t]
             x, f, g, done, n_iter, gamma = x[keep_t], f[keep_t], g[keep_t], done[keep_t], n_iter[keep_t], gamma[keep_t]
+            failed_before = failed_before[keep_t]
             Zl, yl, invl, pre, th = Zl[keep_t], yl[keep_t], invl[keep_t], pre[keep_t], th[keep_t]
             S, Yk, rho = S[:, keep_t], Yk[:, keep_t], rho[:, keep_t]
     if live.size:  # max_iter reached
