@@ -525,3 +525,28 @@ def test_intervention_result_round_trips_through_json(tiny_store):
         InterventionResult.from_dict({**d, "format": "clipica.probe/1"})
     with pytest.raises(ArtifactError, match="malformed"):
         InterventionResult.from_dict({k: v for k, v in d.items() if k != "sigma"})
+
+def test_prompt_embeddings_are_cached_per_store(tmp_path):
+    """The text view's prompts are encoded once; the cache round-trips float32 exactly."""
+    from types import SimpleNamespace
+
+    from clipica.pipeline.analyses import prompt_encoder_stage
+
+    rng = np.random.default_rng(0)
+    table = {}
+    loads = []
+
+    class Enc:
+        def encode_texts(self, texts):
+            return np.stack([table.setdefault(t, rng.normal(size=4).astype(np.float32)) for t in texts])
+
+    store = SimpleNamespace(embed_dim=4, load_encoder=lambda: loads.append(1) or Enc())
+    path = tmp_path / "prompt_embeddings.json"
+    a = prompt_encoder_stage(store, path, ["a man", "a woman"], store_fp="s1")
+    b = prompt_encoder_stage(store, path, ["a woman", "a man"], store_fp="s1")
+    assert len(loads) == 1
+    np.testing.assert_array_equal(b.encode_texts(["a man", "a woman"]), a.encode_texts(["a man", "a woman"]))
+    np.testing.assert_array_equal(b.encode_texts(["a man"])[0], table["a man"])
+    prompt_encoder_stage(store, path, ["a man", "a woman"], store_fp="s2")  # other model/store
+    prompt_encoder_stage(store, path, ["a man", "a child"], store_fp="s2")  # other prompts
+    assert len(loads) == 3

@@ -337,6 +337,42 @@ def attribute_probes_stage(store, ica, path: str | os.PathLike, *, store_fp: str
     return probes
 
 
+#: the text view's prompt embeddings, cached beside the probes (see prompt_encoder_stage)
+PROMPT_EMBEDDINGS_JSON = "prompt_embeddings.json"
+
+
+class _CachedTexts:
+    """The ``encode_texts`` part of an Encoder, answered from saved embeddings."""
+
+    def __init__(self, table: dict[str, np.ndarray]):
+        self.table = table
+
+    def encode_texts(self, texts) -> np.ndarray:
+        return np.stack([self.table[t] for t in texts])
+
+
+def prompt_encoder_stage(store, path: str | os.PathLike, prompts: Sequence[str], *,
+                         store_fp: str) -> _CachedTexts:
+    """Text embeddings of ``prompts`` by the store's model, encoded once and cached at ``path``
+    (``clipica.prompt_embeddings/1``, keyed by the store's fingerprint, which names the model,
+    and by the prompts). Reusing them spares a second intervention loading the model (torch
+    and open_clip imports alone took most of its time). float32 values round-trip exactly."""
+    prompts = sorted(set(prompts))
+    expect = {"store": store_fp, "params": artifacts.params_fingerprint({"prompts": prompts})}
+    doc = artifacts.read_valid(path, "prompt_embeddings", expect)
+    if doc is not None:
+        try:
+            emb = np.asarray(doc["embeddings"], dtype=np.float32)
+            if list(doc["prompts"]) == prompts and emb.shape == (len(prompts), store.embed_dim):
+                return _CachedTexts(dict(zip(prompts, emb, strict=True)))
+        except (KeyError, TypeError, ValueError):
+            pass  # damaged: encode again
+    emb = np.asarray(store.load_encoder().encode_texts(prompts), dtype=np.float32)
+    artifacts.save_result(path, {"prompts": prompts, "embeddings": emb.tolist()},
+                          kind="prompt_embeddings", fingerprints=expect)
+    return _CachedTexts(dict(zip(prompts, emb, strict=True)))
+
+
 _VIEWS = (("decoded_png", "decoded", "_decoded.png"), ("retrieval_png", "retrieval", "_retrieval.png"),
           ("response_png", "attributes", "_attributes.png"), ("text_png", "text", "_text.png"))
 
@@ -385,12 +421,20 @@ def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_f
 
         decoder = load_or_train(store, ica, decoder_dir, epochs=params["decoder_epochs"],
                                 retrain=retrain_decoder, seed=params["seed"], progress=progress)
-    probes = None
+    probes = encoder = None
+    pairs: Any = "auto" if params["text"] else None
     if probes_path is not None:
         probes = attribute_probes_stage(store, ica, probes_path, store_fp=store_fp,
                                         seed=params["seed"])
+        if pairs is not None:
+            from clipica.intervene import default_prompt_pairs
+
+            pairs = default_prompt_pairs(store.label_columns) or default_prompt_pairs()[:8]
+            encoder = prompt_encoder_stage(
+                store, Path(probes_path).with_name(PROMPT_EMBEDDINGS_JSON),
+                [t for _, pos, neg in pairs for t in (pos, neg)], store_fp=store_fp)
     result = run_intervention(store, ica, comp, alphas=params["alphas"], rows=params["rows"],
-                              decoder=decoder, probes=probes, prompt_pairs="auto" if params["text"] else None,
+                              decoder=decoder, probes=probes, prompt_pairs=pairs, encoder=encoder,
                               k=params["neighbours"], seed=params["seed"], mode=params["mode"])
     png.parent.mkdir(parents=True, exist_ok=True)
     from clipica.viz.traversal import plot_intervention, plot_views
@@ -418,6 +462,6 @@ def strip_private(doc: dict) -> dict:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
-__all__ = ["ATTRIBUTE_PROBES_JSON", "PROBE_OUTPUTS", "attribute_probes_stage", "attribute_selectivity", "compute_probe", "fingerprints", "name_stage",
+__all__ = ["ATTRIBUTE_PROBES_JSON", "PROBE_OUTPUTS", "PROMPT_EMBEDDINGS_JSON", "prompt_encoder_stage", "attribute_probes_stage", "attribute_selectivity", "compute_probe", "fingerprints", "name_stage",
            "naming_params", "probe_params", "probe_stage", "selectivity_stage", "strip_private",
            "traversal_params", "traversal_stage"]
