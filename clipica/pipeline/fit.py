@@ -226,7 +226,9 @@ def fit_ica(X, params: dict, *, progress: bool = True):
 #: what a decomposition folder may hold; anything else makes refitting into it refuse, since
 #: the refit replaces the folder as a unit
 _FIT_FILES = {"ica.json", "arrays.safetensors", "stability.json", "blocks.json", "naming", "decoder",
-              "decoder.json", "decoder.safetensors"}
+              "decoder.json", "decoder.safetensors",
+              # the intervention caches (pipeline.analyses): derived, refitted with the folder
+              "attribute_probes.json", "prompt_embeddings.json"}
 
 
 def _check_replaceable(out_dir: Path) -> None:
