@@ -44,9 +44,6 @@ def test_run_vit_b_32_on_celeba_writes_report_and_summary(celeba, tmp_path):
     assert list((out / "traversals").glob("component_*_decoded.png"))
 
 
-@pytest.mark.xfail(strict=True, reason="the one-split probe rule has landed (tests/test_probes.py), but at "
-                   "11 rows the blocks stage stops first: 'need at least 20 rows to measure dependence'; "
-                   "strict: remove the mark when it passes")
 def test_run_on_the_train_split_only_holds_out_rows_itself(celeba, tmp_path):
     """`--split train`: every row is `train`; the probe holds out a seeded part (never an error)."""
     out = tmp_path / "R"

@@ -51,6 +51,8 @@ import numpy as np
 from clipica.errors import InputError
 
 FORMAT = "clipica.blocks/1"
+#: rows below which the dependence between sources is not measured
+MIN_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -265,8 +267,8 @@ def find_blocks(
     if S.ndim != 2:
         raise InputError(f"S must be (n_samples, n_components); got shape {S.shape}.")
     n, K = S.shape
-    if n < 20:
-        raise InputError(f"need at least 20 rows to measure dependence; got {n}.")
+    if n < MIN_ROWS:
+        raise InputError(f"need at least {MIN_ROWS} rows to measure dependence; got {n}.")
     if not np.all(np.isfinite(S)):
         raise InputError("S contains NaN or inf.")
     if not 0.0 <= min_dependence <= 1.0:

@@ -247,10 +247,19 @@ def attribute_selectivity(store, ica, best_components: dict[str, int], *,
     reads every attribute's linear probe (:mod:`clipica.intervene`):
     ``|Δ logit of the attribute| / Σ_others |Δ logit|``. Larger is more selective.
     """
-    from clipica.intervene import attribute_response, edit_components, fit_attribute_probes
+    from clipica.intervene import (
+        attribute_response,
+        binary_attributes,
+        edit_components,
+        fit_attribute_probes,
+    )
 
     X = store.image
-    attributes = list(best_components)
+    # the attribute probes need a few rows of each class; an attribute the probe stage could
+    # score on a small store but these probes cannot fit gets no selectivity (absent), not an error
+    attributes = binary_attributes(store.rows, list(best_components))
+    if not attributes:
+        return {}
     probes = fit_attribute_probes(X, store.rows, attributes, seed=seed)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(X), min(n_rows, len(X)), replace=False))

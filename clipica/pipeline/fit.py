@@ -269,10 +269,14 @@ def fit_stage(X, out_dir: str | os.PathLike, params: dict, *, store_fp: str | No
     ica, stab = fit_ica(X, params, progress=progress)
     found = None
     if params.get("blocks"):
-        from clipica.decompositions.blocks import find_blocks
+        from clipica.decompositions.blocks import MIN_ROWS, find_blocks
 
-        found = find_blocks(ica.transform(X), n_bootstrap=10, random_state=params["seed"])
-        ica.blocks_ = found.blocks
+        if len(X) >= MIN_ROWS:
+            found = find_blocks(ica.transform(X), n_bootstrap=10, random_state=params["seed"])
+            ica.blocks_ = found.blocks
+        elif hasattr(log, "note"):
+            # too few rows to measure dependence between sources: no blocks, said aloud
+            log.note(f"blocks skipped: {len(X)} rows, dependence needs at least {MIN_ROWS}")
     extra = {**(source or {}), "command_seconds": time.perf_counter() - t0}
     if stab is not None:
         extra["stability"] = {k: v for k, v in stab.to_dict().items() if k != "stability"}
