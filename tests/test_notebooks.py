@@ -8,6 +8,7 @@ this process' environment, so it sees the test's model cache.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,16 @@ WRITES = {
     "02_real_clip_celeba.ipynb": ("runs/nb02_real_clip_celeba/report.html",),
     "03_interventions.ipynb": ("runs/nb03_interventions/ica/ica.json",),
     "05_fewshot.ipynb": ("runs/nb05_fewshot/fewshot.json",),
+}
+# a plot cell ends with a figure expression: a viz ``plot_*`` call, a ``.figure`` or ``fig``
+PLOT_CELL = re.compile(r"(plot_\w+\(.*\)|\.figure(\(.*\))?|^fig)\s*(#.*)?$")
+# how many plot cells each notebook has, so the image check below cannot pass vacuously
+N_PLOTS = {
+    "01_quickstart.ipynb": 3,
+    "02_real_clip_celeba.ipynb": 2,
+    "03_interventions.ipynb": 2,
+    "04_identifiability.ipynb": 0,
+    "05_fewshot.ipynb": 1,
 }
 EXPECTED = {
     "01_quickstart.ipynb",
@@ -72,6 +83,18 @@ def test_notebook_executes_at_test_size(path, tmp_path, monkeypatch, tiny_faces_
         if out.get("output_type") == "error"
     ]
     assert not errors
+    # every plot cell displays its figure as an image, not as "<Figure size ... with 2 Axes>"
+    plot_cells = [
+        cell for cell in nb.cells
+        if cell.cell_type == "code" and cell.source.strip()
+        and PLOT_CELL.search(cell.source.strip().splitlines()[-1].strip())
+    ]
+    assert len(plot_cells) == N_PLOTS[path.name], [c.source.splitlines()[-1] for c in plot_cells]
+    for cell in plot_cells:
+        mimes = [set(out.get("data", {})) for out in cell.get("outputs", [])]
+        assert any("image/png" in m for m in mimes), f"{path.name}: no image from {cell.source.splitlines()[-1]!r}: {mimes}"
+        texts = [out["data"].get("text/plain", "") for out in cell.get("outputs", []) if "data" in out]
+        assert sum("<Figure size" in t for t in texts) <= sum("image/png" in m for m in mimes)
     # what each notebook leaves behind, inside its working folder (never the repository)
     for rel in WRITES.get(path.name, ()):
         assert (work / rel).is_file(), f"{path.name} did not write {rel}"

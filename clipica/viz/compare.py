@@ -16,10 +16,8 @@ def plot_compare_scores(result: Any, *, title: str | None = None):
     from the factor's block (or best m codes) for a categorical factor's columns; the
     last column is the mean. Returns the matplotlib Figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # a bare Figure (not pyplot's): nothing global to close, and Jupyter shows it once
+    from matplotlib.figure import Figure
 
     names = list(result.methods)
     cols = list(result.attributes)
@@ -27,7 +25,8 @@ def plot_compare_scores(result: Any, *, title: str | None = None):
                  dtype=float)
     M = np.column_stack([M, [result.methods[n].attribute_score_mean for n in names]])
     labels = cols + ["mean"]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * len(labels), 0.9 + 0.42 * len(names)))
+    fig = Figure(figsize=(1.0 + 0.62 * len(labels), 0.9 + 0.42 * len(names)))
+    ax = fig.subplots()
     im = ax.imshow(M, cmap="viridis", vmin=0.5, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(labels)), [literal(c) for c in labels], rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(names)), names, fontsize=9)
@@ -46,10 +45,8 @@ def plot_compare_scores(result: Any, *, title: str | None = None):
 
 def plot_compare_methods(result: Any, *, title: str | None = None):
     """Bars per method: mean score, reconstruction R², stability, fit time (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # a bare Figure (not pyplot's): nothing global to close, and Jupyter shows it once
+    from matplotlib.figure import Figure
 
     names = list(result.methods)
     panels = [
@@ -58,8 +55,8 @@ def plot_compare_methods(result: Any, *, title: str | None = None):
         (f"stability ({len(result.seeds)} seeds)", [result.methods[n].stability for n in names], (0, 1)),
         ("fit time (s, first seed)", [result.methods[n].fit_seconds for n in names], "log"),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 0.8 + 0.32 * len(names)),
-                             sharey=True)
+    fig = Figure(figsize=(3.2 * len(panels), 0.8 + 0.32 * len(names)))
+    axes = fig.subplots(1, len(panels), sharey=True)
     for ax, (label, vals, lim) in zip(axes, panels, strict=True):
         v = np.array([np.nan if x is None else x for x in vals], dtype=float)
         ax.barh(range(len(names)), np.nan_to_num(v), color="tab:blue")

@@ -18,11 +18,13 @@ def plot_fewshot(result, *, panels: tuple[str, ...] | None = None, figsize=None)
     (default: ``in-domain`` and, when there are shifted sets, ``shift average``).
     Returns the matplotlib Figure (never shown).
     """
-    import matplotlib.pyplot as plt
+    # a bare Figure (not pyplot's): nothing global to close, and Jupyter shows it once
+    from matplotlib.figure import Figure
 
     if panels is None:
         panels = (result.test_sets[0],) + (("shift average",) if result.shift_sets else ())
-    fig, axes = plt.subplots(1, len(panels), figsize=figsize or (4.2 * len(panels), 3.4), squeeze=False)
+    fig = Figure(figsize=figsize or (4.2 * len(panels), 3.4))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     shots = np.asarray(result.shots)
     for ax, panel in zip(axes[0], panels, strict=False):
         if panel == "shift average":
