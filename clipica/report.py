@@ -497,6 +497,10 @@ def _section_traversals(interventions: Sequence[Mapping[str, Any]]) -> str:
 def sweep_columns(stability: Mapping[str, Any]) -> dict[str, list]:
     """The per-K columns of a stability sweep dict (``k``, ``stability_mean``, ...)."""
     keys = ("k", "stability_mean", "stability_min", "explained_variance")
+    rows = stability.get("rows")
+    if isinstance(rows, (list, tuple)) and rows and all(isinstance(r, Mapping) for r in rows):
+        # the typed sweep (clipica.stability/1): one record per K
+        return {k: [r.get(k) for r in rows] for k in keys if all(k in r for r in rows)}
     return {k: list(stability[k]) for k in keys if isinstance(stability.get(k), (list, tuple))}
 
 

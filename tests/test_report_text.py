@@ -116,3 +116,11 @@ def test_many_attributes_get_a_sorted_dot_plot():
     assert ax.get_legend() is not None
     few = plot_auc_comparison({"x": {"ica": 0.9, "pca": 0.8}}, columns=("ica", "pca")).axes[0]
     assert few.patches
+
+
+def test_typed_stability_sweep_rows_are_read():
+    from clipica.report import sweep_columns
+
+    doc = {"rows": [{"k": 4, "stability_mean": 0.9, "explained_variance": 0.5},
+                    {"k": 8, "stability_mean": 0.8, "explained_variance": 0.7}], "chosen_k": 4}
+    assert sweep_columns(doc) == {"k": [4, 8], "stability_mean": [0.9, 0.8], "explained_variance": [0.5, 0.7]}
