@@ -124,3 +124,20 @@ def test_typed_stability_sweep_rows_are_read():
     doc = {"rows": [{"k": 4, "stability_mean": 0.9, "explained_variance": 0.5},
                     {"k": 8, "stability_mean": 0.8, "explained_variance": 0.7}], "chosen_k": 4}
     assert sweep_columns(doc) == {"k": [4, 8], "stability_mean": [0.9, 0.8], "explained_variance": [0.5, 0.7]}
+
+
+def test_text_panel_is_a_change_from_alpha_zero_with_target_and_controls():
+    import numpy as np
+
+    from clipica.viz.traversal import plot_text_response
+
+    alphas = np.array([-2.0, 0.0, 2.0])
+    proba = np.array([[0.1, 0.5, 0.45, 0.5, 0.2], [0.5, 0.5, 0.5, 0.5, 0.5], [0.9, 0.6, 0.5, 0.5, 0.9]])
+    names = ["Smiling", "Male", "Bangs", "Hat", "Blond_Hair"]
+    ax = plot_text_response(alphas, proba, names, target="Smiling", n_controls=2).axes[0]
+    labelled = {line.get_label(): line.get_ydata() for line in ax.get_lines()
+                if not line.get_label().startswith("_")}
+    assert set(labelled) == {"Smiling (traversed)", "Blond_Hair (control)", "Male (control)"}
+    np.testing.assert_allclose(labelled["Smiling (traversed)"], [-0.4, 0.0, 0.4])  # minus P at α = 0
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1

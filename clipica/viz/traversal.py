@@ -114,25 +114,44 @@ def plot_attribute_response(
     ax.set_xlabel("α (component standard deviations)")
     ax.set_ylabel("probe probability")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=7, loc="best", ncol=2 if len(named) > 6 else 1)
+    # outside the axes: a legend never covers the curves
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+              ncol=2 if len(named) > 12 else 1)
     if title:
         ax.set_title(literal(title), fontsize=9)
     return fig
 
 
 def plot_text_response(
-    alphas: Any, proba: Any, names: list[str], *, title: str | None = None, ax: Any = None
+    alphas: Any, proba: Any, names: list[str], *, title: str | None = None, ax: Any = None,
+    target: str | None = None, n_controls: int = 3,
 ) -> Any:
-    """Zero-shot probability (positive vs negative prompt) along the sweep, one line per pair."""
+    """Zero-shot P(positive prompt) along the sweep as a change from α = 0 (as selectivity
+    reads a traversal): the ``target`` attribute's prompt pair(s) in bold, plus the
+    ``n_controls`` other pairs that change most (so nothing that moves is hidden);
+    the rest in grey. ``proba``: (A, P). The legend sits outside the axes."""
     fig, ax = _fig_ax(ax)
-    proba = np.asarray(proba)
-    span = np.abs(proba[-1] - proba[0])
-    for j in np.argsort(-span)[:8]:
-        ax.plot(alphas, proba[:, j], marker="o", ms=3, label=literal(names[j]))
+    alphas = np.asarray(alphas, dtype=float)
+    proba = np.asarray(proba, dtype=float)
+    delta = proba - proba[int(np.argmin(np.abs(alphas)))]  # change from the unedited embedding
+    span = np.abs(delta).max(axis=0)
+    targets = [j for j, n in enumerate(names) if target is not None and n == target]
+    others = [int(j) for j in np.argsort(-span) if int(j) not in targets]
+    shown = others[: n_controls if targets else n_controls + 1]
+    for j in range(len(names)):
+        if j not in targets and j not in shown:
+            ax.plot(alphas, delta[:, j], color="0.82", lw=0.8, zorder=0)
+    for j in targets:
+        ax.plot(alphas, delta[:, j], marker="o", ms=3, lw=2.5, color="black",
+                label=literal(f"{names[j]} (traversed)"))
+    for j in shown:
+        ax.plot(alphas, delta[:, j], marker="o", ms=3, lw=1.2,
+                label=literal(f"{names[j]} (control)" if targets else names[j]))
+    ax.axhline(0.0, color="0.6", lw=0.6)
     ax.set_xlabel("α (component standard deviations)")
-    ax.set_ylabel("P(positive prompt)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=7, loc="best")
+    ax.set_ylabel("change in P(positive prompt) from α = 0")
+    ax.set_ylim(-1.02, 1.02)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
         ax.set_title(literal(title), fontsize=9)
     return fig
@@ -201,6 +220,7 @@ def plot_intervention(result: Any) -> Any:
                 result.text.names,
                 ax=axes[ci],
                 title="zero-shot prompt pairs",
+                target=result.attributes.target if result.attributes is not None else None,
             )
     fig.suptitle(
         f"component {t.component} swept in units of its std (σ = {t.sigma:.3g} source units)",
@@ -266,5 +286,6 @@ def plot_views(result: Any) -> dict[str, Any]:
         out["text"] = plot_text_response(
             result.text.alphas, result.text.proba, result.text.names,
             title=f"component {c}: zero-shot prompt pairs",
+            target=result.attributes.target if result.attributes is not None else None,
         )
     return out
