@@ -15,18 +15,37 @@ what was not computed.
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
-import html
-import io
 import json
-import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from clipica._atomic import atomic_write_text
+from clipica.report_html import (  # noqa: F401 - re-exported: the report's public helpers
+    _e,
+    _fmt,
+    _img,
+    _mean,
+    _missing,
+    _num,
+    _score,
+    embeddable,
+    folded_auc,
+    png_bytes,
+    short_phrase,
+)
+from clipica.report_sections import (  # noqa: F401 - re-exported
+    _section_compare,
+    _section_component_stability,
+    _section_naming,
+    _section_stability,
+    _section_traversals,
+    naming_poles,
+    naming_threshold,
+    sweep_columns,
+)
 from clipica.report_text import glossary_section, headline, split_warning, th
 
 BASELINES = ("pca", "raw", "random_rotation")
@@ -69,84 +88,6 @@ th[title]{cursor:help;text-decoration:underline dotted}
 # ------------------------------------------------------------------ small helpers
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _num(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    v = _num(value)
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
-def png_bytes(image: Any, dpi: int = 110) -> bytes:
-    """PNG bytes of a matplotlib Figure, a PNG path, or bytes (returned as is)."""
-    if isinstance(image, (bytes, bytearray)):
-        return bytes(image)
-    if isinstance(image, (str, os.PathLike)):
-        return Path(image).read_bytes()
-    if hasattr(image, "savefig"):
-        buf = io.BytesIO()
-        image.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-        import matplotlib.pyplot as plt
-
-        plt.close(image)
-        return buf.getvalue()
-    raise TypeError(f"cannot turn {type(image).__name__} into a PNG")
-
-
-def embeddable(image: Any, root: str | os.PathLike) -> Any:
-    """``image`` if it is a Figure or bytes; a path's bytes if the file lies inside ``root``
-    (resolved, so ``..`` and symlinks that leave it are refused); else None (not embedded)."""
-    if image is None or not isinstance(image, (str, os.PathLike)):
-        return image
-    base = Path(root).resolve()
-    target = Path(image).resolve()
-    if base not in target.parents or not target.is_file():
-        return None
-    return target.read_bytes()
-
-
-def _img(image: Any, caption: str = "", alt: str = "") -> str:
-    data = base64.b64encode(png_bytes(image)).decode("ascii")
-    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return (
-        f'<figure><img alt="{_e(alt or caption)}" src="data:image/png;base64,{data}">{cap}</figure>'
-    )
-
-
-def _missing(what: str, how: str) -> str:
-    return f'<p class="missing">Not computed: {_e(what)}. {how}</p>'
-
-
-_PROMPT_PREFIXES = ("a photo of a person ", "a photo of an ", "a photo of a ", "a photo of ")
-
-
-def short_phrase(text: Any) -> str:
-    """'a photo of a person wearing a hat' -> 'wearing a hat' (display only)."""
-    text = str(text)
-    for prefix in _PROMPT_PREFIXES:
-        if text.startswith(prefix):
-            return text[len(prefix):]
-    return text
-
-
-def folded_auc(value: Any) -> float | None:
-    """max(AUC, 1 - AUC): a single code separates an attribute equally well from either pole."""
-    v = _num(value)
-    return None if v is None else max(v, 1.0 - v)
-
-
-# ------------------------------------------------------------------ probe.json reading
-
-
 def probe_attributes(probe: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per-attribute rows from a ``probe.json`` dict, normalised for the tables.
 
@@ -186,14 +127,6 @@ def _baseline_value(entry: Mapping[str, Any], base: str, key: str) -> Any:
     if isinstance(group, Mapping) and isinstance(group.get(base), Mapping):
         return group[base].get(key)
     return None
-
-
-def _mean(values: Iterable[Any]) -> float | None:
-    vals = [v for v in (_num(x) for x in values) if v is not None]
-    return sum(vals) / len(vals) if vals else None
-
-
-# ------------------------------------------------------------------ sections
 
 
 def _section_headline(
@@ -332,248 +265,6 @@ def _section_ground_truth(metrics: Mapping[str, Any] | None) -> str:
             + (f'<p class="sub">computed on {_e(n_rows)} rows.</p>' if n_rows else "")
         )
     return "".join(parts)
-
-
-def _score(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        for key in ("score", "mcc", "value", "mean"):
-            if key in value:
-                return value[key]
-    return value
-
-
-def naming_poles(naming: Mapping[str, Any] | Sequence[Any] | None) -> dict[int, dict[str, list]]:
-    """``{component: {"positive": [(word, score)], "negative": [...]}}`` from naming JSON.
-
-    When the JSON carries ``named`` (``clipica name`` with a chance level), only the names
-    above chance are returned, and ``"unseparated"``: ``{"positive": [(phrase, negation)],
-    "negative": [...]}`` lists the pairs the model does not separate at that pole.
-    """
-    if not naming:
-        return {}
-    comps = naming.get("components", naming) if isinstance(naming, Mapping) else naming
-    out: dict[int, dict[str, list]] = {}
-    items = comps.items() if isinstance(comps, Mapping) else enumerate(comps)
-    for key, entry in items:
-        if not isinstance(entry, Mapping):
-            continue
-        idx = int(entry.get("component", key))
-        poles: dict[str, Any] = {}
-        named = entry.get("named") if isinstance(entry.get("named"), Mapping) else None
-        if named is not None:
-            poles["unseparated"] = {
-                pole: [tuple(p) for p in (named.get(sign) or {}).get("unseparated") or []]
-                for pole, sign in (("positive", "+"), ("negative", "-"))
-            }
-        for pole in ("positive", "negative"):
-            if named is not None:  # names above the chance level only
-                words = (named.get("+" if pole == "positive" else "-") or {}).get("names") or []
-            else:
-                words = entry.get(pole) or entry.get(f"{pole}_words") or []
-            pairs = []
-            for w in words:
-                if isinstance(w, Mapping):
-                    pairs.append((w.get("word") or w.get("text"), _num(w.get("score"))))
-                elif isinstance(w, (list, tuple)):
-                    pairs.append((w[0], _num(w[1]) if len(w) > 1 else None))
-                else:
-                    pairs.append((w, None))
-            poles[pole] = pairs
-        out[idx] = poles
-    return out
-
-
-def naming_threshold(naming: Any) -> float | None:
-    """The chance level ``|z|`` of a naming JSON (``chance.threshold``), or None."""
-    if isinstance(naming, Mapping) and isinstance(naming.get("chance"), Mapping):
-        return _num(naming["chance"].get("threshold"))
-    return None
-
-
-def _section_naming(
-    poles: Mapping[int, Mapping[str, list]], rows: Mapping[str, Mapping[str, Any]], n_words: int = 5,
-    threshold: float | None = None,
-) -> str:
-    if not poles:
-        return _missing(
-            "component names", "Run <code>clipica name STORE --ica ICA_DIR</code> to name components."
-        )
-    matched: dict[int, list[str]] = {}
-    for attr, r in rows.items():
-        if r.get("best_component") is not None:
-            matched.setdefault(int(r["best_component"]), []).append(f"{attr}{r.get('pole', '')}")
-    body = []
-    for comp in sorted(poles):
-        p = poles[comp]
-
-        def words(pole: str, p: Mapping[str, Any] = p) -> str:
-            pairs = p.get(pole, [])
-            out = "; ".join(
-                _e(short_phrase(w)) + (f" <small>({s:+.2f})</small>" if s is not None else "")
-                for w, s in pairs[:n_words]
-            )
-            if "unseparated" in p and not pairs:
-                out = '<span class="missing">nothing above chance</span>'
-            for a, b in (p.get("unseparated") or {}).get(pole, []):
-                out += (f'<br><span class="note">“{_e(short_phrase(a))}” and “{_e(short_phrase(b))}”: '
-                        "not separated by the model</span>")
-            return out
-
-        body.append(
-            f"<tr><td>{comp}</td><td class=\"l\">{_e(', '.join(matched.get(comp, [])))}</td>"
-            f'<td class="l pos">{words("positive")}</td>'
-            f'<td class="l neg">{words("negative")}</td></tr>'
-        )
-    return (
-        '<table><tr><th>component</th><th class="l">best component for (probe)</th>'
-        '<th class="l">top words, positive pole</th><th class="l">top words, negative pole</th></tr>'
-        + "".join(body)
-        + "</table><p class=\"note\">Words are ranked by the projection of their text embedding "
-        "onto the component after centring each modality by its own mean (the modality gap)"
-        + (f"; only names whose |z| exceeds the chance level {threshold:.2f} (the largest |z| "
-           "random directions reach) are shown" if threshold is not None else "")
-        + ". A phrase and its negation at one pole means the model does not separate them.</p>"
-    )
-
-
-def _section_traversals(interventions: Sequence[Mapping[str, Any]]) -> str:
-    if not interventions:
-        return _missing(
-            "traversals",
-            "Run <code>clipica intervene STORE --ica ICA_DIR --component I --out FILE.png</code>.",
-        )
-    parts = []
-    # strongest first: by selectivity, unmeasured last
-    def strength(item: Mapping[str, Any]) -> float:
-        sel = _num(item.get("selectivity"))
-        return -math.inf if sel is None else sel
-
-    order = sorted(interventions, key=strength, reverse=True)
-    for item in order:
-        comp = item.get("component")
-        best_for = list(item.get("best_for") or [])
-        selected = item.get("selected_attribute") or item.get("attribute")
-        title = f"Component {comp}"
-        if best_for:
-            title += " — the best single component for " + ", ".join(best_for)
-        elif selected:
-            title += f" — moves {selected} most"
-        sel = _num(item.get("selectivity"))
-        weak = sel is not None and sel < 1.0
-        alphas = item.get("alphas")
-        desc = []
-        if selected:
-            desc.append(
-                f"the sweep moves the {selected} probe most"
-                + (f" (selectivity {sel:.2f}: its logit change over the others' summed)" if sel is not None else "")
-            )
-        if alphas:
-            desc.append(
-                "α from "
-                + _fmt(min(alphas), 1)
-                + " to "
-                + _fmt(max(alphas), 1)
-                + " standard deviations of the component"
-            )
-        figs = []
-        for key, label in (
-            ("decoded_png", "decoded: the edited components through the decoder"),
-            ("retrieval_png", "retrieved: nearest dataset images to the edited embedding"),
-            ("response_png", "attribute probabilities along α"),
-            ("text_png", "zero-shot text scores along α"),
-        ):
-            if item.get(key) is not None:
-                figs.append(_img(item[key], _e(label)))
-        label = (' <span class="weak">weak: selectivity below 1, the other attributes move more '
-                 "than the target</span>" if weak else "")
-        parts.append(
-            f"<h3>{_e(title)}{label}</h3><p class=\"sub\">{_e('; '.join(desc))}. Rows are source "
-            "images, columns are α steps.</p>"
-            f'<div class="grid2">{"".join(figs)}</div>'
-        )
-    return "".join(parts)
-
-
-def sweep_columns(stability: Mapping[str, Any]) -> dict[str, list]:
-    """The per-K columns of a stability sweep dict (``k``, ``stability_mean``, ...)."""
-    keys = ("k", "stability_mean", "stability_min", "explained_variance")
-    rows = stability.get("rows")
-    if isinstance(rows, (list, tuple)) and rows and all(isinstance(r, Mapping) for r in rows):
-        # the typed sweep (clipica.stability/1): one record per K
-        return {k: [r.get(k) for r in rows] for k in keys if all(k in r for r in rows)}
-    return {k: list(stability[k]) for k in keys if isinstance(stability.get(k), (list, tuple))}
-
-
-def _section_stability(stability: Mapping[str, Any] | None, stability_png: Any) -> str:
-    stability = stability or {}
-    cols = sweep_columns(stability)
-    if stability_png is None and "k" in cols and "stability_mean" in cols:
-        from clipica.viz.stability import plot_stability_vs_k
-
-        stability_png = plot_stability_vs_k(cols, chosen_k=stability.get("chosen_k"),
-                                            threshold=stability.get("threshold", 0.8))
-    if stability_png is None and isinstance(stability.get("stability"), (list, tuple)):
-        return _section_component_stability(stability)
-    if stability_png is None:
-        return _missing(
-            "stability sweep over K", "Run <code>clipica stability STORE --k-grid 8 16 32 64 --out DIR</code> to choose K."
-        )
-    rule = stability.get("rule")
-    chosen = stability.get("chosen_k")
-    cap = ("Mean (and minimum) component stability over bootstrap refits (Icasso-style index) "
-           "and the explained variance of the K-dimensional subspace, per K.")
-    if chosen is not None:
-        cap += f" Chosen K = {_e(chosen)}" + (f": {_e(rule)}." if rule else ".")
-    out = _img(stability_png, cap)
-    if "k" in cols and "stability_mean" in cols:
-        head = "".join(f"<th>{_e(c)}</th>" for c in cols)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{_e(v) if c == 'k' else _fmt(v)}</td>" for c, v in
-                             zip(cols, vals, strict=True)) + "</tr>"
-            for vals in zip(*cols.values(), strict=True)
-        )
-        out += f"<table><tr>{head}</tr>{body}</table>"
-    return out
-
-
-def _section_component_stability(stab: Mapping[str, Any]) -> str:
-    """``clipica ica --stability R``: one stability index per component at one K."""
-    from clipica.viz.stability import plot_component_stability
-
-    values = [_num(v) for v in stab["stability"]]
-    cap = (f"Stability index per component over {_e(stab.get('n_runs', '?'))} bootstrap refits "
-           f"(K = {_e(stab.get('n_components', len(values)))}; red: below 0.8).")
-    head = "".join(f"<th>{i}</th>" for i in range(len(values)))
-    body = "".join(f"<td>{_fmt(v, 2)}</td>" for v in values)
-    return (_img(plot_component_stability([v if v is not None else float("nan") for v in values]), cap)
-            + f'<table><tr><th class="l">component</th>{head}</tr>'
-            f'<tr>{th("stability", "stability", "l")}{body}</tr></table>')
-
-
-def _section_compare(doc: Mapping[str, Any]) -> str:
-    """One row per method of ``compare.json``; factors scored by block (ICA) or m codes."""
-    methods = doc.get("methods") or {}
-    if not methods:
-        return ""
-    factors = [f.get("name") for f in doc.get("factors") or []]
-    head = ["method", "codes", "mean score"] + [f"{_e(f)} accuracy" for f in factors] + [
-        "R²", "mean L0", "dead", f"stability ({len(doc.get('seeds') or [])} seeds)", "fit s"]
-    body = []
-    for name, m in methods.items():
-        cells = [_e(name), _e(m.get("n_components")), _fmt(m.get("attribute_score_mean"))]
-        cells += [_fmt((m.get("factors") or {}).get(f, {}).get("accuracy")) for f in factors]
-        cells += [_fmt(m.get("r2")), _fmt(m.get("mean_l0"), 1), _e(m.get("dead_codes")),
-                  _fmt(m.get("stability")), _fmt(m.get("fit_seconds"), 1)]
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    blocks = [b for b in (methods.get("ica") or {}).get("blocks") or [] if len(b) > 1]
-    note = (f"<p>ICA blocks of dependent components: {_e(blocks)}.</p>" if blocks else "")
-    return (
-        "<p>Mean score: per binary attribute the best single code's ROC AUC; per column of a "
-        "categorical factor its one-vs-rest AUC from the factor's best block (ICA) or best m "
-        "codes (the others, m = values − 1).</p>" + note
-        + "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(body)
-        + "</table>"
-    )
 
 
 def _section_provenance(provenance: Mapping[str, Any] | None, timings: Mapping[str, Any] | None) -> str:

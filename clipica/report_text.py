@@ -7,10 +7,10 @@ places these pieces.
 
 from __future__ import annotations
 
-import html
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from clipica.report_html import _e, _mean, _num
 
 #: one line per number the report shows; the table headers carry the same line on hover
 GLOSSARY: dict[str, str] = {
@@ -57,18 +57,6 @@ SMALL_SPLIT = 200
 _LABELS = {"ica": "ICA", "pca": "PCA", "raw": "the raw embedding", "random_rotation": "a random rotation"}
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _num(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
-
-
 def th(label: str, term: str | None = None, cls: str = "") -> str:
     """A table header cell whose hover title is the glossary line of ``term``."""
     title = GLOSSARY.get(term or "", "")
@@ -82,11 +70,6 @@ def glossary_section(terms: Sequence[str] | None = None) -> str:
     return "<dl class=\"glossary\">" + "".join(
         f"<dt>{_e(t)}</dt><dd>{_e(GLOSSARY[t])}</dd>" for t in items
     ) + "</dl>"
-
-
-def _mean(values: Sequence[Any]) -> float | None:
-    vals = [v for v in (_num(x) for x in values) if v is not None]
-    return sum(vals) / len(vals) if vals else None
 
 
 def binary_headline(rows: Mapping[str, Mapping[str, Any]], baselines: Sequence[str]) -> str:

@@ -19,9 +19,9 @@ LAYERS = [
     ("cli", ["cli", "__main__"]),  # __main__ is `python -m clipica`, the CLI's entry point
     ("demo", ["demo", "bench"]),
     ("pipeline", ["pipeline"]),
-    ("report", ["report", "report_text"]),
+    ("report", ["report", "report_text", "report_html", "report_sections"]),
     ("viz", ["viz"]),
-    ("analyses", ["probes", "metrics", "naming", "intervene", "decoder", "fewshot", "compare", "categorical", "multinomial", "block_traversal",
+    ("analyses", ["probes", "metrics", "naming", "naming_chance", "intervene", "decoder", "fewshot", "compare", "categorical", "multinomial", "block_traversal",
                   "simulate"]),
     ("decompositions", ["decompositions", "ica", "stability", "_fastica_torch", "pca", "baselines"]),
     ("store", ["store", "extraction", "extraction_ray"]),

@@ -1,0 +1,112 @@
+"""HTML pieces shared by the report modules: escaping, number formatting, embedded figures.
+
+One copy of each, used by :mod:`clipica.report`, :mod:`clipica.report_text` and
+:mod:`clipica.report_sections` (rendering only; nothing here computes results).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    v = _num(value)
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def png_bytes(image: Any, dpi: int = 110) -> bytes:
+    """PNG bytes of a matplotlib Figure, a PNG path, or bytes (returned as is)."""
+    if isinstance(image, (bytes, bytearray)):
+        return bytes(image)
+    if isinstance(image, (str, os.PathLike)):
+        return Path(image).read_bytes()
+    if hasattr(image, "savefig"):
+        buf = io.BytesIO()
+        image.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        import matplotlib.pyplot as plt
+
+        plt.close(image)
+        return buf.getvalue()
+    raise TypeError(f"cannot turn {type(image).__name__} into a PNG")
+
+
+def embeddable(image: Any, root: str | os.PathLike) -> Any:
+    """``image`` if it is a Figure or bytes; a path's bytes if the file lies inside ``root``
+    (resolved, so ``..`` and symlinks that leave it are refused); else None (not embedded)."""
+    if image is None or not isinstance(image, (str, os.PathLike)):
+        return image
+    base = Path(root).resolve()
+    target = Path(image).resolve()
+    if base not in target.parents or not target.is_file():
+        return None
+    return target.read_bytes()
+
+
+def _img(image: Any, caption: str = "", alt: str = "") -> str:
+    data = base64.b64encode(png_bytes(image)).decode("ascii")
+    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+    return (
+        f'<figure><img alt="{_e(alt or caption)}" src="data:image/png;base64,{data}">{cap}</figure>'
+    )
+
+
+def _missing(what: str, how: str) -> str:
+    return f'<p class="missing">Not computed: {_e(what)}. {how}</p>'
+
+
+_PROMPT_PREFIXES = ("a photo of a person ", "a photo of an ", "a photo of a ", "a photo of ")
+
+
+def short_phrase(text: Any) -> str:
+    """'a photo of a person wearing a hat' -> 'wearing a hat' (display only)."""
+    text = str(text)
+    for prefix in _PROMPT_PREFIXES:
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+def folded_auc(value: Any) -> float | None:
+    """max(AUC, 1 - AUC): a single code separates an attribute equally well from either pole."""
+    v = _num(value)
+    return None if v is None else max(v, 1.0 - v)
+
+
+# ------------------------------------------------------------------ probe.json reading
+
+
+def _mean(values: Iterable[Any]) -> float | None:
+    vals = [v for v in (_num(x) for x in values) if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+# ------------------------------------------------------------------ sections
+
+
+def _score(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        for key in ("score", "mcc", "value", "mean"):
+            if key in value:
+                return value[key]
+    return value
+
+
