@@ -88,6 +88,14 @@ def test_cli_compare_writes_json_table_and_figures(tmp_path, tiny_faces_cache):
     assert main(["compare", str(store), "--k", "6", "--out", str(out), "--quiet"]) == 2  # exists
     assert main(["compare", str(store), "--k", "6", "--out", str(tmp_path / "x"),
                  "--methods", "ica,bogus"]) == 2
+    # a compare.json in RUN/compare for the same store feeds `clipica report RUN`'s section
+    run = tmp_path / "run"
+    (run / "compare").mkdir(parents=True)
+    (run / "compare" / "compare.json").write_text((out / "compare.json").read_text())
+    assert main(["ica", str(store), "-k", "6", "--out", str(run / "ica"), "--quiet"]) == 0
+    assert main(["report", str(store), "--ica", str(run / "ica"), "--out", str(run),
+                 "--traversals", "0", "--quiet"]) == 0
+    assert "Other decompositions on the same rows" in (run / "report.html").read_text()
 
 
 def test_report_renders_a_compare_section(tmp_path):

@@ -71,12 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _store_fingerprint(store) -> str:
-    try:
-        from clipica.artifacts import store_fingerprint
-    except ImportError:  # before the run-folder module: the manifest's content
-        from clipica._format import content_hash
+    from clipica.artifacts import store_fingerprint
 
-        return content_hash({}, store.manifest)
     return store_fingerprint(store)
 
 

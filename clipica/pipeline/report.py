@@ -98,7 +98,7 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
            log=None, progress: bool = True) -> dict:
     """Every valid result for (store, decomposition), computing the missing ones when asked.
 
-    Returns ``{"probe", "naming", "interventions", "stability", "summary"}`` (None or []
+    Returns ``{"probe", "naming", "interventions", "stability", "summary", "compare"}`` (None or []
     for what is absent). Results computed here go to ``out/probe``, ``ICA_DIR/naming`` and
     ``out/traversals``.
     """
@@ -130,8 +130,11 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
         interventions = load_interventions(run.traversals, both, strict=True)
     stability = _find("stability", [run.stability_json], {"store": store_fp}, strict=False)
     summary = _find("summary", [run.summary], both, strict=False)
+    # `clipica compare STORE --out RUN/compare` on the same store feeds the report's comparison
+    # section and the categorical-factor headline; one for another store is skipped
+    compare = _find("compare", [run.compare / "compare.json"], {"store": store_fp}, strict=False)
     return {"probe": probe_doc, "naming": naming_doc, "interventions": interventions,
-            "stability": stability, "summary": summary}
+            "stability": stability, "summary": summary, "compare": compare}
 
 
 def strongest_components(probe_doc: dict, n: int, attributes: Sequence[str] | None = None) -> list[int]:
@@ -190,7 +193,7 @@ def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
     return build_report(out, probe=clean, heatmap=_heatmap(probe),
                         naming=results.get("naming"), interventions=interventions,
                         stability=stability, summary=summary, provenance=provenance,
-                        title=title or "clipica report")
+                        compare=results.get("compare"), title=title or "clipica report")
 
 
 def report_stage(store_dir: str | os.PathLike, ica_dir: str | os.PathLike, out: str | os.PathLike, *,
