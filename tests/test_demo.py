@@ -51,7 +51,9 @@ def test_summary_fields(demo_run):
             assert 0.5 <= a[key] <= 1.0, (name, key)
         assert 0.0 <= a["linear_probe_auc"] <= 1.0
         assert a["selectivity"] >= 0.0
-        assert a["top_words"] and all(isinstance(w, str) and w for w in a["top_words"])
+        # names above the chance level only: the test-size model may have none for an attribute
+        assert isinstance(a["top_words"], list)
+        assert all(isinstance(w, str) and w for w in a["top_words"])
     assert set(s["mcc"]) >= {"ica", "pca", "raw"}
     assert all(0.0 <= v <= 1.0 for v in s["mcc"].values())
     assert {"disentanglement", "completeness", "informativeness"} <= set(s["dci"])
