@@ -40,10 +40,10 @@ TARGETS = {"mean_abs_delta_per_draw": 0.005}
 
 
 def add_arguments(parser) -> None:
-    from clipica.cli.fewshot import _shift
+    from clipica.fewshot.stores import parse_shift
 
     parser.add_argument("--train", metavar="STORE", default=None, help="train store (default: synthetic stand-in)")
-    parser.add_argument("--shift", action="append", type=_shift, default=[], metavar="NAME=STORE")
+    parser.add_argument("--shift", action="append", type=parse_shift, default=[], metavar="NAME=STORE")
     parser.add_argument("--label", default=None, help="class column(s) (default: the built-in default's)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds (default 3)")
     parser.add_argument("--full", action="store_true", help="shots 1,2,4,8,16 (default: the quick 1,4,16)")

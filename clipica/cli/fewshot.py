@@ -18,16 +18,9 @@ def _ints(text: str) -> list[int]:
     return out
 
 
-def _shift(text: str) -> tuple[str, str]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"--shift takes NAME=STORE, got {text!r}")
-    return name, path
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from clipica.fewshot.protocol import VARIANTS
-    from clipica.fewshot.stores import DEFAULT_LABEL
+    from clipica.fewshot.stores import DEFAULT_LABEL, parse_shift
 
     parser.add_argument("--train", required=True, metavar="STORE", help="embedding store the few-shot rows are drawn from")
     parser.add_argument(
@@ -35,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"class column, or COL+COL+... for every combination of values (default {DEFAULT_LABEL}: 16 classes)",
     )
     parser.add_argument(
-        "--shift", action="append", type=_shift, default=[], metavar="NAME=STORE",
+        "--shift", action="append", type=parse_shift, default=[], metavar="NAME=STORE",
         help="a shifted test store (repeatable); classes it lacks are masked",
     )
     parser.add_argument(

@@ -22,6 +22,17 @@ TEST_FRACTION = 0.5
 SPLIT_SEED = 20240209
 
 
+
+def parse_shift(text: str) -> tuple[str, str]:
+    """A ``--shift`` value, ``NAME=STORE``, as ``(name, store path)`` (for argparse's ``type=``)."""
+    import argparse
+
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"--shift takes NAME=STORE, got {text!r}")
+    return name, path
+
+
 def store_fingerprint(store) -> str:
     """sha256 of the store's manifest (what produced it and how many rows it holds)."""
     from clipica._format import content_hash
