@@ -1,4 +1,4 @@
-"""Few-shot probes (clipica.fewshot, clipica.multinomial): solver, sampling, masking, planted answers, CLI."""
+"""Few-shot probes (clipica.fewshot, clipica.probes.multinomial): solver, sampling, masking, planted answers, CLI."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from clipica.fewshot import (
     sample_fewshot,
     variant_dims,
 )
-from clipica.multinomial import fit_multinomial_path
+from clipica.probes.multinomial import fit_multinomial_path
 
 
 # ------------------------------------------------------------------------- the solver

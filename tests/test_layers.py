@@ -21,7 +21,7 @@ LAYERS = [
     ("pipeline", ["pipeline"]),
     ("report", ["report", "report_text", "report_html", "report_sections"]),
     ("viz", ["viz"]),
-    ("analyses", ["probes", "metrics", "naming", "naming_chance", "intervene", "decoder", "fewshot", "compare", "categorical", "multinomial", "block_traversal",
+    ("analyses", ["probes", "metrics", "naming", "naming_chance", "intervene", "decoder", "fewshot", "compare", "categorical", "block_traversal",
                   "simulate"]),
     ("decompositions", ["decompositions", "ica", "stability", "_fastica_torch", "pca", "baselines"]),
     ("store", ["store", "extraction", "extraction_ray"]),

@@ -5,7 +5,7 @@ rows and the same variant features (ICA/PCA fitted once per draw, seeded, identi
 both sides); only the C search differs:
 
 - ``clipica``: :func:`clipica.fewshot.search_c` — every fit of a grid or bisection step
-  batched over seeds x variants (:func:`clipica.multinomial.fit_multinomial_path`),
+  batched over seeds x variants (:func:`clipica.probes.multinomial.fit_multinomial_path`),
   warm-started along the C path;
 - ``sklearn``: CoOp's lpclip loop, one ``LogisticRegression(C=C, max_iter=10000,
   tol=1e-8)`` (lbfgs, multinomial; tight, see :data:`SKLEARN_TOL`) per C per task, 7 grid values then 8 bisection steps

@@ -11,7 +11,7 @@ Protocol (CoOp's linear probe, lpclip/linear_probe.py, with Liu et al.'s variant
   ``val_shots`` validate (so draws are reproducible, independent across classes, and
   nested across shot counts).
 - **Probe**: multinomial L2 logistic regression, scikit-learn's objective and lbfgs
-  semantics (:func:`clipica.multinomial.fit_multinomial_path`), on the features as given
+  semantics (:func:`clipica.probes.multinomial.fit_multinomial_path`), on the features as given
   (no standardisation, as CoOp), solved to a largest gradient entry of 1e-8 times its value
   at zero: at C >= 1e4 the loss is ~1e-6 and a looser rule stops short of the minimiser
   by enough to change predictions.
@@ -197,7 +197,7 @@ def search_c(
     Returns ``coef`` (T, D, k), ``intercept`` (T, k), ``C`` (T,), ``val_accuracy`` (T,),
     ``n_fits`` (T,) and ``n_iter`` (total L-BFGS iterations per task).
     """
-    from clipica.multinomial import fit_multinomial_path
+    from clipica.probes.multinomial import fit_multinomial_path
 
     T = Xtr.shape[0]
     cache = _PathCache(T)

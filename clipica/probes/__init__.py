@@ -1,10 +1,14 @@
-"""Attribute probes (:func:`probe` -> :class:`ProbeReport`), their baselines, and the one
-logistic solver (:func:`fit_logistic`).
+"""Attribute probes (:func:`probe` -> :class:`ProbeReport`), their baselines, and the
+logistic solvers (:func:`fit_logistic`, :func:`~clipica.probes.multinomial.fit_multinomial_path`).
 
 - :mod:`clipica.probes.probe`: :func:`probe`, :func:`baseline_codes`;
 - :mod:`clipica.probes.result`: :class:`ProbeReport`, :class:`CodeReport` (``to_dict`` /
   ``from_dict``, format tag ``clipica.probe/1``);
-- :mod:`clipica.probes.logistic`: :func:`fit_logistic`, :class:`LogisticFit`;
+- :mod:`clipica.probes.logistic`: :func:`fit_logistic`, :class:`LogisticFit` (binary, one
+  problem per label column);
+- :mod:`clipica.probes.multinomial`: :func:`fit_multinomial_path` (many small multinomial
+  problems along a C path: the few-shot protocol's solver; imported from there, not here,
+  so that ``clipica.probes`` stays light);
 - :mod:`clipica.probes.scores`: closed-form AUC / Spearman / balanced accuracy.
 """
 
