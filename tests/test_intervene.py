@@ -482,6 +482,37 @@ def test_attribute_probes_are_cached_per_store_and_decomposition(tmp_path, monke
     assert len(fits) == 4  # a damaged cache is refitted
 
 
+def test_selectivity_stage_reads_the_shared_attribute_probe_cache(tmp_path, monkeypatch):
+    """Selectivity fits no probes of its own: it fills (or reads) the run folder's
+    attribute-probe cache that traversals read, and its value is the intervention's."""
+    from types import SimpleNamespace
+
+    import clipica.intervene as iv
+    from clipica.pipeline.analyses import attribute_probes_stage, selectivity_stage
+
+    ica, X, labels = planted_attributes(1, N=300)
+    store = SimpleNamespace(image=X, rows=labels, label_columns=list(labels.columns),
+                            embed_dim=X.shape[1])
+    fits = []
+    real_fit = iv.fit_attribute_probes
+    monkeypatch.setattr(iv, "fit_attribute_probes", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    probes_path = tmp_path / "ica" / "attribute_probes.json"
+    best = {"attr0": 0, "attr1": 1}
+    sel = selectivity_stage(store, ica, tmp_path / "sel.json", best, store_fp="s1",
+                            probes_path=probes_path)
+    assert len(fits) == 1 and probes_path.is_file()  # the one fit lands in the shared cache
+    probes = attribute_probes_stage(store, ica, probes_path, store_fp="s1")  # as traversals do
+    assert len(fits) == 1
+    for attr, comp in best.items():
+        tr = iv.edit_components(np.asarray(X), ica, comp, (-3.0, 3.0), reference=X)
+        want = iv.attribute_response(tr, probes, target=attr).selectivity
+        assert sel[attr] == pytest.approx(want, rel=1e-9)  # 300 rows < n_rows: every row is used
+    assert min(sel.values()) > 1.0  # a planted attribute's own component is selective
+    (tmp_path / "sel.json").unlink()
+    selectivity_stage(store, ica, tmp_path / "sel.json", best, store_fp="s1", probes_path=probes_path)
+    assert len(fits) == 1  # recomputing selectivity reuses the cached probes
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_attribute_probes_match_sklearn_logistic_regression(seed):
     """The one solver (fit_logistic) gives scikit-learn's per-attribute solution."""

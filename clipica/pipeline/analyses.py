@@ -238,29 +238,26 @@ def name_stage(store, ica, out_dir: str | os.PathLike, params: dict, *, store_fp
 # ------------------------------------------------------------------ selectivity
 
 
-def attribute_selectivity(store, ica, best_components: dict[str, int], *,
+def attribute_selectivity(store, ica, best_components: dict[str, int], *, probes,
                           alphas: Sequence[float] = (-3.0, 3.0), n_rows: int = 500,
                           seed: int = 0) -> dict[str, float]:
     """Selectivity of each attribute's best component for that attribute.
 
     Shifts the component by ``alphas`` standard deviations on ``n_rows`` random rows and
-    reads every attribute's linear probe (:mod:`clipica.intervene`):
-    ``|Δ logit of the attribute| / Σ_others |Δ logit|``. Larger is more selective.
+    reads every attribute's linear probe in ``probes`` (the run folder's cached
+    :class:`~clipica.intervene.AttributeProbes`, :func:`attribute_probes_stage`, the same
+    probes the traversals read): ``|Δ logit of the attribute| / Σ_others |Δ logit|``.
+    Larger is more selective. An attribute without a probe (too few rows of a class to fit
+    one) gets no selectivity (absent), not an error.
     """
-    from clipica.intervene import (
-        attribute_response,
-        binary_attributes,
-        edit_components,
-        fit_attribute_probes,
-    )
+    from clipica.intervene import attribute_response, edit_components
 
-    X = store.image
-    # the attribute probes need a few rows of each class; an attribute the probe stage could
-    # score on a small store but these probes cannot fit gets no selectivity (absent), not an error
-    attributes = binary_attributes(store.rows, list(best_components))
+    if probes is None:
+        return {}
+    attributes = [a for a in best_components if a in probes.attributes]
     if not attributes:
         return {}
-    probes = fit_attribute_probes(X, store.rows, attributes, seed=seed)
+    X = store.image
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(X), min(n_rows, len(X)), replace=False))
     out = {}
@@ -271,7 +268,10 @@ def attribute_selectivity(store, ica, best_components: dict[str, int], *,
 
 
 def selectivity_stage(store, ica, path: str | os.PathLike, best_components: dict[str, int], *,
-                      store_fp: str, seed: int = 0, log=None) -> dict[str, float]:
+                      store_fp: str, probes_path: str | os.PathLike, seed: int = 0,
+                      log=None) -> dict[str, float]:
+    """:func:`attribute_selectivity`, cached at ``path``; the attribute probes come from (or are
+    fitted once into) ``probes_path`` (:func:`attribute_probes_stage`), shared with traversals."""
     params = {"best": {a: int(c) for a, c in best_components.items()}, "seed": int(seed)}
     expect = fingerprints(store_fp, ica, params)
     doc = artifacts.read_valid(path, "selectivity", expect)
@@ -279,7 +279,10 @@ def selectivity_stage(store, ica, path: str | os.PathLike, best_components: dict
         if log is not None:
             log.reuse(f"{path}")
         return dict(doc["selectivity"])
-    sel = attribute_selectivity(store, ica, best_components, seed=seed) if best_components else {}
+    sel = {}
+    if best_components:
+        probes = attribute_probes_stage(store, ica, probes_path, store_fp=store_fp, seed=seed)
+        sel = attribute_selectivity(store, ica, best_components, probes=probes, seed=seed)
     artifacts.save_result(path, {"selectivity": sel, "best_component": params["best"]},
                           kind="selectivity", fingerprints=expect)
     return sel

@@ -184,8 +184,9 @@ def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwr
     shared = [a for a in (cfg.attributes or attrs) if a in attrs]
     with log.stage("selectivity", "sweep each attribute's best component, watch every attribute probe"):
         best = {a: int(attrs[a]["best_component"]) for a in shared}
-        selectivity = analyses.selectivity_stage(store, ica, rf.selectivity_json, best,
-                                                 store_fp=store_fp, seed=cfg.seed, log=log)
+        selectivity = analyses.selectivity_stage(
+            store, ica, rf.selectivity_json, best, store_fp=store_fp, seed=cfg.seed, log=log,
+            probes_path=rf.ica / analyses.ATTRIBUTE_PROBES_JSON)
 
     targets = _traversal_targets(probe, cfg)
     with log.stage("traversals", f"decoded and retrieved traversals of components {[c for c, _ in targets]}"):
