@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipica._atomic import atomic_write_json
+from clipica._atomic import atomic_write_json, umask_mode
 from clipica._lock import WriterLock
 from clipica.errors import (
     ArtifactExistsError,
@@ -527,7 +527,7 @@ def _write_merged(stores: list[EmbeddingStore], out: Path) -> None:
     """The merged store's files in ``out`` (an empty folder); the manifest last."""
     import pandas as pd
 
-    os.chmod(out, 0o777 & ~_umask())  # mkdtemp makes 0700; a store folder gets the user's usual mode
+    os.chmod(out, umask_mode(0o777))  # mkdtemp makes 0700; a store folder gets the user's usual mode
     has_text = bool(stores[0].manifest.get("has_text"))
     for name, wanted in ((IMAGE, True), (TEXT, has_text)):
         if not wanted:
@@ -569,9 +569,3 @@ def _write_merged(stores: list[EmbeddingStore], out: Path) -> None:
     }
     m["complete"] = True
     atomic_write_json(out / MANIFEST, m)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

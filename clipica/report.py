@@ -46,7 +46,7 @@ from clipica.report_sections import (  # noqa: F401 - re-exported
     naming_threshold,
     sweep_columns,
 )
-from clipica.report_text import glossary_section, headline, split_warning, th
+from clipica.report_text import glossary_section, headline, report_factors, split_warning, th
 
 BASELINES = ("pca", "raw", "random_rotation")
 _BASELINE_LABELS = {"pca": "PCA", "raw": "raw", "random_rotation": "random rot."}
@@ -66,6 +66,7 @@ th,td{border:1px solid #d9dde5;padding:4px 8px;text-align:right;vertical-align:t
 th{background:#eef1f5}td.l,th.l{text-align:left}
 td.win{background:#dff3e3;font-weight:600}td.lose{background:#fbe3e1}
 tr.mean td{font-weight:600;border-top:2px solid #9aa3b2}
+tr.group td{background:#eef1f5;font-style:italic}
 figure{margin:10px 0;background:#fff;border:1px solid #d9dde5;border-radius:8px;padding:8px;
        display:inline-block;max-width:100%}
 figure img{max-width:100%;height:auto;display:block}
@@ -130,18 +131,23 @@ def _baseline_value(entry: Mapping[str, Any], base: str, key: str) -> Any:
 
 
 def _section_headline(
-    rows: Mapping[str, Mapping[str, Any]], summary: Mapping[str, Any] | None
+    rows: Mapping[str, Mapping[str, Any]], summary: Mapping[str, Any] | None,
+    grouped: Sequence[str] = (),
 ) -> str:
     cards = []
     summary = summary or {}
     for key, label in (("n_rows", "rows"), ("model", "model"), ("k", "components K")):
         if summary.get(key) is not None:
             cards.append((label, summary[key]))
-    if rows:
+    # the cards average the binary attributes: a categorical factor's one-hot columns
+    # (``grouped``) are one factor, read in the headline, not several attributes
+    binary = [r for n, r in rows.items() if n not in set(grouped)]
+    what = f"{len(binary)} binary attributes" if grouped else "attributes"
+    if binary:
         for col, label in (("ica", "ICA"), ("pca", "PCA"), ("raw", "raw")):
-            m = _mean(r[col] for r in rows.values())
+            m = _mean(r[col] for r in binary)
             if m is not None:
-                cards.append((f"mean best-single AUC, {label}", f"{m:.3f}"))
+                cards.append((f"mean best-single AUC over {what}, {label}", f"{m:.3f}"))
     stab = summary.get("stability_mean")
     if _num(stab) is not None:
         cards.append(("mean component stability", f"{float(stab):.3f}"))
@@ -158,6 +164,7 @@ def _section_probe_table(
     rows: Mapping[str, Mapping[str, Any]],
     selectivity: Mapping[str, Any],
     top_words: Mapping[str, Sequence[str]],
+    factors: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     if not rows:
         return _missing("attribute probes", "Run <code>clipica probe STORE --ica ICA_DIR --out DIR</code>.")
@@ -172,8 +179,24 @@ def _section_probe_table(
         + (th("selectivity", "selectivity") if has_sel else "")
         + "<th class=\"l\">names at the attribute's pole (above chance)</th></tr>"
     )
+    n_cols = 6 + len(present) + int(has_sel)
+    # binary attributes first, then each categorical factor's one-hot columns under its name
+    grouped = {c: f for f in factors for c in f["columns"] if c in rows}
+    order: list[tuple[str | None, Mapping[str, Any] | None]] = [
+        (n, None) for n in rows if n not in grouped]
+    for f in factors:
+        cols = [c for c in f["columns"] if c in rows]
+        if cols:
+            order.append((None, f))
+            order += [(c, None) for c in cols]
     body = []
-    for name, r in rows.items():
+    for name, group in order:
+        if group is not None:
+            origin = "detected from the labels" if group.get("source") == "detected" else "declared"
+            body.append(f'<tr class="group"><td class="l" colspan="{n_cols}">{_e(group["name"])}: '
+                        f"categorical factor ({origin}), one row per one-hot column</td></tr>")
+            continue
+        r = rows[name]
         ica = r.get("ica")
         cells = [f'<td class="l">{_e(name)}</td>']
         comp = r.get("best_component")
@@ -189,16 +212,26 @@ def _section_probe_table(
         words = top_words.get(name) or []
         cells.append(f'<td class="l">{_e("; ".join(short_phrase(w) for w in words[:3]))}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
-    means = [
-        '<td class="l">mean</td><td></td>',
-        f"<td>{_fmt(_mean(r.get('ica') for r in rows.values()))}</td>",
-        f"<td>{_fmt(_mean(r.get('runner_up') for r in rows.values()))}</td>",
-    ]
-    means += [f"<td>{_fmt(_mean(r.get(b) for r in rows.values()))}</td>" for b in present]
-    means.append(f"<td>{_fmt(_mean(r.get('linear_probe') for r in rows.values()))}</td>")
-    means.append((f"<td>{_fmt(_mean(selectivity.get(n) for n in rows), 2)}</td>" if has_sel else "")
-                 + "<td></td>")
-    body.append('<tr class="mean">' + "".join(means) + "</tr>")
+    def mean_row(label: str, names: Sequence[str]) -> str:
+        sub = [rows[n] for n in names]
+        cells = [f'<td class="l">{_e(label)}</td><td></td>']
+        cells += [f"<td>{_fmt(_mean(r.get(c) for r in sub))}</td>"
+                  for c in ("ica", "runner_up", *present, "linear_probe")]
+        if has_sel:
+            cells.append(f"<td>{_fmt(_mean(selectivity.get(n) for n in names), 2)}</td>")
+        return '<tr class="mean">' + "".join(cells) + "<td></td></tr>"
+
+    # one mean per group: a factor's one-hot columns are not averaged with the binary attributes
+    binary = [n for n in rows if n not in grouped]
+    if not grouped:
+        body.append(mean_row("mean", list(rows)))
+    else:
+        if binary:
+            body.append(mean_row(f"mean, {len(binary)} binary attributes", binary))
+        for f in factors:
+            cols = [c for c in f["columns"] if c in rows]
+            if cols:
+                body.append(mean_row(f"mean, {f['name']} columns", cols))
     losers = [
         n
         for n, r in rows.items()
@@ -243,8 +276,8 @@ def _section_ground_truth(metrics: Mapping[str, Any] | None) -> str:
                 rows.append((name, {"ica": value}))
                 continue
             base = value.get("baselines") or {}
-            parts_ = [k for k, v in value.items() if k not in ("baselines", "n_rows")
-                      and _num(v) is not None]
+            # scores only: the settings stored beside them (rows, seed, trees) go in the caption
+            parts_ = [k for k in _SCORE_PARTS if _num(value.get(k)) is not None]
             for part in parts_:
                 label = name if part == "score" else f"{name} {part}"
                 vals = {"ica": value[part]}
@@ -257,14 +290,32 @@ def _section_ground_truth(metrics: Mapping[str, Any] | None) -> str:
             + "</tr>"
             for label, vals in rows
         )
-        n_rows = next((v.get("n_rows") for v in other.values()
-                       if isinstance(v, Mapping) and v.get("n_rows")), None)
         parts.append(
             "<h3>Disentanglement scores against the binary attributes</h3>"
             f'<table><tr><th class="l">metric</th>{head}</tr>{body}</table>'
-            + (f'<p class="sub">computed on {_e(n_rows)} rows.</p>' if n_rows else "")
+            + _metric_settings(other)
         )
     return "".join(parts)
+
+
+#: the parts of a metric entry in probe.json that are scores (the rest are its settings)
+_SCORE_PARTS = ("score", "disentanglement", "completeness", "informativeness")
+
+
+def _metric_settings(metrics: Mapping[str, Any]) -> str:
+    """One caption line per distinct setting: rows, subsample seed, DCI's trees."""
+    said = []
+    for name, v in metrics.items():
+        if not isinstance(v, Mapping) or not v.get("n_rows"):
+            continue
+        bits = [f"{_e(v['n_rows'])} rows"]
+        if v.get("subsample_seed") is not None:
+            bits.append(f"subsample seed {_e(v['subsample_seed'])}")
+        if v.get("n_estimators"):
+            bits.append(f"{_e(v['n_estimators'])} trees of depth {_e(v.get('max_depth'))}, "
+                        f"{_e(v.get('test_size'))} held out")
+        said.append(f"{_e(name.upper() if len(name) <= 3 else name)}: " + ", ".join(bits))
+    return f'<p class="sub">computed on {"; ".join(said)}.</p>' if said else ""
 
 
 def _section_provenance(provenance: Mapping[str, Any] | None, timings: Mapping[str, Any] | None) -> str:
@@ -325,6 +376,7 @@ def build_report(
     provenance: Mapping[str, Any] | None = None,
     extra_figures: Sequence[tuple[str, Any]] = (),
     compare: Mapping[str, Any] | None = None,
+    factors: Sequence[Mapping[str, Any]] = (),
     title: str = "clipica report",
     filename: str = "report.html",
 ) -> Path:
@@ -357,6 +409,10 @@ def build_report(
         get their own rendering.
     compare : dict, optional
         The content of ``compare.json`` (``clipica compare``): one row per decomposition.
+    factors : list of dict, optional
+        Categorical factors (``name``, ``columns``, ``source``: declared or detected from the
+        labels, :mod:`clipica.data.label_groups`): the headline reads their one-hot columns
+        as one factor, scored as a block where ``compare`` has block scores.
     """
     out_dir = Path(out_dir)
     heatmap, stability_png = embeddable(heatmap, out_dir), embeddable(stability_png, out_dir)
@@ -393,14 +449,15 @@ def build_report(
         )
     split = probe.get("split") if isinstance(probe, Mapping) else None
     present = [b for b in BASELINES if any(r.get(b) is not None for r in rows.values())]
+    facs = report_factors(factors, compare)
     sections = [
         f"<h1>{_e(title)}</h1><p class=\"sub\">{_e(subtitle)} — generated {now}</p>",
-        headline(rows, present, compare),
+        headline(rows, present, compare, facs),
         warn,
         split_warning(split),
-        _section_headline(rows, summary),
+        _section_headline(rows, summary, [c for f in facs for c in f["columns"]]),
         "<h2>Which component carries which attribute</h2>",
-        _section_probe_table(rows, selectivity, top_words),
+        _section_probe_table(rows, selectivity, top_words, facs),
     ]
     if rows:
         from clipica.viz.report_figures import plot_auc_comparison

@@ -27,3 +27,21 @@ def test_atomic_write_gives_the_umask_mode_not_0600(tmp_path):
         assert stat.S_IMODE((tmp_path / "b.json").stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_saved_decomposition_folder_gets_the_umask_mode_not_0700(tmp_path):
+    import os
+    import stat
+
+    from clipica.decompositions import PCA
+
+    X = np.random.default_rng(0).normal(size=(40, 5))
+    old = os.umask(0o022)
+    try:
+        PCA(n_components=2).fit(X).save(tmp_path / "pca")
+        assert stat.S_IMODE((tmp_path / "pca").stat().st_mode) == 0o755
+        os.umask(0o077)
+        PCA(n_components=2).fit(X).save(tmp_path / "pca2")
+        assert stat.S_IMODE((tmp_path / "pca2").stat().st_mode) == 0o700
+    finally:
+        os.umask(old)

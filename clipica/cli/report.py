@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a naming.json to reuse (default: ICA_DIR/naming/naming.json)")
     parser.add_argument("--traversals-dir", default=None, metavar="DIR",
                         help="a folder of `clipica intervene` results to reuse (default: DIR/traversals)")
+    parser.add_argument("--factor", action="append", default=[], metavar="NAME=COL1,COL2,...",
+                        help="a categorical factor stored as one-hot label columns, read as one "
+                             "factor in the headline (repeatable; mutually exclusive columns are "
+                             "also detected)")
     parser.add_argument("--title", default=None, help="report title")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -52,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         decoder=not args.no_decoder,
         progress=not args.quiet,
         title=args.title,
+        factors=args.factor,
     )
     print(f"wrote {path}")
     return 0

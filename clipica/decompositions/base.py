@@ -401,6 +401,9 @@ def write_folder(path, files: dict[str, bytes], *, overwrite: bool = False) -> N
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        from clipica._atomic import umask_mode
+
+        os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700; the folder gets the umask's mode
         for name, data in files.items():
             with open(tmp / name, "wb") as f:
                 f.write(data)

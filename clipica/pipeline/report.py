@@ -95,12 +95,15 @@ def _heatmap(probe_doc: dict | None) -> bytes | None:
 def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path | None = None,
            naming: Path | None = None, traversals: Path | None = None,
            compute_missing: bool = True, n_traversals: int = 3, decoder: bool = True,
-           log=None, progress: bool = True) -> dict:
+           log=None, progress: bool = True, factors: Sequence = ()) -> dict:
     """Every valid result for (store, decomposition), computing the missing ones when asked.
 
-    Returns ``{"probe", "naming", "interventions", "stability", "summary", "compare"}`` (None or []
-    for what is absent). Results computed here go to ``out/probe``, ``ICA_DIR/naming`` and
-    ``out/traversals``.
+    Returns ``{"probe", "naming", "interventions", "stability", "summary", "compare",
+    "factors"}`` (None or [] for what is absent). Results computed here go to ``out/probe``,
+    ``ICA_DIR/naming`` and ``out/traversals``. ``factors`` (declared categorical factors,
+    ``CategoricalFactor`` or ``"NAME=COL,..."``) come first in ``"factors"``, then the groups of
+    mutually exclusive label columns detected among the probed attributes
+    (:func:`report_factors`).
     """
     run = artifacts.RunFolder(out)
     both = {"store": store_fp, "decomposition": artifacts.decomposition_fingerprint(ica)}
@@ -134,7 +137,23 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
     # section and the categorical-factor headline; one for another store is skipped
     compare = _find("compare", [run.compare / "compare.json"], {"store": store_fp}, strict=False)
     return {"probe": probe_doc, "naming": naming_doc, "interventions": interventions,
-            "stability": stability, "summary": summary, "compare": compare}
+            "stability": stability, "summary": summary, "compare": compare,
+            "factors": report_factors(store, probe_doc, factors)}
+
+
+def report_factors(store, probe_doc: dict | None, declared: Sequence = ()) -> list[dict]:
+    """The categorical factors the report reads as one factor each: ``declared`` (checked
+    against the store's labels), then the groups of mutually exclusive columns detected among
+    the probed binary attributes (:func:`clipica.data.label_groups.detect_exclusive_groups`)
+    that share no column with a declared one. Each as ``CategoricalFactor.to_dict()``."""
+    from clipica.data.label_groups import check_factors, detect_exclusive_groups
+
+    out = check_factors(list(declared), store.rows) if declared else []
+    attrs = [a for a in ((probe_doc or {}).get("attributes") or {}) if a in store.rows.columns]
+    taken = {c for f in out for c in f.columns}
+    if attrs:
+        out += [f for f in detect_exclusive_groups(store.rows[attrs]) if not taken & set(f.columns)]
+    return [f.to_dict() for f in out]
 
 
 def strongest_components(probe_doc: dict, n: int, attributes: Sequence[str] | None = None) -> list[int]:
@@ -193,16 +212,18 @@ def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
     return build_report(out, probe=clean, heatmap=_heatmap(probe),
                         naming=results.get("naming"), interventions=interventions,
                         stability=stability, summary=summary, provenance=provenance,
-                        compare=results.get("compare"), title=title or "clipica report")
+                        compare=results.get("compare"), factors=results.get("factors") or (),
+                        title=title or "clipica report")
 
 
 def report_stage(store_dir: str | os.PathLike, ica_dir: str | os.PathLike, out: str | os.PathLike, *,
                  probe: str | os.PathLike | None = None, naming: str | os.PathLike | None = None,
                  traversals: str | os.PathLike | None = None, compute_missing: bool = True,
                  n_traversals: int = 3, decoder: bool = True, progress: bool = True,
-                 title: str | None = None, log=None) -> Path:
+                 title: str | None = None, log=None, factors: Sequence = ()) -> Path:
     """``clipica report``: reuse the valid results for (store, ICA), compute the missing ones
-    (unless ``compute_missing=False``, which refuses stale ones), write ``out/report.html``."""
+    (unless ``compute_missing=False``, which refuses stale ones), write ``out/report.html``.
+    ``factors``: declared categorical factors (``"NAME=COL1,COL2,..."``), see :func:`gather`."""
     from clipica.decompositions import load_decomposition
     from clipica.decompositions.base import find_meta_file
     from clipica.store import EmbeddingStore
@@ -218,7 +239,7 @@ def report_stage(store_dir: str | os.PathLike, ica_dir: str | os.PathLike, out: 
                      probe=Path(probe) if probe else None, naming=Path(naming) if naming else None,
                      traversals=Path(traversals) if traversals else None,
                      compute_missing=compute_missing, n_traversals=n_traversals, decoder=decoder,
-                     log=log, progress=progress)
+                     log=log, progress=progress, factors=factors)
     ica_meta = artifacts.read_json(find_meta_file(ica_dir))
     return render(out, results, store=store, ica_dir=ica_dir, ica_meta=ica_meta,
                   commands=[f"clipica report {store_dir} --ica {ica_dir} --out {out}"], title=title)
