@@ -306,6 +306,10 @@ def _run(ray_engine, *, model, pretrained, data, out, split, limit, data_options
     from clipica.models import load_encoder
 
     n_source = len(source)
+    if progress:  # importing torch/open_clip and building the model: tens of seconds on a busy CPU
+        sys.stderr.write(f"clipica extract: loading {model}" + (f" ({pretrained})" if pretrained else "")
+                         + f" for {stop - start} rows\n")
+        sys.stderr.flush()
     encoder = load_encoder(model, pretrained=pretrained, device=dev, precision=precision,
                            preprocess=preprocess)
     engine_info = ray_engine.describe() if ray_engine is not None else {"name": "local"}

@@ -173,8 +173,13 @@ def test_refit_with_another_k_then_report_name_probe_never_mix(clean_run, tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "another decomposition" in err and "probe.json" in err
 
-    # report that may compute: recomputes the probe and the names for the new fit
-    assert main(["report", store, "--ica", ica, "--out", str(out), "--traversals", "0", "--quiet"]) == 0
+    # report that may compute: recomputes the probe and the names for the new fit, saying
+    # what it is doing at every step (a fresh folder computes for minutes)
+    assert main(["report", store, "--ica", ica, "--out", str(out), "--traversals", "0"]) == 0
+    err = capsys.readouterr().err
+    for line in ("== clipica report [1/4] probe", "disentanglement metrics", "[2/4] naming",
+                 "loading the text encoder of", "[3/4] traversals", "[4/4] report"):
+        assert line in err, line
     probe = json.loads((out / "probe" / "probe.json").read_text())
     naming = json.loads((out / "ica" / "naming" / "naming.json").read_text())
     assert probe["fingerprints"]["decomposition"] == new_fp

@@ -29,9 +29,6 @@ import warnings
 
 import numpy as np
 
-# imported first so its OpenMP wait policy is set before torch loads (see that module)
-import clipica.decompositions._fastica_torch  # noqa: F401
-
 HELP = "time clipica's ICA against scikit-learn FastICA (svd, eigh) and Picard on planted sources"
 
 SOLVER_NAMES = ("clipica", "sklearn-svd", "sklearn-eigh", "picard")
@@ -135,8 +132,13 @@ def _time_floor(X, k, n_iter):
 
 def run_benchmark(n=200_000, d=512, k=64, seed=0, solvers=SOLVER_NAMES, progress=print) -> dict:
     """Run the comparison; returns the JSON-ready dict (``results``: one entry per solver)."""
+    import importlib
     import platform
 
+    # imported first so its OpenMP wait policy is set before torch loads (see that module);
+    # here, not at module level: every `clipica` command builds this module's parser, and
+    # importing torch there cost each command seconds before its first line of output
+    importlib.import_module("clipica.decompositions._fastica_torch")
     import torch
 
     from clipica.decompositions.ica import _picard_available

@@ -130,15 +130,28 @@ def compute_probe(store, ica, params: dict, *, progress: bool = True):
                         "informativeness": res.informativeness}
             return {"score": fn(c[idx], Y[idx]).score}
 
+        from tqdm.auto import tqdm
+
+        # DCI's trees alone take tens of seconds on a busy machine: a bar, not silence
+        bar = tqdm(total=4 * len(names), desc="disentanglement metrics", unit="score",
+                   disable=not progress, dynamic_ncols=True)
+
+        def scored(fn, name):
+            out = one(fn, sets[name])
+            bar.update(1)
+            return out
+
         for key, fn in (("dci", dci), ("mig", mig), ("sap", sap), ("modularity", modularity)):
-            main = one(fn, codes)
-            main["baselines"] = {n: one(fn, sets[n]) for n in names if n != "ica"}
+            bar.set_postfix_str(key)
+            main = scored(fn, "ica")
+            main["baselines"] = {n: scored(fn, n) for n in names if n != "ica"}
             main["n_rows"] = int((d_idx if fn is dci else idx).size)
             main["subsample_seed"] = seed + 1 if fn is dci else seed
             if fn is dci:
                 main.update(model="gradient_boosting", n_estimators=int(params["dci_trees"]),
                             max_depth=3, test_size=0.25)
             report.metrics[key] = main
+        bar.close()
     return report
 
 
@@ -219,7 +232,12 @@ def name_stage(store, ica, out_dir: str | os.PathLike, params: dict, *, store_fp
         raise InputError(
             f"the ICA was fitted on {ica.components_.shape[1]}-d data but the store holds "
             f"{store.embed_dim}-d embeddings")
+    if log is not None and hasattr(log, "note"):  # loading a CLIP (imports included) takes a while
+        model = (getattr(store, "manifest", None) or {}).get("model")
+        log.note(f"loading the text encoder of {model.get('spec') if isinstance(model, dict) else model}")
     encoder = store.load_encoder()
+    if log is not None and hasattr(log, "note"):
+        log.note(f"embedding the vocabulary and naming {ica.components_.shape[0]} components")
     names = name_components(store, ica, vocab, encoder=encoder, template=params["template"])
     doc = names.to_json(n=params["top"])
     doc.update(inputs or {})

@@ -10,7 +10,8 @@ Files a result points to (PNGs) are read only from inside the folder that holds 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from clipica import artifacts
@@ -82,6 +83,27 @@ def load_interventions(folder: Path, expect: dict, *, strict: bool = False) -> l
     return [found[c] for c in sorted(found)]
 
 
+@contextmanager
+def _stage(log, name: str, what: str) -> Iterator[None]:
+    """``log.stage`` when ``log`` is a :class:`~clipica.pipeline._log.StageLog` (``clipica
+    report`` prints a header per step, so no step over a few seconds is silent); else nothing."""
+    if log is None or not hasattr(log, "stage"):
+        yield
+        return
+    with log.stage(name, what):
+        yield
+
+
+def _note(log, text: str) -> None:
+    if log is not None and hasattr(log, "note"):
+        log.note(text)
+
+
+def _reused(log, doc: dict | None) -> None:
+    if doc is not None and log is not None and "_path" in doc:
+        log.reuse(str(doc["_path"]))
+
+
 def _heatmap(probe_doc: dict | None) -> bytes | None:
     if not probe_doc or "_path" not in probe_doc:
         return None
@@ -108,29 +130,39 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
     run = artifacts.RunFolder(out)
     both = {"store": store_fp, "decomposition": artifacts.decomposition_fingerprint(ica)}
     strict = not compute_missing
-    probe_doc = _find("probe", [probe, run.probe_json], both, strict=strict)
-    if probe_doc is None and compute_missing:
-        analyses.probe_stage(store, ica, run.probe, analyses.probe_params(), store_fp=store_fp,
-                             inputs={"ica": str(ica_dir)}, log=log, progress=progress)
-        probe_doc = _find("probe", [run.probe_json], both, strict=True)
-    naming_doc = _find("naming", [naming, ica_dir / "naming" / artifacts.NAMING_JSON,
-                                  out / "naming" / artifacts.NAMING_JSON], both, strict=strict)
-    if naming_doc is None and compute_missing:
-        analyses.name_stage(store, ica, ica_dir / "naming", analyses.naming_params(),
-                            store_fp=store_fp, inputs={"store": str(store.path), "ica": str(ica_dir)},
-                            log=log)
-        naming_doc = _find("naming", [ica_dir / "naming" / artifacts.NAMING_JSON], both, strict=True)
+    with _stage(log, "probe", "every component against every attribute, next to the baselines"):
+        probe_doc = _find("probe", [probe, run.probe_json], both, strict=strict)
+        _reused(log, probe_doc)
+        if probe_doc is None and compute_missing:
+            analyses.probe_stage(store, ica, run.probe, analyses.probe_params(), store_fp=store_fp,
+                                 inputs={"ica": str(ica_dir)}, log=log, progress=progress)
+            probe_doc = _find("probe", [run.probe_json], both, strict=True)
+    with _stage(log, "naming", "top words at both poles of every component"):
+        naming_doc = _find("naming", [naming, ica_dir / "naming" / artifacts.NAMING_JSON,
+                                      out / "naming" / artifacts.NAMING_JSON], both, strict=strict)
+        _reused(log, naming_doc)
+        if naming_doc is None and compute_missing:
+            analyses.name_stage(store, ica, ica_dir / "naming", analyses.naming_params(),
+                                store_fp=store_fp,
+                                inputs={"store": str(store.path), "ica": str(ica_dir)}, log=log)
+            naming_doc = _find("naming", [ica_dir / "naming" / artifacts.NAMING_JSON], both,
+                               strict=True)
     trav_dir = traversals or run.traversals
-    interventions = load_interventions(trav_dir, both, strict=strict)
-    if not interventions and compute_missing and probe_doc and n_traversals > 0:
-        for comp in strongest_components(probe_doc, n_traversals):
-            params = analyses.traversal_params(comp, decoder=decoder)
-            analyses.traversal_stage(store, ica, run.traversals / f"component_{comp:02d}.png", params,
-                                     store_fp=store_fp, decoder_dir=ica_dir / "decoder",
-                                     probes_path=ica_dir / analyses.ATTRIBUTE_PROBES_JSON,
-                                     inputs={"store": str(store.path), "ica": str(ica_dir)},
-                                     log=log, progress=progress)
-        interventions = load_interventions(run.traversals, both, strict=True)
+    with _stage(log, "traversals", "the strongest components, decoded and retrieved"):
+        interventions = load_interventions(trav_dir, both, strict=strict)
+        if interventions and log is not None:
+            log.reuse(f"{len(interventions)} traversals in {trav_dir}")
+        if not interventions and compute_missing and probe_doc and n_traversals > 0:
+            comps = strongest_components(probe_doc, n_traversals)
+            for i, comp in enumerate(comps, 1):
+                _note(log, f"component {comp} ({i}/{len(comps)})")
+                params = analyses.traversal_params(comp, decoder=decoder)
+                analyses.traversal_stage(store, ica, run.traversals / f"component_{comp:02d}.png",
+                                         params, store_fp=store_fp, decoder_dir=ica_dir / "decoder",
+                                         probes_path=ica_dir / analyses.ATTRIBUTE_PROBES_JSON,
+                                         inputs={"store": str(store.path), "ica": str(ica_dir)},
+                                         log=None, progress=progress)
+            interventions = load_interventions(run.traversals, both, strict=True)
     stability = _find("stability", [run.stability_json], {"store": store_fp}, strict=False)
     summary = _find("summary", [run.summary], both, strict=False)
     # `clipica compare STORE --out RUN/compare` on the same store feeds the report's comparison
@@ -230,16 +262,22 @@ def report_stage(store_dir: str | os.PathLike, ica_dir: str | os.PathLike, out: 
 
     if n_traversals < 0:
         raise InputError(f"traversals must be 0 or more, got {n_traversals}")
+    from clipica.pipeline._log import StageLog
+
     store_dir, ica_dir, out = Path(store_dir), Path(ica_dir), Path(out)
     store = EmbeddingStore.open(store_dir)
     ica = load_decomposition(ica_dir)
     out.mkdir(parents=True, exist_ok=True)
     store_fp = artifacts.store_fingerprint(store)
+    if log is None:  # one header per step: a fresh folder computes for minutes, never silently
+        log = StageLog(4, quiet=not progress, prefix="clipica report")
     results = gather(store, ica, out, store_fp=store_fp, ica_dir=ica_dir,
                      probe=Path(probe) if probe else None, naming=Path(naming) if naming else None,
                      traversals=Path(traversals) if traversals else None,
                      compute_missing=compute_missing, n_traversals=n_traversals, decoder=decoder,
                      log=log, progress=progress, factors=factors)
     ica_meta = artifacts.read_json(find_meta_file(ica_dir))
-    return render(out, results, store=store, ica_dir=ica_dir, ica_meta=ica_meta,
-                  commands=[f"clipica report {store_dir} --ica {ica_dir} --out {out}"], title=title)
+    with _stage(log, "report", str(out / "report.html")):
+        return render(out, results, store=store, ica_dir=ica_dir, ica_meta=ica_meta,
+                      commands=[f"clipica report {store_dir} --ica {ica_dir} --out {out}"],
+                      title=title)

@@ -191,7 +191,8 @@ def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwr
     targets = _traversal_targets(probe, cfg)
     with log.stage("traversals", f"decoded and retrieved traversals of components {[c for c, _ in targets]}"):
         traversed, n_reused = [], 0
-        for comp, attr in targets:
+        for i, (comp, attr) in enumerate(targets, 1):
+            log.note(f"component {comp}" + (f" ({attr})" if attr else "") + f", {i}/{len(targets)}")
             png = rf.traversals / f"component_{comp:02d}.png"
             tparams = analyses.traversal_params(comp, rows=cfg.traversal_rows, seed=cfg.seed,
                                                 decoder=cfg.decoder, decoder_epochs=cfg.decoder_epochs)
