@@ -29,10 +29,15 @@ import numpy as np
 from clipica.errors import InputError, StoreError
 
 WEIGHTS_FILE = "decoder.safetensors"
+#: training images shown to a new decoder by default (batches of 64): its cost is fixed,
+#: whatever the store's size
+DEFAULT_PRESENTATIONS = 24_000
+#: rows (images) a new decoder trains on by default: a seeded subsample of the store
+DEFAULT_ROWS = 6_000
 META_FILE = "decoder.json"
 SCHEMA = 1
 
-__all__ = ["ComponentDecoder", "ica_fingerprint", "load_or_train", "train_decoder"]
+__all__ = ["DEFAULT_PRESENTATIONS", "DEFAULT_ROWS", "ComponentDecoder", "ica_fingerprint", "load_or_train", "train_decoder"]
 
 
 def _build_module(n_components: int, image_size: int, width: int) -> Any:
@@ -222,7 +227,8 @@ def train_decoder(
     *,
     image_size: int = 64,
     width: int = 8,
-    epochs: int = 20,
+    presentations: int | None = None,
+    epochs: float | None = None,
     batch_size: int = 64,
     lr: float = 3e-3,
     val_fraction: float = 0.1,
@@ -231,9 +237,13 @@ def train_decoder(
 ) -> ComponentDecoder:
     """Train a :class:`ComponentDecoder` from sources (N, K) to images (N, H, W, 3).
 
-    Adam with cosine learning-rate decay, MSE on [0, 1] pixels. A held-out
+    The budget is ``presentations`` training images shown in all (default
+    :data:`DEFAULT_PRESENTATIONS`), or ``epochs`` passes over the training rows when
+    given instead; batches walk through seeded permutations of the training rows, so the
+    last pass may be partial. The cost is ``presentations`` forward/backward passes,
+    whatever N. Adam with a one-cycle learning rate, MSE on [0, 1] pixels. A held-out
     ``val_fraction`` of rows gives ``history_["val_mse"]`` beside the mean-image
-    baseline ``history_["baseline_mse"]``. A tqdm bar shows the epochs.
+    baseline ``history_["baseline_mse"]``. A tqdm bar shows the images presented.
     """
     import torch
     from tqdm.auto import tqdm
@@ -246,10 +256,23 @@ def train_decoder(
         )
     if len(S) < 8:
         raise InputError(f"need at least 8 images to train a decoder, got {len(S)}")
+    if presentations is not None and epochs is not None:
+        raise InputError("give the decoder's budget as presentations or as epochs, not both")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(S))
     n_val = int(round(val_fraction * len(S))) if val_fraction > 0 else 0
     val, tr = perm[:n_val], perm[n_val:]
+    if epochs is not None:
+        if not epochs > 0:
+            raise InputError(f"epochs must be > 0, got {epochs}")
+        presentations = int(math.ceil(float(epochs) * len(tr)))
+    elif presentations is None:
+        presentations = DEFAULT_PRESENTATIONS
+    presentations = int(presentations)
+    if presentations < 1:
+        raise InputError(f"presentations must be a positive integer, got {presentations}")
+    batch_size = max(2, min(int(batch_size), len(tr)))  # BatchNorm needs 2+ samples
+    steps = max(1, math.ceil(presentations / batch_size))
     torch.manual_seed(seed)
     dec = ComponentDecoder(S.shape[1], image_size=image_size, width=width)
     dec.source_mean_ = S[tr].mean(0)
@@ -262,34 +285,37 @@ def train_decoder(
         m = torch.from_numpy(Y[tr].mean(0)).clamp(0.01, 0.99)
         model.pixel_bias.copy_(torch.log(m / (1 - m)))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps_per_epoch = max(1, math.ceil(len(tr) / batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
-    )
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     gen = torch.Generator().manual_seed(seed)
     tr_t = torch.from_numpy(tr)
-    bar = tqdm(range(epochs), desc="training component decoder", unit="epoch", disable=not progress)
-    train_mse = float("nan")
-    for _ in bar:
-        model.train()
-        order = tr_t[torch.randperm(len(tr_t), generator=gen)]
-        tot, cnt = 0.0, 0
-        for s in range(0, len(order), batch_size):
-            b = order[s : s + batch_size]
-            if len(b) < 2:  # BatchNorm needs 2+ samples
-                continue
-            loss = torch.mean((model(X[b]) - Yt[b]) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += float(loss.detach()) * len(b)
-            cnt += len(b)
-        train_mse = tot / max(cnt, 1)
-        bar.set_postfix(mse=f"{train_mse:.4f}")
+    bar = tqdm(total=steps * batch_size, desc="training component decoder", unit="img",
+               disable=not progress, unit_scale=True)
+    order, pos = tr_t[torch.randperm(len(tr_t), generator=gen)], 0
+    tot, cnt, train_mse = 0.0, 0, float("nan")
+    model.train()
+    for step in range(steps):
+        if pos + batch_size > len(order):  # a fresh permutation: every row once per pass
+            order, pos = tr_t[torch.randperm(len(tr_t), generator=gen)], 0
+        b = order[pos : pos + batch_size]
+        pos += batch_size
+        loss = torch.mean((model(X[b]) - Yt[b]) ** 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        tot += float(loss.detach()) * len(b)
+        cnt += len(b)
+        bar.update(len(b))
+        if (step + 1) % 20 == 0 or step + 1 == steps:
+            train_mse, tot, cnt = tot / max(cnt, 1), 0.0, 0  # running MSE of the last batches
+            bar.set_postfix(mse=f"{train_mse:.4f}", refresh=False)
+    bar.close()
     hist = {
         "train_mse_running": train_mse,
-        "epochs": epochs,
+        "presentations": int(steps * batch_size),
+        "steps": int(steps),
+        "batch_size": int(batch_size),
+        "epochs": round(steps * batch_size / len(tr), 3),
         "n_train": int(len(tr)),
         "n_val": int(len(val)),
     }
@@ -325,8 +351,9 @@ def load_or_train(
     ica_dir: str | Path,
     *,
     image_size: int = 64,
-    max_images: int = 20000,
-    epochs: int | None = None,
+    max_images: int = DEFAULT_ROWS,
+    presentations: int | None = None,
+    epochs: float | None = None,
     retrain: bool = False,
     seed: int = 0,
     progress: bool = True,
@@ -335,8 +362,10 @@ def load_or_train(
 
     A saved decoder is reused when it was trained for this ICA (same
     fingerprint) and image size; otherwise (or with ``retrain``) a new one is
-    trained on up to ``max_images`` of the store's rows (drawn with ``seed``).
-    ``epochs`` defaults to about 30k image presentations (between 4 and 40 epochs).
+    trained on a seeded subsample of at most ``max_images`` of the store's rows, for a
+    budget of ``presentations`` images (default :data:`DEFAULT_PRESENTATIONS`; or
+    ``epochs`` passes over the subsample). Neither the images loaded nor the training
+    steps grow with the store: a 200k-row store costs what a 20k-row one does.
     """
     from tqdm.auto import tqdm
 
@@ -376,10 +405,10 @@ def load_or_train(
             if im.size != (image_size, image_size):
                 im = im.resize((image_size, image_size), Image.BILINEAR)
             imgs[s + j] = np.asarray(im)
-    if epochs is None:
-        epochs = int(min(40, max(4, round(30000 / max(len(idx), 1)))))
-    dec = train_decoder(S, imgs, image_size=image_size, epochs=epochs, seed=seed, progress=progress)
+    dec = train_decoder(S, imgs, image_size=image_size, presentations=presentations,
+                        epochs=epochs, seed=seed, progress=progress)
     dec.ica_fingerprint_ = fp
     dec.history_["rows_used"] = int(len(idx))
+    dec.history_["store_rows"] = int(N)
     dec.save(d)
     return dec

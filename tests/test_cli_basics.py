@@ -37,6 +37,18 @@ def test_import_is_light():
     assert out.stdout.strip() == ""
 
 
+def test_cli_parser_is_light():
+    """`clipica --help` (every subcommand's parser, the bench targets' too) imports none of the
+    heavy libraries: a command pays only for what it runs."""
+    code = (
+        "import sys, clipica.cli; clipica.cli.build_parser(); "
+        "heavy = [m for m in ('torch', 'open_clip', 'transformers', 'matplotlib', 'sklearn', 'scipy', 'pandas') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 def test_run_takes_the_extraction_engine_and_preprocess_options(tmp_path):
     """`clipica run` forwards --engine/--workers/--preprocess to extraction: Ray options
     without --engine ray are refused there with one line, before any model is loaded."""

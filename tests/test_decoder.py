@@ -39,8 +39,9 @@ def blobs(seed, N=256, size=16, K=4):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_short_training_beats_mean_image_and_stays_in_unit_range(seed):
     S, imgs = blobs(seed)
-    dec = train_decoder(S, imgs, image_size=16, epochs=12, seed=seed, progress=False)
+    dec = train_decoder(S, imgs, image_size=16, presentations=3072, seed=seed, progress=False)
     h = dec.history_
+    assert h["presentations"] == 3072 and h["steps"] == 48
     assert h["val_mse"] < 0.3 * h["baseline_mse"], h
     out = dec.decode(S[:50])
     assert out.shape == (50, 16, 16, 3) and out.dtype == np.float32
@@ -48,6 +49,35 @@ def test_short_training_beats_mean_image_and_stays_in_unit_range(seed):
     # far-out sources (a +-6 sd traversal) still decode to valid pixels, unclipped
     far = dec.decode(np.tile(S[:1], (2, 1)) + np.array([[6, 0, 0, 0], [-6, 0, 0, 0]]))
     assert far.min() >= 0.0 and far.max() <= 1.0
+
+
+def test_budget_is_presentations_not_rows(monkeypatch):
+    """The decoder's cost is its budget of presentations: twice the rows, the same steps;
+    ``epochs`` is the other way to say the budget; both at once is refused."""
+    for n in (96, 192):
+        S, imgs = blobs(0, N=n)
+        h = train_decoder(S, imgs, image_size=16, presentations=256, progress=False).history_
+        assert (h["steps"], h["presentations"]) == (4, 256), h
+    h = train_decoder(S, imgs, image_size=16, epochs=2, progress=False).history_
+    assert h["n_train"] == 173 and h["presentations"] >= 346 and h["steps"] == 6
+    with pytest.raises(InputError, match="not both"):
+        train_decoder(S, imgs, image_size=16, epochs=1, presentations=64, progress=False)
+
+
+def test_load_or_train_uses_a_seeded_subsample(tmp_path):
+    """At most ``max_images`` rows are loaded (the same ones for the same seed)."""
+    S, imgs = blobs(4, N=120)
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(10, 4))
+    ica = SimpleNamespace(mean_=np.zeros(10), components_=np.linalg.pinv(A), mixing_=A)
+    store = _Store((S @ A.T).astype(np.float32), imgs)
+    dec = load_or_train(store, ica, tmp_path / "a", image_size=16, max_images=80,
+                        presentations=128, progress=False)
+    assert store.loaded == 80 and dec.history_["rows_used"] == 80
+    assert dec.history_["store_rows"] == 120 and dec.history_["steps"] == 2
+    again = load_or_train(store, ica, tmp_path / "b", image_size=16, max_images=80,
+                          presentations=128, progress=False)
+    np.testing.assert_array_equal(again.decode(S[:3]), dec.decode(S[:3]))
 
 
 def test_save_load_round_trip(tmp_path):
@@ -76,10 +106,11 @@ class _Store:
 
         self.image = X
         self._pil = [Image.fromarray((im * 255).astype(np.uint8)) for im in imgs]
-        self.calls = 0
+        self.calls = self.loaded = 0
 
     def load_images(self, idx):
         self.calls += 1
+        self.loaded += len(idx)
         return [self._pil[i] for i in idx]
 
 

@@ -104,6 +104,14 @@ def test_save_load_round_trip_via_registry(name, tmp_path):
     meta = json.loads(next(p for p in (tmp_path / "d").glob("*.json")).read_text())
     assert meta["format"] == dec.format_tag and meta["kind"] == name
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
+    # the contract read without the class: the same arrays, blocks and fingerprint
+    from clipica.decompositions import load_contract
+
+    view = load_contract(tmp_path / "d")
+    assert view.kind == name and view.fingerprint() == dec.fingerprint()
+    assert view.n_components_ == dec.n_components_ and view.blocks_ == dec.blocks_
+    np.testing.assert_array_equal(view.components_, dec.components_)
+    np.testing.assert_array_equal(view.mixing_, dec.mixing_)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -208,6 +216,20 @@ def test_load_refuses_hand_edited_json_with_one_line(tmp_path, edit, match):
     with pytest.raises(ArtifactError, match=match) as info:
         load_decomposition(d)
     assert "\n" not in str(info.value)
+
+
+def test_reading_a_saved_contract_imports_no_scikit_learn(tmp_path):
+    """`clipica intervene` reads the contract arrays only (load_contract): no estimator
+    class, so no scikit-learn import (most of a cached intervention's CPU time)."""
+    import subprocess
+    import sys
+
+    ICA(n_components=2, random_state=0).fit(_data(2)).save(tmp_path / "d")
+    code = ("import sys; from clipica.decompositions import load_contract; "
+            f"v = load_contract({str(tmp_path / 'd')!r}); v.fingerprint(); "
+            "print(','.join(m for m in ('sklearn', 'scipy', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
 
 
 def test_load_refuses_corrupt_files_with_one_line(tmp_path):

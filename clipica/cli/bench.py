@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 HELP = "benchmark ICA, extraction or probes against a baseline measured in the same run"
-TARGETS = ("ica", "extract", "probe", "fewshot")
+TARGETS = ("ica", "extract", "probe", "fewshot", "intervene")
 
 
 def add_arguments(parser) -> None:

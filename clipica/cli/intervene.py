@@ -8,6 +8,8 @@ HELP = "sweep one ICA component (in units of its std): decoded + retrieved image
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from clipica.decoder import DEFAULT_PRESENTATIONS, DEFAULT_ROWS
+
     parser.add_argument("store", help="embedding store directory (from `clipica extract`)")
     parser.add_argument(
         "--ica", required=True, metavar="ICA_DIR", help="fitted ICA directory (from `clipica ica`)"
@@ -46,10 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--decoder-epochs",
-        type=int,
+        type=float,
         default=None,
         metavar="E",
-        help="decoder training epochs (default: about 30k image presentations)",
+        help=f"decoder training passes over its rows (default: a fixed budget of "
+        f"{DEFAULT_PRESENTATIONS:,} images on a seeded subsample of at most {DEFAULT_ROWS:,} rows, "
+        "whatever the store's size)",
     )
     parser.add_argument(
         "--no-text", action="store_true", help="skip the zero-shot prompt-pair view"
@@ -65,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from clipica import artifacts
-    from clipica.decompositions import load_decomposition
+
+    # the contract arrays only: the estimator classes would import scikit-learn for nothing
+    from clipica.decompositions.saved import load_contract
     from clipica.pipeline import traversal_params, traversal_stage
     from clipica.pipeline.analyses import ATTRIBUTE_PROBES_JSON
     from clipica.store import EmbeddingStore
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                               text=not args.no_text, neighbours=args.neighbours, seed=args.seed)
     out = Path(args.out)
     store = EmbeddingStore.open(args.store)
-    ica = load_decomposition(args.ica)
+    ica = load_contract(args.ica)
     doc = traversal_stage(store, ica, out, params, store_fp=artifacts.store_fingerprint(store),
                           decoder_dir=Path(args.ica) / "decoder",
                           inputs={"store": str(Path(args.store)), "ica": str(Path(args.ica))},

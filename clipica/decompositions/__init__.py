@@ -9,23 +9,45 @@ how reproducible each component is, for any of them; ``sweep``/``sweep_k``/``cho
 re-exported here (the function ``stability`` is not: it would hide its module's name).
 """
 
-from clipica.decompositions.base import LinearDecomposition
-from clipica.decompositions.baselines import Identity, RandomRotation
-from clipica.decompositions.ica import ICA
-from clipica.decompositions.pca import PCA
-from clipica.decompositions.registry import (
-    REGISTRY,
-    decomposition_class,
-    load_decomposition,
-    make_decomposition,
-)
-from clipica.decompositions.stability import (
-    StabilityResult,
-    StabilitySweep,
-    choose_k,
-    sweep,
-    sweep_k,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> module that defines it, imported on first access (PEP 562): the estimator classes
+# need scikit-learn, which the folder readers (clipica.decompositions.saved) do not
+_LAZY = {
+    "ICA": "clipica.decompositions.ica",
+    "PCA": "clipica.decompositions.pca",
+    "Identity": "clipica.decompositions.baselines",
+    "RandomRotation": "clipica.decompositions.baselines",
+    "LinearDecomposition": "clipica.decompositions.base",
+    "REGISTRY": "clipica.decompositions.registry",
+    "decomposition_class": "clipica.decompositions.registry",
+    "load_decomposition": "clipica.decompositions.registry",
+    "make_decomposition": "clipica.decompositions.registry",
+    "SavedDecomposition": "clipica.decompositions.saved",
+    "load_contract": "clipica.decompositions.saved",
+    "StabilityResult": "clipica.decompositions.stability",
+    "StabilitySweep": "clipica.decompositions.stability",
+    "choose_k": "clipica.decompositions.stability",
+    "sweep": "clipica.decompositions.stability",
+    "sweep_k": "clipica.decompositions.stability",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'clipica.decompositions' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ICA",
@@ -34,10 +56,12 @@ __all__ = [
     "Identity",
     "LinearDecomposition",
     "RandomRotation",
+    "SavedDecomposition",
     "StabilityResult",
     "StabilitySweep",
     "choose_k",
     "decomposition_class",
+    "load_contract",
     "load_decomposition",
     "make_decomposition",
     "sweep",

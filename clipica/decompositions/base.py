@@ -36,11 +36,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from clipica.decompositions.saved import (  # noqa: F401  (re-exported: the folder readers)
+    ARRAYS_FILE,
+    META_FILES,
+    _plain_blocks,
+    contract_fingerprint,
+    find_meta_file,
+    read_folder,
+)
 from clipica.errors import ArtifactError, ArtifactExistsError, InputError
-
-ARRAYS_FILE = "arrays.safetensors"
-#: JSON file names a saved decomposition folder may hold (ICA keeps its historical name)
-META_FILES = ("ica.json", "decomposition.json")
 
 #: rows per chunk in transform / inverse_transform
 _CHUNK = 65_536
@@ -139,11 +143,8 @@ class LinearDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """sha256 of the kind, the blocks and the contract arrays (float64): equal
         fingerprints transform and invert identically."""
         check_is_fitted(self)
-        from clipica._format import content_hash
-
-        arrays = {name: np.asarray(getattr(self, name), dtype=np.float64)
-                  for name in ("mean_", "components_", "mixing_")}
-        return content_hash(arrays, {"kind": self.kind, "blocks": _plain_blocks(self.blocks_)})
+        return contract_fingerprint(self.mean_, self.components_, self.mixing_, kind=self.kind,
+                                    blocks=self.blocks_)
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
@@ -282,10 +283,6 @@ class LinearDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 # ---------------------------------------------------------------------- folder I/O
 
 
-def _plain_blocks(blocks) -> list[list[int]] | None:
-    return None if blocks is None else [[int(i) for i in b] for b in blocks]
-
-
 def _plain(v):
     if isinstance(v, np.generic):
         return v.item()
@@ -301,79 +298,6 @@ def _json_params(params: dict) -> dict:
             v = repr(v)  # a RandomState instance: recorded, not restorable
         out[k] = _plain(v)
     return out
-
-
-def find_meta_file(path) -> Path:
-    """The JSON file of a saved decomposition folder; ArtifactError if there is none."""
-    path = Path(path)
-    for name in META_FILES:
-        if (path / name).is_file():
-            return path / name
-    raise ArtifactError(
-        f"{path} is not a saved decomposition (expected {' or '.join(META_FILES)} and {ARRAYS_FILE} "
-        "inside); write one with .save(path) or `clipica ica STORE -k K --out DIR`"
-    )
-
-
-def read_folder(path, cls=None) -> tuple[dict, dict[str, np.ndarray]]:
-    """Read and check a saved decomposition folder: ``(meta, arrays)``.
-
-    With ``cls``, the format tag must be ``cls.format_tag``. Checks that every array
-    the JSON names is present with the recorded shape, that the contract arrays have
-    shapes (D,), (K, D), (D, K) for the recorded K and D, and that they are finite.
-    """
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    from clipica._format import read_json, untag
-
-    path = Path(path)
-    meta_path = find_meta_file(path) if cls is None else path / cls.meta_file
-    if cls is not None and not meta_path.is_file():
-        if cls.kind == "ica":
-            raise ArtifactError(
-                f"{path} is not a saved ICA (expected {cls.meta_file} and {ARRAYS_FILE} inside); "
-                "write one with ICA.save or `clipica ica STORE -k K --out DIR`"
-            )
-        find_meta_file(path)  # the generic message when there is no JSON at all
-        raise ArtifactError(f"{path} holds no {cls.meta_file}: it is not a saved {cls.__name__}")
-    meta = read_json(meta_path)
-    if cls is not None:
-        untag(meta, cls.format_tag, source=str(meta_path))
-    try:
-        k, d = int(meta["n_components"]), int(meta["n_features"])
-    except (KeyError, TypeError, ValueError):
-        raise ArtifactError(f"{meta_path} lacks valid 'n_components'/'n_features'; was it hand-edited?") from None
-    arrays_path = path / ARRAYS_FILE
-    if not arrays_path.is_file():
-        raise ArtifactError(f"{path} has {meta_path.name} but no {ARRAYS_FILE}; the folder is incomplete")
-    try:
-        arrays = load_file(str(arrays_path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ArtifactError(f"{arrays_path} is corrupt ({msg}); refit and save the decomposition again") from None
-    info = meta.get("arrays") or {}
-    names = info.get("names") or []
-    shapes = info.get("shapes") or {}
-    expected = {"mean": (d,), "components": (k, d), "mixing": (d, k)}
-    for name in set(names) | set(expected):
-        if name not in arrays:
-            raise ArtifactError(f"{arrays_path} has no array {name!r} (its JSON lists {sorted(names)})")
-    for name, arr in arrays.items():
-        want = tuple(shapes[name]) if name in shapes else expected.get(name)
-        if name in expected and want != expected[name]:
-            raise ArtifactError(
-                f"{meta_path} records shape {list(want)} for {name!r} but n_components={k}, "
-                f"n_features={d} need {list(expected[name])}; was it hand-edited?"
-            )
-        if want is not None and tuple(arr.shape) != tuple(want):
-            raise ArtifactError(
-                f"{arrays_path}: array {name!r} has shape {list(arr.shape)} but {meta_path.name} "
-                f"says {list(want)}; the files do not belong together"
-            )
-        if name in expected and not np.all(np.isfinite(arr)):
-            raise ArtifactError(f"{arrays_path}: array {name!r} holds NaN or infinity; it is corrupt")
-    return meta, arrays
 
 
 def write_folder(path, files: dict[str, bytes], *, overwrite: bool = False) -> None:

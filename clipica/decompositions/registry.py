@@ -70,7 +70,7 @@ def load_decomposition(path):
     its tag names an unknown kind, or its files are corrupt.
     """
     from clipica._format import parse_tag, read_json
-    from clipica.decompositions.base import find_meta_file
+    from clipica.decompositions.saved import find_meta_file
 
     meta_path = find_meta_file(path)
     meta = read_json(meta_path)

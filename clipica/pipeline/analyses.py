@@ -327,7 +327,7 @@ ATTRIBUTE_PROBES_JSON = "attribute_probes.json"
 
 
 def attribute_probes_stage(store, ica, path: str | os.PathLike, *, store_fp: str,
-                           seed: int = 0, C: float = 1.0, max_rows: int = 20000):
+                           seed: int = 0, C: float = 1.0, max_rows: int = 20000, say=None):
     """The attribute probes interventions read, fitted once per store and decomposition.
 
     Reads ``path`` (``clipica.attribute_probes/1``: folded weights as JSON) when its
@@ -357,6 +357,9 @@ def attribute_probes_stage(store, ica, path: str | os.PathLike, *, store_fp: str
                 return probes
         except (KeyError, TypeError, ValueError):
             pass  # a damaged cache is refitted, never trusted
+    if say is not None:
+        say(f"fitting {len(attrs)} attribute probes on up to {max_rows:,} rows (once per store and "
+            f"decomposition; cached in {path})")
     probes = fit_attribute_probes(store.image, store.rows, attrs, C=C, max_rows=max_rows, seed=seed)
     artifacts.save_result(path, {"attributes": probes.attributes, "coef": probes.coef_.tolist(),
                                  "intercept": probes.intercept_.tolist(),
@@ -382,7 +385,7 @@ class _CachedTexts:
 
 
 def prompt_encoder_stage(store, path: str | os.PathLike, prompts: Sequence[str], *,
-                         store_fp: str) -> _CachedTexts:
+                         store_fp: str, say=None) -> _CachedTexts:
     """Text embeddings of ``prompts`` by the store's model, encoded once and cached at ``path``
     (``clipica.prompt_embeddings/1``, keyed by the store's fingerprint, which names the model,
     and by the prompts). Reusing them spares a second intervention loading the model (torch
@@ -397,6 +400,8 @@ def prompt_encoder_stage(store, path: str | os.PathLike, prompts: Sequence[str],
                 return _CachedTexts(dict(zip(prompts, emb, strict=True)))
         except (KeyError, TypeError, ValueError):
             pass  # damaged: encode again
+    if say is not None:
+        say(f"encoding {len(prompts)} prompts with the store's model (once per store; cached in {path})")
     emb = np.asarray(store.load_encoder().encode_texts(prompts), dtype=np.float32)
     artifacts.save_result(path, {"prompts": prompts, "embeddings": emb.tolist()},
                           kind="prompt_embeddings", fingerprints=expect)
@@ -445,6 +450,13 @@ def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_f
     matplotlib.use("Agg")
     from clipica.intervene import run_intervention
 
+    def say(text: str) -> None:  # a line before each step that can take more than a few seconds
+        if progress:
+            import sys
+
+            sys.stderr.write(f"   intervene: {text}\n")
+            sys.stderr.flush()
+
     decoder = None
     if params["decoder"]:
         from clipica.decoder import load_or_train
@@ -455,18 +467,21 @@ def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_f
     pairs: Any = "auto" if params["text"] else None
     if probes_path is not None:
         probes = attribute_probes_stage(store, ica, probes_path, store_fp=store_fp,
-                                        seed=params["seed"])
+                                        seed=params["seed"], say=say)
         if pairs is not None:
             from clipica.intervene import default_prompt_pairs
 
             pairs = default_prompt_pairs(store.label_columns) or default_prompt_pairs()[:8]
             encoder = prompt_encoder_stage(
                 store, Path(probes_path).with_name(PROMPT_EMBEDDINGS_JSON),
-                [t for _, pos, neg in pairs for t in (pos, neg)], store_fp=store_fp)
+                [t for _, pos, neg in pairs for t in (pos, neg)], store_fp=store_fp, say=say)
+    say(f"component {comp}: {len(params['alphas'])} steps on {params['rows']} rows, nearest "
+        f"neighbours among {len(store.image):,} rows")
     result = run_intervention(store, ica, comp, alphas=params["alphas"], rows=params["rows"],
                               decoder=decoder, probes=probes, prompt_pairs=pairs, encoder=encoder,
                               k=params["neighbours"], seed=params["seed"], mode=params["mode"])
     png.parent.mkdir(parents=True, exist_ok=True)
+    say(f"drawing the figures into {png.parent}")
     from clipica.viz.traversal import plot_intervention, plot_views
 
     _png(plot_intervention(result), png, dpi=110)
