@@ -55,14 +55,57 @@ def test_xor_triple_is_found_although_every_pair_is_independent():
     assert find_blocks(S, n_bootstrap=0).blocks == [[0, 1, 2], [3], [4]]
 
 
-def test_dependence_is_invariant_to_monotone_maps_and_column_order():
+def test_dependence_is_invariant_to_affine_maps_and_column_order():
     X, S, *_ = planted(2000, 3)
     D, _ = dependence_matrix(S)
     perm = np.random.default_rng(0).permutation(S.shape[1])
     T = S[:, perm].copy()
-    T[:, 0] = np.exp(T[:, 0])  # a monotone map changes no (in)dependence
+    T[:, 0] = 3.0 - 2.0 * T[:, 0]  # a sign flip and a scale move no row across the split
     D2, _ = dependence_matrix(T)
     np.testing.assert_allclose(D2, D[np.ix_(perm, perm)], atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_independent_factors_whose_embedding_interacts_stay_singletons(seed):
+    # two independent binary factors; the second's code moves and spreads with the first
+    # (bangs drawn in the hair's colour): dependent sources, every combination occupied.
+    # Moment statistics link them (corr(z_2, z_1^2) ~ 0.6); the occupancy rule must not.
+    rng = np.random.default_rng(seed)
+    n = 4000
+    b1, b2 = (rng.random(n) < 0.5).astype(float), (rng.random(n) < 0.5).astype(float)
+    S = np.column_stack([
+        b1 + 0.15 * rng.normal(size=n),
+        b2 * (1 + 0.8 * b1) + 0.15 * (1 + b1) * rng.normal(size=n),
+        rng.laplace(size=n), rng.uniform(-1, 1, n),
+    ])
+    X = S @ rng.normal(size=(8, 4)).T
+    res = find_blocks(_ica(X, 4, seed).transform(X), n_bootstrap=0)
+    assert res.blocks == [[0], [1], [2], [3]]
+    assert res.dependence.max() < 0.2
+
+
+def test_a_missing_combination_scores_its_closed_form_lower_bound():
+    # three values in two dims, one quadrant empty: D = 1 - z^2 / ((n + z^2) e) (the Wilson
+    # upper bound of an empty cell over its share e = p0 p1 under independence), z the
+    # Bonferroni quantile over the 4 cells; it rises towards 1 with n. The same marginals
+    # drawn independently: 0.
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    got = []
+    for n in (100, 3000):
+        v = rng.integers(0, 3, n)
+        S = np.column_stack([(v == 1) + 0.1 * rng.normal(size=n), (v == 2) + 0.1 * rng.normal(size=n)])
+        D, n_cells = dependence_matrix(S, alpha=1e-3)
+        assert n_cells == 4
+        e = (v == 1).mean() * (v == 2).mean()
+        z = norm.isf(1e-3 / 8)
+        want = 1 - z**2 / ((n + z**2) * e)
+        np.testing.assert_allclose(D[0, 1], want, rtol=1e-9)
+        got.append(D[0, 1])
+        indep = np.column_stack([rng.random(n) < 1 / 3, rng.random(n) < 1 / 3]) + 0.1 * rng.normal(size=(n, 2))
+        assert dependence_matrix(indep)[0][0, 1] == 0.0
+    assert 0 < got[0] < 0.5 < 0.95 < got[1]  # 100 rows are not enough to claim the block
 
 
 def test_max_block_size_caps_blocks():

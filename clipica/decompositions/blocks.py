@@ -8,37 +8,58 @@ three *pairwise independent* contrasts (black+brown vs blond+gray, ...) whose pr
 constant: ``s3 = s1 * s2``, the XOR pattern. That is block-identifiability
 (Daunhawer et al. 2023) seen in practice: the subspace is identified, not its axes.
 
-The rule (stated so that it can be checked):
+Which dependence makes a block
+------------------------------
+A real embedding is never additive in its factors: on the demo store (20 000 faces,
+``tiny-faces``, K = 12) bangs are drawn in the hair's colour over a pale or dark
+forehead, so the Bangs and Pale_Skin sources are *dependent* although the two attributes
+are independent in the data. At n = 20 000 every pair of sources is significantly
+dependent by moment statistics (correlations of ``|z_i|`` with ``|z_j|``, of ``z_i``
+with ``z_j^2``, of ``z_k`` with ``z_i z_j``: 0.1-0.55 for pairs of distinct factors,
+0.68 for the hair triple), so no null distribution separates one categorical factor from
+two interacting ones, and a cutoff on those statistics is a tuned constant (0.5 was
+right on 3 000 rows and wrong on 20 000). The two cases differ in *occupancy*, not in
+moments: two independent factors whose embedding interacts still produce every
+combination of their values, at the rates the marginals predict (the interaction only
+moves where the combinations sit); a categorical factor leaves combinations empty (four
+colours fill 4 of the 8 octants of their three contrasts; three values fill 3 of the 4
+quadrants of their two). The rule measures that:
 
-1. Standardise each source column ``z_i`` (zero mean, unit variance) on at most
-   ``max_rows`` rows.
-2. Dependence of components ``i`` and ``j`` is the largest absolute correlation between
-   one component and a nonlinear function of the others that independence would make 0:
-
-   * ``corr(|z_i|, |z_j|)``: shared energy (spherical scale mixtures, 4th order);
-   * ``corr(z_i, z_j^2)`` and ``corr(z_j, z_i^2)``: 3rd-order pair cumulants;
-   * ``corr(z_k, z_i z_j)`` over every third component ``k`` (and ``corr(z_i, z_j z_k)``,
-     ``corr(z_j, z_i z_k)``): 3rd-order triple cumulants. Pairwise statistics alone
-     cannot see the XOR pattern above: its sources are pairwise independent.
-
-   For independent sources every such sample correlation is ``N(0, 1/n)``
-   asymptotically, whatever their distributions; a pair counts as dependent when its
-   dependence exceeds ``max(min_dependence, z / sqrt(n))`` with ``z`` the Bonferroni
-   quantile for ``alpha`` over all the correlations computed. ``min_dependence`` (0.5:
-   half of a component's normal score explained by a function of the others) keeps
-   significant but weaker dependencies from merging factors: a real embedding is not
-   additive in its factors, and on the demo store (20 000 faces, ``tiny-faces``, K = 12)
-   the interactions between binary attributes (bangs drawn in the hair's colour, say)
-   reach 0.46 in the pair statistics, while the hair-colour triple sits at 0.67-0.68.
-3. Blocks: average-linkage agglomeration on the dependence matrix, merging the two
+1. Binarise each source at its 2-means split (the threshold maximising the
+   between-class variance, Otsu's rule): for a source with two modes, the gap between
+   them; for a unimodal one, near its centre. On at most ``max_rows`` rows.
+2. Occupancy deficit of a table of binarised sources: for each cell, ``1 - upper / e``
+   where ``e`` is the cell's probability if the sources were independent (the product of
+   the observed marginals) and ``upper`` the Wilson score upper confidence bound of its
+   observed probability, at the Bonferroni level for ``alpha`` over all the cells
+   examined. This is a lower confidence bound of ``1 - observed / expected``: it tends to
+   1 for a combination that never occurs (``1 - z^2 / ((n + z^2) e)`` for an empty cell),
+   and stays <= 0 (reported as 0) with probability >= ``1 - alpha`` when the sources are
+   independent, whatever n. The largest over the cells is the table's deficit.
+   Pairs ``(i, j)``: the 2x2 table against ``p(i) p(j)``. Triples ``(i, j, k)``: the
+   2x2x2 table against ``p(i, j) p(k)``, ``p(i, k) p(j)`` and ``p(j, k) p(i)``; the
+   triple's deficit is the smallest of the three (every member must depend on the other
+   two jointly: a dependent pair plus an unrelated third component scores 0 here). Pairs
+   alone cannot see the XOR pattern above: its sources are pairwise independent.
+3. ``dependence[i, j]`` is the largest deficit of the pair and of any triple holding
+   both. Two components are linked when it exceeds ``min_dependence`` (0.5: with
+   confidence ``1 - alpha``, some combination occurs at most half as often as
+   independence predicts). The statistic puts the two cases far apart, so the cutoff is
+   not critical: on the demo store the hair triple scores 0.99 and every other pair at
+   most 0.25; on the planted tests' categoricals 0.95 at 4 000 rows (0.71 at 600),
+   against 0 for their independent sources.
+4. Blocks: average-linkage agglomeration on the dependence matrix, merging the two
    groups with the highest mean pairwise dependence while it exceeds the threshold
    (average linkage, not single, so one spurious edge cannot chain two factors).
-4. Stability: the rule is re-run on ``n_bootstrap`` resamples of the rows (with
+5. Stability: the rule is re-run on ``n_bootstrap`` resamples of the rows (with
    replacement, same sources); a block's stability is the fraction of resamples that
    produce exactly that block; ``co_membership[i, j]`` is how often ``i`` and ``j`` shared
    a block. The ICA itself is not refitted (that is :mod:`clipica.stability`'s job).
 
-numpy only; the cost is two ``(n, K) x (n, K(K+1)/2)`` products per run.
+What this does not see: dependence that leaves every combination occupied, such as the
+shared scale of a spherical scale mixture (ISA's textbook block), or 4th- and
+higher-order occupancy patterns (a categorical with 5+ values at the vertices of a
+regular simplex). numpy only; the cost is one ``(K, n) x (n, K(K+1)/2)`` product per run.
 """
 
 from __future__ import annotations
@@ -65,9 +86,10 @@ class BlockResult:
         A partition of ``range(K)``: each block sorted, blocks ordered by their smallest
         component. Independent components are singletons.
     dependence : ndarray of shape (K, K)
-        Symmetric dependence (see the module docstring), 0 on the diagonal.
+        Symmetric dependence (occupancy deficit, see the module docstring), 0 on the
+        diagonal, in [0, 1].
     threshold : float
-        The dependence above which two components were linked.
+        The dependence above which two components were linked (``min_dependence``).
     stability : list of float
         Per block, the fraction of bootstrap resamples producing exactly that block
         (NaN with ``n_bootstrap == 0``).
@@ -121,7 +143,7 @@ class BlockResult:
                 "random_state": self.random_state,
                 "dependence": np.asarray(self.dependence).tolist(),
                 "co_membership": np.asarray(self.co_membership).tolist(),
-                "rule": "average linkage on max |corr| of |z_i||z_j|, z_i z_j^2, z_k z_i z_j",
+                "rule": "average linkage on the occupancy deficit (lower bound) of 2-means-binarised pairs and triples",
                 "params": dict(self.params),
             },
             fingerprints,
@@ -156,53 +178,136 @@ class BlockResult:
 # ------------------------------------------------------------------ the statistics
 
 
-def _standardise(S: np.ndarray) -> np.ndarray:
-    Z = S - S.mean(axis=0)
-    sd = Z.std(axis=0)
-    return Z / np.where(sd > 0, sd, 1.0)
+def _binarise(S: np.ndarray) -> np.ndarray:
+    """Each column as 0/1 on either side of its 2-means (Otsu) split, shape (n, K) float64.
 
-
-def _normal_scores(S: np.ndarray) -> np.ndarray:
-    """Each column replaced by the standard normal quantiles of its ranks.
-
-    A monotone map per column changes no (in)dependence, and it tames heavy tails: the
-    sample correlations below then have their N(0, 1/n) null at every n, not only
-    asymptotically (a Laplace or scale-mixture source otherwise makes a few rows decide).
+    The split maximises ``k (n - k) (mean_low - mean_high)^2`` over the sorted values:
+    for two modes it falls in the gap between them, for one mode near the centre.
+    A constant column is all 0.
     """
-    from scipy.special import ndtri
-    from scipy.stats import rankdata
+    n, K = S.shape
+    B = np.zeros((n, K))
+    k = np.arange(1, n, dtype=np.float64)
+    for c in range(K):
+        s = np.sort(S[:, c])
+        if s[0] == s[-1]:
+            continue
+        cs = np.cumsum(s)
+        gap = cs[:-1] / k - (cs[-1] - cs[:-1]) / (n - k)
+        i = int(np.argmax(k * (n - k) * gap * gap))
+        B[:, c] = S[:, c] > 0.5 * (s[i] + s[i + 1])
+    return B
 
-    r = rankdata(S, axis=0, method="average")
-    return _standardise(ndtri(r / (S.shape[0] + 1.0)))
+
+def _pick(bit: int, one, moment):
+    """P(x = 1) for bit 1, P(x = 0) = 1 - P(x = 1) for bit 0."""
+    return moment if bit else one - moment
 
 
-def dependence_matrix(S) -> tuple[np.ndarray, int]:
-    """Pairwise dependence of source columns, shape (K, K), and the number of correlations.
+def dependence_matrix(S, alpha: float = 1e-3) -> tuple[np.ndarray, int]:
+    """Occupancy deficit of every pair of source columns, shape (K, K), and the cells examined.
 
-    ``D[i, j]`` is the largest of ``|corr(|z_i|, |z_j|)|``, ``|corr(z_i, z_j^2)|``,
-    ``|corr(z_j, z_i^2)|`` and ``|corr(z_a, z_b z_c)|`` over every triple ``{a, b, c}``
-    containing ``i`` and ``j``; 0 on the diagonal. Constant columns have dependence 0.
+    ``D[i, j]`` is the largest lower confidence bound (level ``alpha``, Bonferroni over all
+    cells) of ``1 - observed / expected`` over the cells of the 2x2 table of the binarised
+    ``(i, j)`` and of the 2x2x2 tables of every triple holding both (see the module
+    docstring, steps 1-3); 0 on the diagonal, and 0 where independence explains the tables.
     """
+    from scipy.stats import norm
+
     S = np.asarray(S, dtype=np.float64)
     n, K = S.shape
-    Z = _normal_scores(S)
-    A = _standardise(np.abs(Z))
-    D = np.abs(A.T @ A / n)
+    n_cells = 4 * K * (K - 1) // 2 + 8 * K * (K - 1) * (K - 2) // 6
+    if K < 2:
+        return np.zeros((K, K)), n_cells
+    z = float(norm.isf(alpha / (2.0 * max(n_cells, 1))))
+    B = _binarise(S)
+    p = B.mean(axis=0)  # (K,)  P(x_i = 1)
+    P2 = B.T @ B / n  # (K, K)  P(x_i = 1, x_j = 1)
+
+    def deficit(obs, exp):
+        # 1 - (Wilson score upper bound of the cell's probability) / (its share under
+        # independence); Wilson, not the normal interval, because the cells that matter
+        # are the (near-)empty ones, where the normal interval is far too wide
+        q = np.clip(obs, 0.0, 1.0)
+        z2n = z * z / n
+        upper = (q + z2n / 2 + z * np.sqrt(q * (1 - q) / n + z2n / (4 * n))) / (1 + z2n)
+        return 1.0 - upper / np.clip(exp, 1e-12, None)
+
+    # pairs: P(x_i = a, x_j = b) by inclusion-exclusion from p and P2
+    D = np.full((K, K), -np.inf)
+    for a in (0, 1):
+        for b in (0, 1):
+            expected = _pick(a, 1.0, p)[:, None] * _pick(b, 1.0, p)[None, :]
+            D = np.maximum(D, deficit(_cell2(a, b, p, P2), expected))
+    # triples: P3[i, j, k] = P(x_i = x_j = x_k = 1), in chunks of (j, k) pairs
+    P3 = np.zeros((K, K, K))
+    jj, kk = np.triu_indices(K, 1)
+    for start in range(0, jj.size, 256):
+        a, b = jj[start : start + 256], kk[start : start + 256]
+        T = B.T @ (B[:, a] * B[:, b]) / n  # (K, chunk)
+        P3[:, a, b] = T
+        P3[:, b, a] = T
+    per = np.full((3, K, K, K), -np.inf)  # per singled-out member: max over the cells
+    for cell in np.ndindex(2, 2, 2):
+        obs = _cell3(cell, p, P2, P3)
+        # the singled-out member i against the pair (j, k), j against (i, k), k against (i, j)
+        e_i = _pick(cell[0], 1.0, p)[:, None, None] * _cell2(cell[1], cell[2], p, P2)[None, :, :]
+        e_j = _pick(cell[1], 1.0, p)[None, :, None] * _cell2(cell[0], cell[2], p, P2)[:, None, :]
+        e_k = _pick(cell[2], 1.0, p)[None, None, :] * _cell2(cell[0], cell[1], p, P2)[:, :, None]
+        per = np.maximum(per, np.stack([deficit(obs, e_i), deficit(obs, e_j), deficit(obs, e_k)]))
+    trip = per.min(axis=0)  # (K, K, K): the triple's deficit
+    i, j, k = np.indices((K, K, K))
+    trip[(i == j) | (i == k) | (j == k)] = -np.inf
+    D = np.maximum(D, trip.max(axis=2))
+    D = np.clip(D, 0.0, None)
+    D = np.maximum(D, D.T)
     np.fill_diagonal(D, 0.0)
-    ii, jj = np.triu_indices(K)  # pairs j <= k: products z_j z_k, squares included
-    G = np.zeros((K, K, K))  # G[i, j, k] = |corr(z_i, z_j z_k)|, symmetric in (j, k)
-    for start in range(0, ii.size, 64):  # chunks bound the (n, 64) product matrix
-        a, b = ii[start : start + 64], jj[start : start + 64]
-        T = np.abs(Z.T @ _standardise(Z[:, a] * Z[:, b]) / n)  # (K, chunk)
-        G[:, a, b] = T
-        G[:, b, a] = T
-    # every correlation whose three indices cover {x, y} (and at most one more) speaks
-    # for the pair: G[x, y, k], G[y, x, k], G[k, x, y] over all k
-    D3 = np.maximum(G.max(axis=2), G.max(axis=0))
-    D = np.maximum(D, np.maximum(D3, D3.T))
-    np.fill_diagonal(D, 0.0)
-    n_tests = K * (K - 1) // 2 + K * ii.size - K
-    return D, n_tests
+    return D, n_cells
+
+
+def _cell2(a: int, b: int, p: np.ndarray, P2: np.ndarray) -> np.ndarray:
+    """P(x_i = a, x_j = b) for all (i, j), shape (K, K)."""
+    if a and b:
+        return P2
+    if a:
+        return p[:, None] - P2
+    if b:
+        return p[None, :] - P2
+    return 1.0 - p[:, None] - p[None, :] + P2
+
+
+def _cell3(cell, p, P2, P3) -> np.ndarray:
+    """P(x_i = a, x_j = b, x_k = c) for all (i, j, k), shape (K, K, K), by inclusion-exclusion."""
+    a, b, c = cell
+    # expand prod over members of (x if bit else 1 - x): sum over the subsets of the
+    # 0-bit members, sign (-1)^|subset|, of the moment of (1-bit members + subset)
+    out = 0.0
+    for take_i in ((1,) if a else (0, 1)):
+        for take_j in ((1,) if b else (0, 1)):
+            for take_k in ((1,) if c else (0, 1)):
+                sign = (-1) ** ((take_i and not a) + (take_j and not b) + (take_k and not c))
+                out = out + sign * _moment(take_i, take_j, take_k, p, P2, P3)
+    return out
+
+
+def _moment(ti: int, tj: int, tk: int, p, P2, P3) -> np.ndarray:
+    """E[prod of the taken x's] broadcast to (K, K, K)."""
+    K = p.size
+    if ti and tj and tk:
+        return P3
+    if ti and tj:
+        return np.broadcast_to(P2[:, :, None], (K, K, K))
+    if ti and tk:
+        return np.broadcast_to(P2[:, None, :], (K, K, K))
+    if tj and tk:
+        return np.broadcast_to(P2[None, :, :], (K, K, K))
+    if ti:
+        return np.broadcast_to(p[:, None, None], (K, K, K))
+    if tj:
+        return np.broadcast_to(p[None, :, None], (K, K, K))
+    if tk:
+        return np.broadcast_to(p[None, None, :], (K, K, K))
+    return np.ones((K, K, K))
 
 
 def _average_linkage(D: np.ndarray, threshold: float, max_block_size: int | None) -> list[list[int]]:
@@ -224,13 +329,6 @@ def _average_linkage(D: np.ndarray, threshold: float, max_block_size: int | None
     return sorted(groups, key=lambda g: g[0])
 
 
-def _threshold(n: int, n_tests: int, alpha: float, min_dependence: float) -> float:
-    from scipy.stats import norm
-
-    z = float(norm.isf(alpha / (2.0 * max(n_tests, 1))))
-    return max(float(min_dependence), z / np.sqrt(n))
-
-
 def find_blocks(
     S,
     *,
@@ -248,10 +346,11 @@ def find_blocks(
     S : array of shape (n_samples, n_components)
         Sources, e.g. ``ica.transform(X)``.
     min_dependence : float
-        Smallest dependence (a correlation, in [0, 1]) that links two components (see the
-        module docstring for the default's reason).
+        Smallest dependence (an occupancy deficit's lower confidence bound, in [0, 1]) that
+        links two components (see the module docstring for the default's reason).
     alpha : float
-        Family-wise level of the independence test over all correlations.
+        Family-wise level of the lower confidence bounds over all the cells examined
+        (smaller: more rows needed before a block is claimed).
     max_block_size : int or None
         Largest block allowed (None: no limit).
     n_bootstrap : int
@@ -283,8 +382,10 @@ def find_blocks(
     if n > max_rows:
         S = S[np.sort(rng.choice(n, max_rows, replace=False))]
         n = max_rows
-    D, n_tests = dependence_matrix(S)
-    thr = _threshold(n, n_tests, alpha, min_dependence)
+    D, _ = dependence_matrix(S, alpha)
+    # the null (independent sources, n rows) is inside D: each entry is a lower
+    # confidence bound, so the cutoff is an effect size, the same at every n
+    thr = float(min_dependence)
     blocks = _average_linkage(D, thr, max_block_size)
 
     co = np.zeros((K, K))
@@ -292,7 +393,7 @@ def find_blocks(
     keys = {tuple(b): i for i, b in enumerate(blocks)}
     for _ in range(n_bootstrap):
         idx = rng.integers(0, n, n)
-        Db, _ = dependence_matrix(S[idx])
+        Db, _ = dependence_matrix(S[idx], alpha)
         for g in _average_linkage(Db, thr, max_block_size):
             co[np.ix_(g, g)] += 1
             if tuple(g) in keys:
