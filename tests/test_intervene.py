@@ -581,3 +581,99 @@ def test_prompt_embeddings_are_cached_per_store(tmp_path):
     prompt_encoder_stage(store, path, ["a man", "a woman"], store_fp="s2")  # other model/store
     prompt_encoder_stage(store, path, ["a man", "a child"], store_fp="s2")  # other prompts
     assert len(loads) == 3
+
+
+# ------------------------------------------------------------------ blocks: --block, block names
+
+
+def _ica_with_blocks(tiny_store):
+    """The fixture's ICA (K = 5) saved again with declared blocks."""
+    from clipica.decompositions import load_decomposition
+
+    out = tiny_store / "ica_blocks"
+    if not out.exists():
+        ica = load_decomposition(tiny_store / "ica")
+        ica.blocks_ = [[0, 1, 2], [3], [4]]  # declared: the CLI reads blocks_ whoever found them
+        ica.save(out)
+    return out
+
+
+def test_block_traversal_writes_a_grid_of_nearest_images(tiny_store, tmp_path, capsys):
+    import json
+
+    from clipica.cli import main
+    from clipica.decompositions import load_decomposition
+    from clipica.store import EmbeddingStore
+
+    out = tmp_path / "t" / "block0.png"
+    code = main(["intervene", str(tiny_store / "store"), "--ica", str(_ica_with_blocks(tiny_store)),
+                 "--block", "0", "--axes", "2", "0", "--rows", "2", "--alphas", "-1", "0", "1",
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert "block 0 [0, 1, 2]" in capsys.readouterr().out
+    js = json.loads((tmp_path / "t" / "block0.json").read_text())
+    assert js["format"] == "clipica.block_traversal/1" and set(js["fingerprints"]) >= {"store", "decomposition"}
+    assert js["block"] == [0, 1, 2] and js["axes"] == [2, 0] and js["alphas"] == [-1.0, 0.0, 1.0]
+    assert js["figures"] == ["block0.png", "block0_row1.png"]
+    for f in js["figures"]:
+        assert (tmp_path / "t" / f).read_bytes()[:4] == b"\x89PNG"
+    nb = np.array(js["neighbours"])
+    assert nb.shape == (3, 3, 2)
+    # the centre cell is the unedited row: its neighbour is the nearest *other* row (cosine)
+    X = np.asarray(EmbeddingStore.open(tiny_store / "store").image, dtype=np.float64)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    for j, r in enumerate(js["rows"]):
+        sim = U @ U[r]
+        sim[r] = -np.inf
+        assert nb[1, 1, j] == int(np.argmax(sim))
+        assert r not in nb[:, :, j]
+    # the units: each swept component's std on the store rows (edit_block's own test checks the shifts)
+    ica = load_decomposition(_ica_with_blocks(tiny_store))
+    assert js["sigma"][0] > 0 and js["sigma"][1] > 0
+    assert ica.blocks_ == [[0, 1, 2], [3], [4]]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--block", "1"], "--component 3"),
+    (["--block", "7"], "out of range"),
+    (["--component", "0", "--axes", "0", "1"], "--axes goes with --block"),
+])
+def test_bad_block_requests_are_one_line(tiny_store, tmp_path, capsys, argv, match):
+    from clipica.cli import main
+
+    code = main(["intervene", str(tiny_store / "store"), "--ica", str(_ica_with_blocks(tiny_store)),
+                 "--out", str(tmp_path / "x.png"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and match in err and len(err.splitlines()) == 1
+
+
+def test_block_traversal_needs_blocks(tiny_store, tmp_path, capsys):
+    from clipica.cli import main
+
+    code = main(["intervene", str(tiny_store / "store"), "--ica", str(tiny_store / "ica"),
+                 "--block", "0", "--out", str(tmp_path / "x.png")])
+    assert code == 2 and "no blocks_" in capsys.readouterr().err
+
+
+def test_name_prints_and_writes_block_names(tiny_store, tmp_path, capsys):
+    import json
+
+    from clipica.cli import main
+
+    vocab = tmp_path / "words.txt"
+    vocab.write_text("smiling\neyeglasses\na hat\nblond hair\nblack hair\ngray hair\n")
+    code = main(["name", str(tiny_store / "store"), "--ica", str(_ica_with_blocks(tiny_store)),
+                 "--vocab", str(vocab), "--top", "3", "--out", str(tmp_path / "names")])
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "block [0, 1, 2]:" in printed
+    js = json.loads((tmp_path / "names" / "naming.json").read_text())
+    assert [b["block"] for b in js["blocks"]] == [[0, 1, 2]]  # singletons have poles, not block names
+    top = js["blocks"][0]["top"]
+    # ranked by the norm of each entry's scores over the block's components
+    words = vocab.read_text().split("\n")[:-1]  # naming.json's "vocabulary" holds the file's path
+    S = np.asarray(js["scores"], dtype=np.float64).reshape(len(words), -1)
+    norm = np.sqrt((S[:, [0, 1, 2]] ** 2).sum(axis=1))
+    assert [t["text"] for t in top] == [words[j] for j in np.argsort(-norm, kind="stable")[:3]]
+    np.testing.assert_allclose([t["norm"] for t in top], np.sort(norm)[::-1][:3])
+    assert "block [0, 1, 2]" in (tmp_path / "names" / "naming.txt").read_text()

@@ -1,10 +1,11 @@
-"""``clipica intervene``: sweep one ICA component and show/measure what changes."""
+"""``clipica intervene``: sweep one ICA component (or a block of them, as a 2-D grid) and show/measure what changes."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "sweep one ICA component (in units of its std): decoded + retrieved images, probe and text responses"
+HELP = ("sweep one ICA component (in units of its std): decoded + retrieved images, probe and text responses; "
+        "or a block of dependent components as a 2-D grid of nearest images")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,8 +15,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ica", required=True, metavar="ICA_DIR", help="fitted ICA directory (from `clipica ica`)"
     )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--component", type=int, metavar="I", help="component index, 0 to K-1")
+    which.add_argument(
+        "--block", type=int, metavar="B",
+        help="block index into the ICA's blocks_ (2+ dependent components, e.g. a categorical "
+             "factor): a 2-D grid over two of its components, each cell the nearest store image",
+    )
     parser.add_argument(
-        "--component", required=True, type=int, metavar="I", help="component index, 0 to K-1"
+        "--axes", type=int, nargs=2, default=None, metavar=("I", "J"),
+        help="with --block: the two components of the block to sweep (default its first two)",
     )
     parser.add_argument(
         "--out",
@@ -24,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="summary figure; per-view PNGs and intervene.json are written beside it",
     )
     parser.add_argument(
-        "--rows", type=int, default=6, metavar="N", help="source rows to edit (random, --seed)"
+        "--rows", type=int, default=None, metavar="N",
+        help="source rows to edit (random, --seed; default 6, with --block 2: one grid each)"
     )
     parser.add_argument(
         "--alphas",
@@ -32,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=None,
         metavar="A",
-        help="steps in units of the component's standard deviation (default: -3 -2 -1 0 1 2 3)",
+        help="steps in units of the component's standard deviation (default: -3 -2 -1 0 1 2 3; "
+             "with --block, per axis: -2 -1 0 1 2)",
     )
     parser.add_argument(
         "--mode",
@@ -76,7 +87,14 @@ def run(args: argparse.Namespace) -> int:
     from clipica.pipeline.analyses import ATTRIBUTE_PROBES_JSON
     from clipica.store import EmbeddingStore
 
-    params = traversal_params(args.component, rows=args.rows, alphas=args.alphas, mode=args.mode,
+    if args.block is not None:
+        return _run_block(args)
+    if args.axes is not None:
+        from clipica.errors import InputError
+
+        raise InputError("--axes goes with --block (a component traversal has one axis)")
+    params = traversal_params(args.component, rows=6 if args.rows is None else args.rows,
+                              alphas=args.alphas, mode=args.mode,
                               decoder=not args.no_decoder, decoder_epochs=args.decoder_epochs,
                               text=not args.no_text, neighbours=args.neighbours, seed=args.seed)
     out = Path(args.out)
@@ -91,4 +109,25 @@ def run(args: argparse.Namespace) -> int:
     if doc.get("selected_attribute") is not None:
         line += f"; selects {doc['selected_attribute']} (selectivity {doc['selectivity']:.2f})"
     print(line)
+    return 0
+
+
+def _run_block(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from clipica import artifacts
+    from clipica.decompositions import load_decomposition
+    from clipica.pipeline.blocks import BLOCK_ROWS, block_traversal_params, block_traversal_stage
+    from clipica.store import EmbeddingStore
+
+    params = block_traversal_params(args.block, rows=BLOCK_ROWS if args.rows is None else args.rows,
+                                    alphas=args.alphas, axes=args.axes, seed=args.seed)
+    store = EmbeddingStore.open(args.store)
+    ica = load_decomposition(args.ica)
+    out = Path(args.out)
+    doc = block_traversal_stage(store, ica, out, params, store_fp=artifacts.store_fingerprint(store),
+                                inputs={"store": str(Path(args.store)), "ica": str(Path(args.ica))},
+                                reuse=False)
+    print(f"block {args.block} {doc['block']}: grid over c{doc['axes'][0]} x c{doc['axes'][1]}; "
+          f"wrote {out} ({len(doc['figures'])} figure(s)) and {out.with_suffix('.json')}")
     return 0

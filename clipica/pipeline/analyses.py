@@ -243,6 +243,15 @@ def name_stage(store, ica, out_dir: str | os.PathLike, params: dict, *, store_fp
     doc.update(inputs or {})
     doc["vocabulary"] = vocab or "built-in: celeba attribute phrases"
     text = names.table(n=min(params["top"], 3))
+    blocks = [b for b in (getattr(ica, "blocks_", None) or []) if len(b) > 1]
+    if blocks:
+        # a block (e.g. a categorical factor) has no poles: its entries are ranked by the
+        # norm of their scores over the block's components
+        doc["blocks"] = names.block_names(blocks, n=params["top"])
+        text += "\n\nblocks of dependent components (entries by their norm in the block's subspace, z)\n"
+        text += "\n".join(
+            f"  block {b['block']}: " + ", ".join(f"{t['text']} ({t['norm']:.2f})" for t in b["top"][:3])
+            for b in doc["blocks"])
     if params["prompts"]:
         matches = match_prompts(params["prompts"], ica, encoder=encoder, projection=names.projection)
         doc["prompts"] = matches

@@ -1,0 +1,112 @@
+"""Stages for blocks of dependent components: the 2-D block traversal, and compare.
+
+``block_traversal_stage`` is ``clipica intervene --block B``: the decomposition's block
+``B`` (``blocks_[B]``, 2 or more components; a 3-component block keeps its third
+component fixed, see :mod:`clipica.block_traversal`) swept over a 2-D grid, each cell
+shown by the nearest store image. ``compare_stage`` is ``clipica compare`` and the
+``compare`` stage of ``clipica run``: :func:`clipica.compare.compare` on a store,
+written as ``compare.json`` (+ csv, figures) and reused while its inputs match.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clipica import artifacts
+from clipica.errors import InputError
+
+#: images shown per grid (source rows), and the rows giving each component's std
+BLOCK_ROWS = 2
+REFERENCE_ROWS = 5000
+
+
+def block_traversal_params(block: int, *, rows: int = BLOCK_ROWS, alphas=None, axes=None,
+                           seed: int = 0) -> dict:
+    """The parameters a block traversal's fingerprint covers."""
+    from clipica.block_traversal import DEFAULT_GRID
+
+    if rows < 1:
+        raise InputError(f"--rows must be >= 1; got {rows}")
+    al = [float(a) for a in (alphas if alphas else DEFAULT_GRID)]
+    if len(al) < 2:
+        raise InputError(f"a grid needs at least 2 steps per axis; got {al}")
+    return {"block": int(block), "rows": int(rows), "alphas": al,
+            "axes": None if axes is None else [int(a) for a in axes], "seed": int(seed)}
+
+
+def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: dict, *,
+                          store_fp: str, inputs: dict | None = None, log=None,
+                          reuse: bool = True) -> dict:
+    """Sweep block ``params["block"]`` of ``decomposition.blocks_`` over a 2-D grid.
+
+    Writes ``png`` (the grid for the first source row), ``<stem>_row<j>.png`` for the
+    others, and ``<stem>.json`` (format ``clipica.block_traversal/1``: the block, axes,
+    steps, units, source rows and the nearest store row of every cell). Returns that
+    payload. Reuses it when its fingerprints match and its PNGs exist.
+    """
+    from clipica.block_traversal import edit_block, retrieve_grid
+    from clipica.pipeline.analyses import fingerprints
+
+    png = Path(png)
+    if png.suffix.lower() != ".png":
+        raise InputError(f"the traversal figure must be a .png file name, got {str(png)!r}")
+    blocks = getattr(decomposition, "blocks_", None)
+    if not blocks:
+        raise InputError("this decomposition has no blocks_; fit it with blocks "
+                         "(`clipica ica` finds them by default) or traverse one --component")
+    b = params["block"]
+    if not 0 <= b < len(blocks):
+        raise InputError(f"block {b} is out of range: this decomposition has {len(blocks)} blocks "
+                         f"(0 to {len(blocks) - 1}): {blocks}")
+    block = [int(k) for k in blocks[b]]
+    if len(block) < 2:
+        raise InputError(f"block {b} is the single component {block[0]}; traverse it with "
+                         f"--component {block[0]} (blocks of 2+ components: "
+                         f"{[i for i, g in enumerate(blocks) if len(g) > 1]})")
+    K, D = decomposition.components_.shape
+    if D != store.embed_dim:
+        raise InputError(f"the decomposition was fitted on {D}-d data but the store holds "
+                         f"{store.embed_dim}-d embeddings")
+    stem = png.with_suffix("")
+    json_path = Path(f"{stem}.json")
+    expect = fingerprints(store_fp, decomposition, params)
+    if reuse:
+        doc = artifacts.read_valid(json_path, "block_traversal", expect)
+        if doc is not None and all((png.parent / f).is_file() for f in doc.get("figures", [])):
+            if log is not None:
+                log.reuse(f"{json_path}")
+            return doc
+    X = store.image
+    n = X.shape[0]
+    rng = np.random.default_rng(params["seed"])
+    rows = np.sort(rng.choice(n, min(params["rows"], n), replace=False))
+    ref = np.asarray(X[np.sort(rng.choice(n, min(REFERENCE_ROWS, n), replace=False))])
+    tr = edit_block(np.asarray(X[rows]), decomposition, block, params["alphas"],
+                    axes=params["axes"], reference=ref, rows=rows)
+    retrieve_grid(tr, X)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clipica.intervene.retrieval import _load_images
+    from clipica.viz.traversal import plot_block_grid
+
+    size = 64
+    A = len(tr.alphas)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for j, r in enumerate(rows):
+        images = _load_images(store, tr.neighbours[:, :, j], size).reshape(A, A, size, size, 3)
+        fixed = [k for k in block if k not in tr.axes]
+        title = (f"block {b} {block}: c{tr.axes[0]} x c{tr.axes[1]} in std units"
+                 + (f", c{fixed} fixed" if fixed else "") + f"; nearest images, row {int(r)}")
+        path = png if j == 0 else Path(f"{stem}_row{j}.png")
+        fig = plot_block_grid(images, tr.alphas, tr.axes, title=title)
+        fig.savefig(path, dpi=110)
+        figures.append(path.name)
+    doc = {**tr.to_dict(), "block_index": b, "figures": figures, **(inputs or {})}
+    artifacts.save_result(json_path, doc, kind="block_traversal", fingerprints=expect)
+    return {**doc, "format": artifacts.format_tag("block_traversal"), "fingerprints": expect}
