@@ -300,3 +300,29 @@ def test_report_reuses_every_valid_result_and_computes_nothing(clean_run, tmp_pa
                  "--traversals-dir", str(out / "traversals")]) == 0
     assert not (other / "probe").exists() and not (other / "traversals").exists()
     assert "Not computed: traversals" not in (other / "report.html").read_text()
+
+
+def test_compare_stage_runs_once_then_is_reused_and_feeds_the_report(clean_run, tmp_path, capsys):
+    import shutil
+
+    src, s = clean_run
+    out = tmp_path / "R"
+    shutil.copytree(src, out)
+    argv = [*ARGS, "--out", str(out), "--compare", "ica,pca", "--compare-quick"]
+    assert main(argv) == 0
+    doc = json.loads((out / "compare" / "compare.json").read_text())
+    assert doc["format"] == "clipica.compare/1" and doc["k"] == s["k"] and list(doc["methods"]) == ["ica", "pca"]
+    assert doc["fingerprints"]["store"] == s["fingerprints"]["store"] and doc["fingerprints"]["params"]
+    assert (out / "compare" / "compare_scores.png").is_file()
+    assert "Other decompositions on the same rows" in (out / "report.html").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert any(c.startswith("clipica compare ") and "--quick" in c for c in summary["commands"])
+    assert "compare" in summary["timings"] and "compare" not in summary["reused"]
+    assert "ica" in summary["reused"]  # the earlier stages were not recomputed
+    # the same command again: compare reused; other methods: recomputed
+    assert main(argv) == 0
+    assert "compare" in json.loads((out / "summary.json").read_text())["reused"]
+    assert main([*ARGS, "--out", str(out), "--compare", "pca", "--compare-quick", "--quiet"]) == 0
+    assert list(json.loads((out / "compare" / "compare.json").read_text())["methods"]) == ["pca"]
+    assert main([*ARGS, "--out", str(out), "--compare", "ica,bogus"]) == 2
+    assert "bogus" in capsys.readouterr().err

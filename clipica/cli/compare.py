@@ -30,11 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import numpy as np
-
-    from clipica._atomic import atomic_write_json, atomic_write_text
-    from clipica.compare import compare
-    from clipica.errors import ArtifactExistsError, InputError, StoreError
+    from clipica import artifacts
+    from clipica.compare import CompareResult
+    from clipica.errors import ArtifactExistsError, InputError
+    from clipica.pipeline.blocks import compare_params, compare_stage
     from clipica.store import EmbeddingStore
 
     out = Path(args.out)
@@ -44,44 +43,12 @@ def run(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         raise InputError(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    params = compare_params(args.methods, args.k, seeds=seeds, quick=args.quick, max_rows=args.max_rows,
+                            factors=args.factor, modality=args.modality)
     store = EmbeddingStore.open(args.store)
-    X = store.image if args.modality == "image" else store.text
-    if X is None:
-        raise StoreError(f"{args.store} has no text embeddings; use --modality image")
-    rows = store.rows
-    cols = [c for c in store.label_columns if c in rows.columns]
-    if not cols:
-        raise InputError(f"the store at {args.store} has no label columns to score against")
-    labels = rows[cols + (["split"] if "split" in rows.columns else [])]
-    max_rows = args.max_rows if args.max_rows is not None else (5000 if args.quick else None)
-    result = compare(
-        np.asarray(X, dtype=np.float32), labels, k=args.k, methods=methods, factors=args.factor or None,
-        seeds=seeds, quick=args.quick, max_rows=max_rows,
-        fingerprints={"store": _store_fingerprint(store)}, progress=not args.quiet,
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "compare.json", result.to_dict())
-    table = result.table()
-    atomic_write_text(out / "compare.csv", table.to_csv())
-    _figures(result, out)
-    print(table.round(3).to_string())
+    doc = compare_stage(store, out, params, store_fp=artifacts.store_fingerprint(store),
+                        progress=not args.quiet, reuse=False)
+    result = CompareResult.from_dict(doc)
+    print(result.table().round(3).to_string())
     print(f"wrote {out / 'compare.json'} ({result.seconds:.0f} s)")
     return 0
-
-
-def _store_fingerprint(store) -> str:
-    from clipica.artifacts import store_fingerprint
-
-    return store_fingerprint(store)
-
-
-def _figures(result, out) -> None:
-    from clipica.viz.compare import plot_compare_methods, plot_compare_scores
-
-    for name, fn in (("compare_scores.png", plot_compare_scores), ("compare_methods.png", plot_compare_methods)):
-        fig = fn(result)
-        fig.savefig(out / name, dpi=120)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)

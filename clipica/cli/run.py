@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-decoder", action="store_true", help="traversals without the decoded view")
     parser.add_argument("--decoder-epochs", type=int, default=None, metavar="E",
                         help="decoder training epochs (default: about 30k image presentations)")
+    parser.add_argument("--compare", default=None, metavar="METHODS",
+                        help="also fit other decompositions at the run's K and score them on the same rows "
+                             "(comma-separated, e.g. ica,pca,varimax,dict,sae; see `clipica compare`): "
+                             "RUN/compare/compare.json, shown in the report")
+    parser.add_argument("--compare-quick", action="store_true",
+                        help="with --compare: fewer training passes and at most 5000 rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a store in DIR/store extracted with other settings")
@@ -67,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from clipica.errors import InputError
     from clipica.pipeline import RunConfig, run
 
+    if args.compare_quick and not args.compare:
+        raise InputError("--compare-quick goes with --compare METHODS")
     if args.traversals < 0:
         raise InputError(f"--traversals must be 0 or more, got {args.traversals}")
     k_grid = tuple(sorted(set(args.k_grid))) if args.k_grid else RunConfig.k_grid
@@ -79,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                     device=args.device, limit=args.limit, split=args.split,
                     n_traversals=args.traversals, decoder=not args.no_decoder,
                     decoder_epochs=args.decoder_epochs, preprocess=args.preprocess,
+                    compare=_methods(args.compare), compare_quick=args.compare_quick,
                     **engine_kwargs(args))
     summary = run(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     print(format_summary(summary))
@@ -86,3 +95,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"reused: {', '.join(summary['reused'])}")
     print(f"\nwrote {args.out}/report.html and {args.out}/summary.json")
     return 0
+
+
+def _methods(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    from clipica.pipeline.blocks import compare_params
+
+    return tuple(compare_params(text, 1)["methods"])  # checks the names before any work

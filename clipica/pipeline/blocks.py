@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -110,3 +109,72 @@ def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: 
     doc = {**tr.to_dict(), "block_index": b, "figures": figures, **(inputs or {})}
     artifacts.save_result(json_path, doc, kind="block_traversal", fingerprints=expect)
     return {**doc, "format": artifacts.format_tag("block_traversal"), "fingerprints": expect}
+
+
+# ------------------------------------------------------------------ compare
+
+
+def compare_params(methods, k: int, *, seeds=(0, 1, 2), quick: bool = False,
+                   max_rows: int | None = None, factors=(), modality: str = "image") -> dict:
+    """The settings a ``compare.json``'s fingerprint covers (``--quick``: at most 5000 rows)."""
+    from clipica.compare import METHODS
+
+    methods = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise InputError(f"unknown method(s) {', '.join(bad) or '(none given)'}; "
+                         f"choose from {', '.join(METHODS)}")
+    if max_rows is None and quick:
+        max_rows = 5000
+    return {"methods": list(dict.fromkeys(methods)), "k": int(k), "seeds": [int(s) for s in seeds],
+            "quick": bool(quick), "max_rows": None if max_rows is None else int(max_rows),
+            "factors": [str(f) for f in factors or ()], "modality": modality}
+
+
+def compare_stage(store, out_dir: str | os.PathLike, params: dict, *, store_fp: str, log=None,
+                  progress: bool = True, reuse: bool = True) -> dict:
+    """``out_dir/compare.json`` (+ ``compare.csv``, ``compare_scores.png``,
+    ``compare_methods.png``) for this store and settings: reused when its fingerprints
+    (store, params) match, else computed with :func:`clipica.compare.compare`. Returns the
+    ``compare.json`` payload."""
+    from clipica._atomic import atomic_write_text
+    from clipica.compare import CompareResult, compare
+    from clipica.errors import StoreError
+
+    out_dir = Path(out_dir)
+    path = out_dir / "compare.json"
+    expect = {"store": store_fp, "params": artifacts.params_fingerprint(params)}
+    if reuse:
+        doc = artifacts.read_valid(path, "compare", expect)
+        if doc is not None:
+            if log is not None:
+                log.reuse(f"{path}")
+            return doc
+    X = store.image if params["modality"] == "image" else store.text
+    if X is None:
+        raise StoreError("this store has no text embeddings; compare the image embeddings")
+    rows = store.rows
+    cols = [c for c in store.label_columns if c in rows.columns]
+    if not cols:
+        raise InputError("the store has no label columns to score the decompositions against")
+    labels = rows[cols + (["split"] if "split" in rows.columns else [])]
+    result = compare(np.asarray(X, dtype=np.float32), labels, k=params["k"], methods=params["methods"],
+                     factors=params["factors"] or None, seeds=params["seeds"], quick=params["quick"],
+                     max_rows=params["max_rows"], fingerprints=expect, progress=progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = result.to_dict()
+    artifacts.save_result(path, doc, kind="compare", fingerprints=expect)
+    atomic_write_text(out_dir / "compare.csv", result.table().to_csv())
+    _compare_figures(CompareResult.from_dict(doc), out_dir)
+    return doc
+
+
+def _compare_figures(result, out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clipica.viz.compare import plot_compare_methods, plot_compare_scores
+
+    for name, fn in (("compare_scores.png", plot_compare_scores),
+                     ("compare_methods.png", plot_compare_methods)):
+        fn(result).savefig(out_dir / name, dpi=120)

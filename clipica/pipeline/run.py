@@ -19,7 +19,7 @@ from typing import Any
 
 from clipica import artifacts
 from clipica.errors import InputError
-from clipica.pipeline import analyses, fit
+from clipica.pipeline import analyses, blocks, fit
 from clipica.pipeline._log import ReuseCounter, StageLog
 from clipica.pipeline.report import gather, render, strongest_components
 
@@ -43,6 +43,8 @@ class RunConfig:
     ``n_traversals`` best-separated ones). traversal_rows : source rows per traversal.
     decoder, decoder_epochs : the decoded view of the traversals (None = its default budget).
     tiny_steps : training steps when ``tiny-faces`` must be trained first.
+    compare, compare_quick : other decompositions fitted at the run's K and scored on the
+    same rows (:mod:`clipica.compare`), into ``RUN/compare``; None: no compare stage.
     """
 
     model: str
@@ -72,6 +74,8 @@ class RunConfig:
     decoder: bool = True
     decoder_epochs: int | None = None
     tiny_steps: int | None = None
+    compare: tuple[str, ...] | None = None
+    compare_quick: bool = False
 
     def validate(self) -> None:
         if self.k != "auto" and (not isinstance(self.k, int) or self.k < 1):
@@ -97,7 +101,8 @@ def _stage_names(cfg: RunConfig) -> list[str]:
     names.append("extract")
     if cfg.k == "auto":
         names.append("stability")
-    return names + ["ica", "probe", "naming", "selectivity", "traversals", "report"]
+    names += ["ica", "probe", "naming", "selectivity", "traversals"]
+    return names + (["compare"] if cfg.compare else []) + ["report"]
 
 
 def _source(store, store_dir: os.PathLike) -> dict:
@@ -208,6 +213,15 @@ def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwr
             traversed.append({"component": comp, "attribute": attr})
         if targets and n_reused == len(targets):
             log.reuse(f"{n_reused} traversals in {rf.traversals}")
+
+    if cfg.compare:
+        seeds = [cfg.seed, cfg.seed + 1, cfg.seed + 2]
+        cparams = blocks.compare_params(cfg.compare, k, seeds=seeds, quick=cfg.compare_quick)
+        with log.stage("compare", f"{', '.join(cparams['methods'])} at K = {k} on the same rows"):
+            commands.append(f"clipica compare {rf.store} --methods {','.join(cparams['methods'])} --k {k} "
+                            f"--seeds {','.join(map(str, seeds))} --out {rf.compare} --overwrite"
+                            + (" --quick" if cfg.compare_quick else ""))
+            blocks.compare_stage(store, rf.compare, cparams, store_fp=store_fp, log=log, progress=progress)
 
     commands.append(f"clipica report {rf.store} --ica {rf.ica} --out {rf.root}")
     summary = build_summary(cfg, store, ica, rf, k=k, rule=rule, stability=stability, probe=probe,
