@@ -96,6 +96,7 @@ class EmbeddingStore:
         self._image = None
         self._text = None
         self._rows = None
+        self._encoders: dict[str, Any] = {}
 
     @classmethod
     def open(cls, path: str | os.PathLike, require_complete: bool = True) -> EmbeddingStore:
@@ -245,13 +246,20 @@ class EmbeddingStore:
         return [source[int(src_idx[int(i)])].image for i in np.atleast_1d(indices)]
 
     def load_encoder(self, device="cpu"):
-        """The encoder that produced the store (same spec and weights)."""
+        """The encoder that produced the store (same spec and weights).
+
+        Loaded once per store object and device: the stages of one run (names, traversal
+        prompts, the text view) each ask for it, and a large model takes seconds to build.
+        """
         from clipica.models import load_encoder
 
-        model = self.manifest["model"]
-        return load_encoder(model["spec"], pretrained=model.get("pretrained"), device=device,
-                            precision=self.manifest.get("precision", "fp32"),
-                            preprocess=model.get("preprocess", "original"))
+        if device not in self._encoders:
+            model = self.manifest["model"]
+            self._encoders[device] = load_encoder(
+                model["spec"], pretrained=model.get("pretrained"), device=device,
+                precision=self.manifest.get("precision", "fp32"),
+                preprocess=model.get("preprocess", "original"))
+        return self._encoders[device]
 
 
 def _read_json(path: Path) -> dict | None:
