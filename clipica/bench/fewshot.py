@@ -6,24 +6,32 @@ both sides); only the C search differs:
 
 - ``clipica``: :func:`clipica.fewshot.search_c` — every fit of a grid or bisection step
   batched over seeds x variants (:func:`clipica.probes.multinomial.fit_multinomial_path`),
-  warm-started along the C path;
-- ``sklearn``: CoOp's lpclip loop, one ``LogisticRegression(C=C, max_iter=10000,
-  tol=1e-8)`` (lbfgs, multinomial; tight, see :data:`SKLEARN_TOL`) per C per task, 7 grid values then 8 bisection steps
-  (left and right refitted at every step, as in CoOp's code), on features centred by the
-  training mean (the same minimiser; uncentred, lbfgs stopped at max_iter=1000 far from
-  it at C = 1-100 on tiny-faces features).
+  warm-started along the C path, each fit solved until ``||W - W*|| <= 1e-6 ||W||``;
+- ``sklearn``: CoOp's lpclip loop, one ``LogisticRegression(C=C, solver="newton-cg",
+  tol=1e-12)`` per C per task (see :data:`SKLEARN_SOLVER`), 7 grid values then 8
+  bisection steps (left and right refitted at every step, as in CoOp's code), same tie
+  rules (first best of the grid, the left end on a bisection tie).
+
+Why newton-cg and not CoOp's lbfgs: both sides must reach the same minimiser, or the
+comparison measures where two solvers stopped. At C >= 1e5 on separable few-shot draws
+the objective is ~1e-7; scikit-learn's lbfgs stops on ``ftol`` (a decrease below
+64 eps x max(|f|, 1), i.e. absolute there) with the objective 0.07-3 % above the minimum
+and different validation predictions (measured: at C = 10^6.75 on a 16-shot draw, 6 %
+of them; clipica's earlier rule, relative to the gradient at zero, stopped 34 % above), so the two searches kept different C values and single cells moved by up to
+0.031. newton-cg at tol 1e-12 reaches the minimiser (equal to a float64 Newton solve to
+1e-9 of the objective) and is 4x faster than lbfgs at tol 1e-8 on these problems.
 
 Data: ``--train STORE [--shift NAME=STORE ...]`` (e.g. the built-in default's stores), or
 without them a synthetic stand-in: 16 classes in 64 dimensions (class means plus
 heavy-tailed Laplace nuisance of decreasing scale), one in-domain and one shifted test
 set (a constant offset plus a quarter of the classes absent, so masking is exercised).
 
-Reported: both C-search times and their ratio; the mean over every seed x shot x variant
-x test set of |delta accuracy| (target <= 0.005) and the largest difference of a
-mean-over-seeds table cell. Where validation accuracy is flat in C (near-separable
-draws, C >= 1e4) the two searches can keep different C values of equal validation
-accuracy, which moves single cells by a few points while the average stays small. Timings share the CPU with whatever else
-runs; the ratio from the same run is the meaningful figure.
+Compared (``"compared"`` in the JSON): the test accuracy of every seed x shot x variant x
+test set cell, each side after its own C search; the target is the largest single-cell
+|delta accuracy| (<= 0.005). Also reported: its mean, the largest difference of a
+mean-over-seeds cell, the fraction of draws with the same chosen C, and both C-search
+times and their ratio. Timings share the CPU with whatever else runs; the ratio from the
+same run is the meaningful figure.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ import warnings
 import numpy as np
 
 HELP = "time the few-shot C search against a loop of scikit-learn LogisticRegression fits (same data)"
-TARGETS = {"mean_abs_delta_per_draw": 0.005}
+TARGETS = {"max_abs_delta_per_draw": 0.005}
 
 
 def add_arguments(parser) -> None:
@@ -49,15 +57,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--full", action="store_true", help="shots 1,2,4,8,16 (default: the quick 1,4,16)")
 
 
-#: scikit-learn's tolerance in the bench: tight, so that both sides reach the same minimiser
-#: and the comparison measures the search, not where two solvers happen to stop (at its
-#: default 1e-4 the stopping points differ enough to flip validation ties and the chosen C)
-SKLEARN_TOL = 1e-8
+#: scikit-learn's solver and tolerance in the bench: one that reaches the minimiser at every C
+#: of the grid (module docstring), so that the comparison measures the search, not where
+#: two solvers happen to stop
+SKLEARN_SOLVER, SKLEARN_TOL = "newton-cg", 1e-12
 
 
 def search_c_sklearn(Xtr, ytr, Xva, yva, n_classes, *, grid=None, steps=None, tol=None, max_iter=10000):
     """CoOp's C search with one scikit-learn fit per C and task (same return keys as search_c)."""
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     from clipica.fewshot.protocol import BISECTION_STEPS, C_GRID
@@ -69,15 +76,18 @@ def search_c_sklearn(Xtr, ytr, Xva, yva, n_classes, *, grid=None, steps=None, to
     for t in range(T):
         n_fits = n_iter = 0
         # centred by the training mean: the same minimiser (the intercept is not
-        # penalised), but lbfgs on uncentred CLIP-like features stops at max_iter far from it
+        # penalised), better conditioned on uncentred CLIP-like features
         mu = Xtr[t].mean(axis=0)
         Xt, Xv = Xtr[t] - mu, Xva[t] - mu
 
         def fit(C, Xt=Xt, Xv=Xv, t=t):
             nonlocal n_fits, n_iter
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                m = LogisticRegression(C=C, max_iter=max_iter, tol=SKLEARN_TOL).fit(Xt, ytr[t])
+                # newton-cg at tol 1e-12 reaches the rounding floor at C >= 1e6 and says
+                # "Line Search failed" there: it stops at the minimiser to float64 precision
+                warnings.simplefilter("ignore")
+                m = LogisticRegression(C=C, solver=SKLEARN_SOLVER, max_iter=max_iter,
+                                       tol=SKLEARN_TOL).fit(Xt, ytr[t])
             n_fits += 1
             n_iter += int(np.max(m.n_iter_))
             return m, float((m.predict(Xv) == yva[t]).mean())
@@ -165,10 +175,16 @@ def run_benchmark(train=None, shifts=None, label=None, seeds=3, full=False, prog
         "clipica_c_search_s": s_ours, "sklearn_c_search_s": s_ref,
         "speedup_c_search": s_ref / max(s_ours, 1e-9),
         "clipica_total_s": wall_ours, "sklearn_total_s": wall_ref,
-        "max_abs_delta_mean_accuracy": float(np.nanmax(delta)),
+        "compared": ("test accuracy of every seed x shot x variant x test set cell, each side after its own "
+                     "C search (same grid, bisection and tie rules) on identical features; both solve every "
+                     "fit to the minimiser"),
+        "max_abs_delta_per_draw": float(np.nanmax(per_draw)),
         "mean_abs_delta_per_draw": float(np.nanmean(per_draw)),
+        "max_abs_delta_mean_accuracy": float(np.nanmax(delta)),
         "same_C_fraction": float(np.mean(np.isclose(ours.C, ref.C, rtol=1e-6))),
-        "sklearn_settings": f"LogisticRegression(C, max_iter=10000, tol={SKLEARN_TOL}), lbfgs, centred features (CoOp's loop)",
+        "clipica_settings": f"fit_multinomial_path, tol {ours.config['tol']}: {ours.config['tol_rule']}",
+        "sklearn_settings": (f"LogisticRegression(C, solver={SKLEARN_SOLVER!r}, tol={SKLEARN_TOL}, max_iter=10000) "
+                             "on centred features, one fit per C (CoOp's loop)"),
         "targets": TARGETS,
     }
 
@@ -177,7 +193,7 @@ def run(args) -> int:
     shifts = dict(args.shift) or None
     say = (lambda *a, **k: None) if args.json else print
     res = run_benchmark(args.train, shifts, args.label, args.seeds, args.full, progress=say)
-    ok = res["mean_abs_delta_per_draw"] <= TARGETS["mean_abs_delta_per_draw"]
+    ok = res["max_abs_delta_per_draw"] <= TARGETS["max_abs_delta_per_draw"]
     res["pass"] = bool(ok)
     if args.json:
         sys.stdout.write(json.dumps(res) + "\n")
@@ -185,8 +201,7 @@ def run(args) -> int:
         print(f"C search: clipica {res['clipica_c_search_s']:.1f} s, sklearn loop {res['sklearn_c_search_s']:.1f} s "
               f"(x{res['speedup_c_search']:.1f}); whole protocol {res['clipica_total_s']:.1f} s vs "
               f"{res['sklearn_total_s']:.1f} s")
-        print(f"|delta accuracy| per draw {res['mean_abs_delta_per_draw']:.4f} on average (target <= 0.005); "
-              f"largest |delta| of a mean-over-seeds cell {res['max_abs_delta_mean_accuracy']:.4f}; "
-              f"same C in {100 * res['same_C_fraction']:.0f} %")
+        print(f"|delta accuracy| per cell: largest {res['max_abs_delta_per_draw']:.4f} (target <= 0.005), "
+              f"mean {res['mean_abs_delta_per_draw']:.4f}; same C in {100 * res['same_C_fraction']:.0f} % of the draws")
         print("PASS" if ok else "FAIL")
     return 0 if ok else 1

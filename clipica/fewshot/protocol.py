@@ -188,7 +188,7 @@ def search_c(
     *,
     grid=C_GRID,
     steps: int = BISECTION_STEPS,
-    tol: float = 1e-8,
+    tol: float = 1e-4,
     max_iter: int = 1000,
 ) -> dict[str, np.ndarray]:
     """CoOp's C search for ``T`` tasks at once (see the module docstring).
@@ -322,7 +322,7 @@ def run_fewshot(
     val_shots=VAL_SHOTS,
     seeds=range(N_SEEDS),
     variants=VARIANTS,
-    tol: float = 1e-8,
+    tol: float = 1e-4,
     max_iter: int = 1000,
     fingerprints: dict[str, str] | None = None,
     progress: bool = False,
@@ -438,7 +438,7 @@ def run_fewshot(
     bar.close()
     config = {
         "c_grid": list(C_GRID), "bisection_steps": BISECTION_STEPS, "tol": tol, "max_iter": max_iter,
-        "tol_rule": "largest gradient entry <= tol x its value at zero (per problem)",
+        "tol_rule": "||grad|| <= tol ||W|| / (C n) per problem, i.e. ||W - W*|| <= tol ||W||",
         "dims_rule": DIMS_RULE if dims is None else f"given: {dict(dims)}", "paper_dims": dict(PAPER_DIMS), "n_features": D,
         "sampling": "per class c: default_rng([seed, c]).permutation(rows of c); first shots train, next val",
         "pca+ica": "PCA projection (not whitened) to P dims, then ICA(K2)",
