@@ -377,6 +377,7 @@ def build_report(
     extra_figures: Sequence[tuple[str, Any]] = (),
     compare: Mapping[str, Any] | None = None,
     factors: Sequence[Mapping[str, Any]] = (),
+    fewshot: Mapping[str, Any] | None = None,
     title: str = "clipica report",
     filename: str = "report.html",
 ) -> Path:
@@ -413,6 +414,8 @@ def build_report(
         Categorical factors (``name``, ``columns``, ``source``: declared or detected from the
         labels, :mod:`clipica.data.label_groups`): the headline reads their one-hot columns
         as one factor, scored as a block where ``compare`` has block scores.
+    fewshot : dict, optional
+        The content of ``fewshot.json`` (``clipica fewshot``): Liu et al.'s few-shot probes.
     """
     out_dir = Path(out_dir)
     heatmap, stability_png = embeddable(heatmap, out_dir), embeddable(stability_png, out_dir)
@@ -495,6 +498,10 @@ def build_report(
     ]
     if compare:
         sections += ["<h2>Other decompositions on the same rows</h2>", _section_compare(compare)]
+    if fewshot:
+        from clipica.report_fewshot import section_fewshot
+
+        sections += ["<h2>Few-shot probes with ICA, in-domain and under shift</h2>", section_fewshot(fewshot)]
     for caption, fig in extra_figures:
         sections.append(_img(fig, _e(caption)))
     sections += ["<h2>Glossary</h2>", glossary_section()]

@@ -238,10 +238,18 @@ def test_cli_runs_on_stores_and_bad_inputs_exit_2(tmp_path, capsys):
     assert main(args) == 0
     res = FewShotResult.load(out / "fewshot.json")
     assert res.test_sets == ["in-domain", "dark"] and res.test_info["dark"]["classes_present"] == 3
-    assert res.fingerprints["train"] and res.fingerprints["shift:dark"]
+    assert res.fingerprints["store"] and res.fingerprints["shift:dark"] and res.fingerprints["params"]
     for name in ("table.md", "table.csv", "fewshot.png"):
         assert (out / name).stat().st_size > 0
+    assert res.claim() in (out / "table.md").read_text()
     capsys.readouterr()
+    # stage semantics: the same stores and settings reuse fewshot.json, other settings recompute it
+    mtime = (out / "fewshot.json").stat().st_mtime_ns
+    assert main(args) == 0
+    assert "reused" in capsys.readouterr().out and (out / "fewshot.json").stat().st_mtime_ns == mtime
+    assert main([*args[:-2], "--variants", "linear"]) == 0
+    assert "reused" not in capsys.readouterr().out
+    assert FewShotResult.load(out / "fewshot.json").variants == ["linear"]
     bad = [
         (["--label", "Smiling"], "no label column Smiling"),
         (["--label", "A+B", "--shots", "30"], "rows in the training pool"),
@@ -251,3 +259,40 @@ def test_cli_runs_on_stores_and_bad_inputs_exit_2(tmp_path, capsys):
         code = main(["fewshot", "--train", str(train), "--out", str(tmp_path / "o2"), "--seeds", "1", *extra])
         err = capsys.readouterr().err
         assert code == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+
+
+def _small_result(fingerprints=None):
+    X, y = _blobs(3, n=120, d=6, k=3)
+    Xt, yt = _blobs(4, n=60, d=6, k=3)
+    return run_fewshot(X, y, ["a", "b", "c"], {"in-domain": (Xt, yt), "dark": (Xt * 0.5, yt)},
+                       shots=(1, 2), val_shots=(1, 1), seeds=range(3), variants=("linear", "ica", "pca+ica"),
+                       fingerprints=fingerprints)
+
+
+def test_claim_says_which_variant_helps_with_paired_numbers():
+    res = _small_result()
+    text = res.claim()
+    assert text.count(" ± ") == 5 and "+ICA" in text and "+PCA+ICA" in text and "under shift" in text
+    gain = res.paired_gain("ica")["in-domain"]
+    manual = 100 * np.mean(res.accuracy[:, :, 1, 0] - res.accuracy[:, :, 0, 0], axis=1)
+    np.testing.assert_allclose(gain, manual)
+    assert f"{np.mean(gain):+.1f} ± {np.std(gain, ddof=1):.1f} points in-domain" in text
+
+
+def test_report_shows_the_fewshot_json_of_its_own_store_only(tmp_path):
+    from types import SimpleNamespace
+
+    from clipica.pipeline.report import gather
+    from clipica.report import build_report
+
+    run = tmp_path / "run"
+    _small_result({"store": "abc", "params": "p"}).save(run / "fewshot" / "fewshot.json")
+    ica = SimpleNamespace(mean_=np.zeros(6), components_=np.eye(6)[:2])
+    store = SimpleNamespace(path=tmp_path / "store")
+    found = gather(store, ica, run, store_fp="abc", ica_dir=tmp_path / "ica", compute_missing=False)
+    assert found["fewshot"]["label"] == "" and found["fewshot"]["fingerprints"]["store"] == "abc"
+    other = gather(store, ica, run, store_fp="xyz", ica_dir=tmp_path / "ica", compute_missing=False)
+    assert other["fewshot"] is None
+    html = build_report(tmp_path / "rep", fewshot=found["fewshot"]).read_text()
+    assert "Few-shot probes with ICA" in html and "Against the linear probe" in html
+    assert "shift average" in html and "data:image/png;base64" in html

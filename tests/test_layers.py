@@ -19,7 +19,7 @@ LAYERS = [
     ("cli", ["cli", "__main__"]),  # __main__ is `python -m clipica`, the CLI's entry point
     ("demo", ["demo", "bench"]),
     ("pipeline", ["pipeline"]),
-    ("report", ["report", "report_text", "report_html", "report_sections"]),
+    ("report", ["report", "report_text", "report_html", "report_sections", "report_fewshot"]),
     ("viz", ["viz"]),
     ("analyses", ["probes", "metrics", "naming", "naming_chance", "intervene", "decoder", "fewshot", "compare", "categorical", "block_traversal",
                   "simulate"]),

@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), metavar="V,V,...",
                         help=f"some of {','.join(VARIANTS)} (default all)")
     parser.add_argument("--modality", choices=("image", "text"), default="image", help="embeddings to probe")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing fewshot.json")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute even when DIR/fewshot.json is valid for these stores and settings "
+                             "(a stale one is always recomputed)")
     parser.add_argument("--json", action="store_true", help="print the result JSON on stdout instead of the table")
 
 
@@ -54,12 +56,10 @@ def run(args) -> int:
     from pathlib import Path
 
     from clipica import fewshot as F
-    from clipica._atomic import atomic_write_text
-    from clipica.errors import ArtifactExistsError, InputError
+    from clipica.errors import InputError
+    from clipica.pipeline.fewshot import fewshot_stage
 
     out = Path(args.out)
-    if (out / "fewshot.json").exists() and not args.overwrite:
-        raise ArtifactExistsError(f"{out / 'fewshot.json'} exists; pass --overwrite to replace it")
     shots = args.shots or (list(F.QUICK_SHOTS) if args.quick else list(F.SHOTS))
     if args.val_shots:
         val = args.val_shots
@@ -74,30 +74,16 @@ def run(args) -> int:
     shifts = dict(args.shift)
     if len(shifts) != len(args.shift):
         raise InputError("--shift names must be distinct")
-    result = F.fewshot_from_stores(
-        args.train, label=args.label, shifts=shifts, test=args.test, modality=args.modality,
-        shots=shots, val_shots=val, seeds=range(n_seeds), variants=variants, progress=not args.json,
+    result, reused = fewshot_stage(
+        args.train, out, shifts=shifts, test=args.test, label=args.label, modality=args.modality,
+        shots=shots, val_shots=val, seeds=range(n_seeds), variants=variants, reuse=not args.overwrite,
+        progress=not args.json,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    result.save(out / "fewshot.json")
-    table = result.markdown()
-    atomic_write_text(out / "table.md", table + "\n")
-    atomic_write_text(out / "table.csv", result.table().to_csv(index=False, float_format="%.3f"))
-    import io
-
-    import matplotlib.pyplot as plt
-
-    from clipica._atomic import atomic_write_bytes
-    from clipica.viz.fewshot import plot_fewshot
-
-    fig = plot_fewshot(result)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(out / "fewshot.png", buf.getvalue())
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     else:
-        print(table)
-        print(f"wrote {', '.join(str(out / o) for o in OUTPUTS)}")
+        print(result.markdown())
+        print(result.claim())
+        verb = "reused (same stores and settings; --overwrite recomputes)" if reused else "wrote"
+        print(f"{verb} {', '.join(str(out / o) for o in OUTPUTS)}")
     return 0

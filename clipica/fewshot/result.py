@@ -82,6 +82,49 @@ class FewShotResult:
             lines.append(f"| {r['shots']} | {r['variant']} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
+    def paired_gain(self, variant: str, baseline: str = "linear") -> dict[str, np.ndarray]:
+        """Per seed, ``variant`` minus ``baseline`` accuracy (points), averaged over shot counts.
+
+        Returns ``{"in-domain": (n_seeds,), "shift average": (n_seeds,)}`` (the second only
+        when there are shifted sets). Paired: both variants are fitted on the same rows.
+        """
+        v, b = self.variants.index(variant), self.variants.index(baseline)
+        out = {IN_DOMAIN: 100 * np.nanmean(self.accuracy[:, :, v, 0] - self.accuracy[:, :, b, 0], axis=1)}
+        if self.shift_sets:
+            sa = self.shift_average()
+            out["shift average"] = 100 * np.nanmean(sa[:, :, v] - sa[:, :, b], axis=1)
+        return out
+
+    def claim(self) -> str:
+        """One sentence: do +ICA and +PCA+ICA help over the linear probe, in-domain and under shift?
+
+        Per variant and test set the paired gain of :meth:`paired_gain` (mean over shot
+        counts), mean ± std over seeds; "helps" / "hurts" when the mean is more than two
+        standard errors above / below 0, else "no clear difference".
+        """
+        if "linear" not in self.variants:
+            return "No linear probe in this run, so no claim about +ICA against it."
+        parts, verdicts = [], []
+        for variant in (v for v in ("ica", "pca+ica") if v in self.variants):
+            gains = self.paired_gain(variant)
+            cells, words = [], []
+            for where, g in gains.items():
+                m = float(np.mean(g))
+                sd = float(np.std(g, ddof=1)) if g.size > 1 else float("nan")
+                se = sd / np.sqrt(g.size) if g.size > 1 else float("inf")
+                word = "helps" if m - 2 * se > 0 else "hurts" if m + 2 * se < 0 else "makes no clear difference"
+                label = "in-domain" if where == IN_DOMAIN else "under shift"
+                cells.append(f"{m:+.1f} ± {sd:.1f} points {label}")
+                words.append(f"{word} {label}")
+            parts.append(f"+{variant.upper()} {' and '.join(cells)}")
+            verdicts.append(f"+{variant.upper()} {' and '.join(words)}")
+        if not parts:
+            return "Neither +ICA nor +PCA+ICA was run, so no claim."
+        shots = f"{self.shots[0]}-{self.shots[-1]}" if len(self.shots) > 1 else str(self.shots[0])
+        return (f"Against the linear probe (accuracy gain averaged over {shots} shots, paired per seed, "
+                f"mean ± std over {len(self.seeds)} seeds): {'; '.join(parts)} — so "
+                f"{', and '.join(verdicts)}.")
+
     def records(self) -> list[dict[str, Any]]:
         """One dict per seed x shots x variant x test set (accuracy, C, validation accuracy)."""
         out = []

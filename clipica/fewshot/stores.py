@@ -33,13 +33,6 @@ def parse_shift(text: str) -> tuple[str, str]:
     return name, path
 
 
-def store_fingerprint(store) -> str:
-    """sha256 of the store's manifest (what produced it and how many rows it holds)."""
-    from clipica._format import content_hash
-
-    return content_hash({}, {"manifest": store.manifest})
-
-
 def _features(store, modality: str) -> np.ndarray:
     if modality == "image":
         return np.asarray(store.image, dtype=np.float32)
@@ -96,10 +89,14 @@ def fewshot_from_stores(
     Raises InputError (one line) for a missing store, a missing label column, or a class
     with fewer rows than shots + validation shots.
     """
+    from clipica.artifacts import params_fingerprint, store_fingerprint
+
     store = _open(train, "train")
     X = _features(store, modality)
     codes, classes = class_codes(store.rows, label)
-    fps = {"train": store_fingerprint(store)}
+    # "store" is the train store, as in every result of a run folder (the report looks for
+    # a fewshot.json of its own store); "params" the protocol's settings
+    fps = {"store": store_fingerprint(store)}
     tests: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if test is None:
         if not 0 < test_fraction < 1:
@@ -112,7 +109,7 @@ def fewshot_from_stores(
     else:
         tstore = _open(test, "test")
         tests[IN_DOMAIN] = (_features(tstore, modality), _map_codes(tstore, label, classes))
-        fps[IN_DOMAIN] = store_fingerprint(tstore)
+        fps["test"] = store_fingerprint(tstore)
     for name, path in (shifts or {}).items():
         if name in tests:
             raise InputError(f"fewshot: test set name {name!r} used twice")
@@ -124,10 +121,25 @@ def fewshot_from_stores(
             )
         tests[name] = (_features(sstore, modality), _map_codes(sstore, label, classes))
         fps[f"shift:{name}"] = store_fingerprint(sstore)
+    seeds, variants = [int(s) for s in seeds], list(variants)
+    fps["params"] = params_fingerprint(fewshot_settings(
+        label=label, modality=modality, test_fraction=None if test is not None else test_fraction,
+        shots=shots, val_shots=val_shots, seeds=seeds, variants=variants, shifts=list(shifts or {})))
     return run_fewshot(
         X, codes, classes, tests, label=label, shots=shots, val_shots=val_shots, seeds=seeds,
         variants=variants, fingerprints=fps, progress=progress, search=search,
     )
+
+
+def fewshot_settings(*, label, modality, test_fraction, shots, val_shots, seeds, variants, shifts) -> dict:
+    """The settings a ``fewshot.json`` depends on besides its stores (hashed as ``params``)."""
+    from clipica.fewshot.protocol import BISECTION_STEPS, C_GRID, DIMS_RULE, SOLVER_TOL
+
+    return {"label": label, "modality": modality, "test_fraction": test_fraction, "split_seed": SPLIT_SEED,
+            "shots": [int(s) for s in shots], "val_shots": [int(v) for v in val_shots],
+            "seeds": [int(s) for s in seeds], "variants": list(variants), "shifts": list(shifts),
+            "c_grid": list(C_GRID), "bisection_steps": BISECTION_STEPS, "dims_rule": DIMS_RULE,
+            "tol": SOLVER_TOL}
 
 
 def _map_codes(store, label: str, classes: list[str]) -> np.ndarray:

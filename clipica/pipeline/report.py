@@ -121,7 +121,7 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
     """Every valid result for (store, decomposition), computing the missing ones when asked.
 
     Returns ``{"probe", "naming", "interventions", "stability", "summary", "compare",
-    "factors"}`` (None or [] for what is absent). Results computed here go to ``out/probe``,
+    "factors", "fewshot"}`` (None or [] for what is absent). Results computed here go to ``out/probe``,
     ``ICA_DIR/naming`` and ``out/traversals``. ``factors`` (declared categorical factors,
     ``CategoricalFactor`` or ``"NAME=COL,..."``) come first in ``"factors"``, then the groups of
     mutually exclusive label columns detected among the probed attributes
@@ -168,9 +168,11 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
     # `clipica compare STORE --out RUN/compare` on the same store feeds the report's comparison
     # section and the categorical-factor headline; one for another store is skipped
     compare = _find("compare", [run.compare / "compare.json"], {"store": store_fp}, strict=False)
+    # `clipica fewshot --train STORE --out RUN/fewshot` with this store as the train store
+    fewshot = _find("fewshot", [run.fewshot / "fewshot.json"], {"store": store_fp}, strict=False)
     return {"probe": probe_doc, "naming": naming_doc, "interventions": interventions,
             "stability": stability, "summary": summary, "compare": compare,
-            "factors": report_factors(store, probe_doc, factors)}
+            "factors": report_factors(store, probe_doc, factors), "fewshot": fewshot}
 
 
 def report_factors(store, probe_doc: dict | None, declared: Sequence = ()) -> list[dict]:
@@ -245,6 +247,7 @@ def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
                         naming=results.get("naming"), interventions=interventions,
                         stability=stability, summary=summary, provenance=provenance,
                         compare=results.get("compare"), factors=results.get("factors") or (),
+                        fewshot=results.get("fewshot"),
                         title=title or "clipica report")
 
 
