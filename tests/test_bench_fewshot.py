@@ -20,17 +20,18 @@ def test_vectorised_search_picks_the_same_c_and_accuracy_as_the_sklearn_loop():
     ytr = np.repeat(np.arange(4), 4)[None].repeat(3, 0)
     ours = search_c(Xtr, ytr, Xva, ytr, 4)
     ref = search_c_sklearn(Xtr, ytr, Xva, ytr, 4)
-    # the chosen C may differ where validation accuracy is flat (near-separable, C >= 1e4);
-    # the validation accuracy reached and the predictions may not
+    # both reach the minimiser at every C (sklearn's newton-cg at tol 1e-12), so the two
+    # searches see the same validation accuracies and keep the same C and predictions
     np.testing.assert_allclose(ours["val_accuracy"], ref["val_accuracy"])
+    np.testing.assert_allclose(ours["C"], ref["C"], rtol=1e-9)
     X_test = X[:120]
     for t in range(3):
         a = (X_test @ ours["coef"][t] + ours["intercept"][t]).argmax(1)
         b = (X_test @ ref["coef"][t] + ref["intercept"][t]).argmax(1)
-        assert (a == b).mean() >= 0.95
+        assert (a == b).mean() >= 0.99
 
 
 def test_bench_runs_small_and_reports_agreement():
     res = run_benchmark(seeds=1, classes=4, per_class=30, progress=lambda *a: None)
-    assert res["mean_abs_delta_per_draw"] <= 0.005
+    assert res["max_abs_delta_per_draw"] <= 0.005 and "compared" in res
     assert res["speedup_c_search"] > 0 and res["variants"] == ["linear", "ica", "pca+ica", "pca"]
