@@ -18,11 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (compare.json, table, figures)")
     parser.add_argument("--factor", action="append", default=[], metavar="NAME=COL1,COL2,...",
                         help="declare a categorical factor (repeatable; default: detect mutually exclusive columns)")
-    parser.add_argument("--seeds", default="0,1,2", help="independent initialisations (default 0,1,2)")
+    parser.add_argument("--seeds", default=None,
+                        help="independent initialisations (default 0,1,2; with --quick 0,1)")
     parser.add_argument("--modality", choices=("image", "text"), default="image")
     parser.add_argument("--max-rows", type=int, default=None, metavar="N", help="use a seeded subsample of N rows")
     parser.add_argument("--quick", action="store_true",
-                        help="fewer training passes and at most 5000 rows (a smoke run in about a minute)")
+                        help="fewer training passes, 2 seeds, at most 5000 rows (a smoke run in under a minute)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR/compare.json")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if (out / "compare.json").exists() and not args.overwrite:
         raise ArtifactExistsError(f"{out / 'compare.json'} exists; pass --overwrite to replace it")
     try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         raise InputError(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
     params = compare_params(args.methods, args.k, seeds=seeds, quick=args.quick, max_rows=args.max_rows,

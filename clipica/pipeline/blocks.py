@@ -114,10 +114,11 @@ def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: 
 # ------------------------------------------------------------------ compare
 
 
-def compare_params(methods, k: int, *, seeds=(0, 1, 2), quick: bool = False,
+def compare_params(methods, k: int, *, seeds=None, quick: bool = False,
                    max_rows: int | None = None, factors=(), modality: str = "image") -> dict:
-    """The settings a ``compare.json``'s fingerprint covers (``--quick``: at most 5000 rows)."""
-    from clipica.compare import METHODS
+    """The settings a ``compare.json``'s fingerprint covers. ``quick``: at most 5000 rows and,
+    unless ``seeds`` are given, 2 seeds (0, 1) instead of 3 (0, 1, 2)."""
+    from clipica.compare import METHODS, QUICK_SEEDS
 
     methods = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
     bad = [m for m in methods if m not in METHODS]
@@ -126,6 +127,8 @@ def compare_params(methods, k: int, *, seeds=(0, 1, 2), quick: bool = False,
                          f"choose from {', '.join(METHODS)}")
     if max_rows is None and quick:
         max_rows = 5000
+    if seeds is None:
+        seeds = QUICK_SEEDS if quick else (0, 1, 2)
     return {"methods": list(dict.fromkeys(methods)), "k": int(k), "seeds": [int(s) for s in seeds],
             "quick": bool(quick), "max_rows": None if max_rows is None else int(max_rows),
             "factors": [str(f) for f in factors or ()], "modality": modality}

@@ -215,7 +215,7 @@ def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwr
             log.reuse(f"{n_reused} traversals in {rf.traversals}")
 
     if cfg.compare:
-        seeds = [cfg.seed, cfg.seed + 1, cfg.seed + 2]
+        seeds = [cfg.seed + i for i in range(2 if cfg.compare_quick else 3)]
         cparams = blocks.compare_params(cfg.compare, k, seeds=seeds, quick=cfg.compare_quick)
         with log.stage("compare", f"{', '.join(cparams['methods'])} at K = {k} on the same rows"):
             commands.append(f"clipica compare {rf.store} --methods {','.join(cparams['methods'])} --k {k} "
