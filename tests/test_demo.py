@@ -76,6 +76,9 @@ def test_summary_agrees_with_the_artifacts(demo_run):
              for m in ("ica", "pca", "raw")}
     for m, v in means.items():
         assert s["mean_best_auc"][m] == pytest.approx(v)
+    for g in s["groups"].values():
+        want = np.mean([s["attributes"][a]["ica_best_auc"] for a in g["attributes"]])
+        assert g["mean_best_auc"]["ica"] == pytest.approx(want)
     sweep = json.loads((out / "stability" / "stability.json").read_text())
     assert sweep["chosen_k"] == s["k"]
     assert sweep["k"] == [4, 8]
@@ -120,10 +123,37 @@ def test_report_is_written_and_self_contained(demo_run):
     assert "Not computed" not in html
     for name in s["attributes"]:
         assert name in html
-    assert f"{s['mean_best_auc']['ica']:.3f}" in html
+    # the hair colours are one categorical factor, detected from the labels: the headline and
+    # the cards average the binary attributes apart from it
+    assert list(s["groups"]) == ["binary attributes", "hair"]
+    assert s["groups"]["hair"]["attributes"] == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]
+    assert f"{s['groups']['binary attributes']['mean_best_auc']['ica']:.3f}" in html
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "Binary attributes (7):" in text and "Categorical factors (1)" in text
+    assert "hair (Black_Hair, Blond_Hair, Brown_Hair, Gray_Hair; detected from the labels)" in text
     # traversals of the attributes the demo promises
     traversed = {t["attribute"] for t in s["traversals"]}
     assert traversed <= {"Smiling", "Eyeglasses", "Blond_Hair"} and traversed
+
+
+def test_no_pole_names_a_phrase_and_its_negation_without_the_flag(demo_run):
+    """On the demo store: wherever the names shown at one pole hold a phrase and its negation,
+    that pair is flagged as not separated by the model, in naming.json and in the report."""
+    from clipica.naming import negation_pairs
+
+    out, _ = demo_run
+    doc = json.loads((out / "ica" / "naming" / "naming.json").read_text())
+    html = (out / "report.html").read_text()
+    flagged = 0
+    for comp in doc["components"]:
+        for pole in ("+", "-"):
+            named = comp["named"][pole]
+            shown = [n["text"] for n in named["names"]]
+            assert all(abs(n["score"]) > doc["chance"]["threshold"] for n in named["names"])
+            pairs = {tuple(p) for p in negation_pairs(shown)}
+            assert pairs <= {tuple(p) for p in named["unseparated"]}, (comp["component"], pole)
+            flagged += bool(pairs)
+    assert ("not separated by the model" in html) == (flagged > 0)
 
 
 def test_demo_rejects_bad_sizes(tmp_path, capsys):

@@ -308,3 +308,28 @@ def test_component_names_round_trip_through_json():
         ComponentNames.from_dict({**d, "format": "clipica.probe/1"})
     with pytest.raises(ArtifactError, match="malformed"):
         ComponentNames.from_dict({k: v for k, v in d.items() if k != "projection"})
+
+
+def test_a_random_weight_model_gets_names_for_under_5_percent_of_components(tmp_path, monkeypatch):
+    """The must-show of the chance level: tiny-faces with random weights (``--pretrained
+    none``) on synthetic faces; over ICA fits of several sizes and seeds, fewer than 5% of
+    the components get any name above the chance threshold (without it, every component
+    has a top word; random weights gave |z| up to 3.1)."""
+    import clipica
+    from clipica.decompositions.ica import ICA
+    from clipica.naming import name_components
+
+    monkeypatch.setenv("CLIPICA_CACHE", str(tmp_path / "cache"))  # random weights need no cache
+    store = clipica.extract(model="tiny-faces", pretrained="none", data="synthetic-faces:300",
+                            out=tmp_path / "store", batch_size=100, num_workers=0, progress=False)
+    encoder = store.load_encoder()
+    named = total = 0
+    for seed in (0, 1):
+        for k in (16, 24):
+            ica = ICA(n_components=k, random_state=seed, max_iter=400).fit(store.image)
+            names = name_components(store, ica, encoder=encoder)
+            assert names.threshold is not None and np.abs(names.scores).max() > 1.5
+            named += sum(bool(names.names(c, "+")["names"] or names.names(c, "-")["names"])
+                         for c in range(k))
+            total += k
+    assert named / total < 0.05, (named, total)

@@ -194,6 +194,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch)
     monkeypatch.setattr(tt, "_lr_at", real_lr_at)
     result = tt.train_tiny(out=tmp_path / "resumed", **kw)
     assert result["training"]["resumed_from_step"] == 6
+    assert 7 - result["training"]["resumed_from_step"] <= kw["checkpoint_every"]  # steps redone
     assert not (tmp_path / "resumed" / tt.CHECKPOINT_NAME).exists()  # superseded by the weights
 
     a = load_file(tmp_path / "straight" / tiny.WEIGHTS_NAME)
@@ -201,6 +202,23 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch)
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_the_demo_training_redoes_at_most_150_steps_after_an_interrupt(monkeypatch):
+    """`make demo` trains through the pipeline's model stage: it keeps train_tiny's default
+    checkpoint interval, so an interrupted first demo redoes fewer steps than that interval
+    (the resume itself: the test above), at most 150."""
+    import inspect
+
+    from clipica.models import train_tiny as tt
+    from clipica.pipeline import fit
+
+    default = inspect.signature(tt.train_tiny).parameters["checkpoint_every"].default
+    calls = []
+    monkeypatch.setattr(tt, "train_tiny", lambda **kw: calls.append(kw))
+    fit.train_tiny_stage(steps=5, progress=False)
+    every = calls[0].get("checkpoint_every", default)
+    assert every is not None and 0 < every <= 150
 
 
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, monkeypatch):

@@ -67,8 +67,11 @@ def format_summary(summary: dict) -> str:
             f"{f(a['pca_best_auc'])} {f(a['raw_best_auc'])} {f(a['linear_probe_auc'])} "
             f"{f(a['selectivity'], 2):>6}  {', '.join(a['top_words'][:3])}"
         )
-    m = summary["mean_best_auc"]
-    lines.append(f"{'mean':<12} {'':>4} {f(m['ica'])} {f(m['pca'])} {f(m['raw'])}")
+    groups = summary.get("groups") or {"all": {"mean_best_auc": summary["mean_best_auc"]}}
+    for name, g in groups.items():  # a categorical factor's columns are averaged apart
+        m = g["mean_best_auc"]
+        label = "mean" if len(groups) == 1 else f"mean, {name}" + (" (categorical)" if g.get("categorical") else "")
+        lines.append(f"{label:<17}{f(m['ica'])} {f(m['pca'])} {f(m['raw'])}")
     if summary.get("mcc"):
         lines.append("MCC vs ground-truth latents: " + ", ".join(f"{k} {f(v)}" for k, v in summary["mcc"].items()))
     t = summary.get("timings") or {}

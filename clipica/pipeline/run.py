@@ -287,9 +287,24 @@ def build_summary(cfg: RunConfig, store, ica, rf: artifacts.RunFolder, *, k: int
             "top_words": [short_phrase(w) for w, _ in poles.get(comp, {}).get(pole, [])][:5],
         }
 
-    def mean(key):
-        vals = [v[key] for v in attrs.values() if v.get(key) is not None]
+    def mean(key, names=None):
+        vals = [v[key] for a, v in attrs.items()
+                if (names is None or a in names) and v.get(key) is not None]
         return float(sum(vals) / len(vals)) if vals else None
+
+    def means(names=None):
+        return {m: mean(f"{m}_best_auc", names) for m in ("ica", "pca", "raw", "random_rotation")}
+
+    # a categorical factor's one-hot columns (detected from the labels) are one factor, not
+    # several binary attributes: the means are given per group, as the report's headline does
+    from clipica.pipeline.report import report_factors
+
+    factors = [f for f in report_factors(store, probe) if set(f["columns"]) <= set(attrs)]
+    grouped = {c for f in factors for c in f["columns"]}
+    binary = [a for a in attrs if a not in grouped]
+    groups = {"binary attributes": {"attributes": binary, "mean_best_auc": means(binary)}}
+    groups.update({f["name"]: {"attributes": f["columns"], "categorical": True,
+                               "mean_best_auc": means(f["columns"])} for f in factors})
 
     stab_mean = None
     if stability is not None and k in stability.get("k", []):
@@ -304,8 +319,9 @@ def build_summary(cfg: RunConfig, store, ica, rf: artifacts.RunFolder, *, k: int
         "ica_converged": bool(ica.converged_),
         "ica_n_iter": int(ica.n_iter_),
         "attributes": attrs,
-        "mean_best_auc": {"ica": mean("ica_best_auc"), "pca": mean("pca_best_auc"),
-                          "raw": mean("raw_best_auc"), "random_rotation": mean("random_rotation_best_auc")},
+        "mean_best_auc": means(),
+        "groups": groups,
+        "factors": factors,
         "ica_beats_baselines": [a for a, v in attrs.items()
                                 if all(v[b] is None or v["ica_best_auc"] > v[b]
                                        for b in ("pca_best_auc", "raw_best_auc"))],
