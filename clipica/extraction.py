@@ -226,6 +226,9 @@ def extract(
     EmbeddingStore with ``image`` (and ``text`` when the source has captions)
     of shape (n_rows, embed_dim), float32.
     """
+    if progress:  # importing pandas/torch and reading a label table take seconds on a busy CPU
+        sys.stderr.write(f"clipica extract: reading {data}\n")
+        sys.stderr.flush()
     from clipica.data import open_source, resolve_spec
     from clipica.models import PRECISIONS, resolve_device
     from clipica.models.preprocess import check_preprocess

@@ -31,6 +31,7 @@ from clipica.report_html import (  # noqa: F401 - re-exported: the report's publ
     _missing,
     _num,
     _score,
+    carried_by,
     embeddable,
     folded_auc,
     png_bytes,
@@ -244,7 +245,8 @@ def _section_probe_table(
         "the component index says which). Baselines use the same rows and the same K: PCA "
         "components, raw embedding dimensions, and a random rotation of the whitened data. "
         "Green: ICA beats every baseline; red: it does not"
-        + (f" — here: <b>{_e(', '.join(losers))}</b>." if losers else ".")
+        + (f" — here: <b>{_e(', '.join(losers[:10]))}</b>"
+           + (f" and {len(losers) - 10} more." if len(losers) > 10 else ".") if losers else ".")
         + " The linear probe uses all ICA components and is scored on held-out rows.</p>"
     )
     return f"<table>{head}{''.join(body)}</table>{note}"
@@ -436,6 +438,15 @@ def build_report(
         if comp is not None and int(comp) in poles:
             pole = "negative" if r.get("pole") == "-" else "positive"
             top_words[attr] = [w for w, _ in poles[int(comp)].get(pole, [])]
+    # a component's names describe the attribute it separates best at that pole, not the
+    # near-chance attributes whose best code it happens to be (Chubby on the Pale_Skin code)
+    owner = {}
+    for attr, r in rows.items():
+        if r.get("best_component") is not None:
+            strong, _ = carried_by({a: q for a, q in rows.items() if q.get("pole") == r.get("pole")},
+                                   int(r["best_component"]))
+            owner[attr] = bool(strong) and strong[0][0] == attr
+    top_words = {a: (w if owner.get(a, True) else []) for a, w in top_words.items()}
     if metrics is None and probe:
         metrics = {k: probe[k] for k in ("mcc", "dci", "mig", "sap", "modularity") if probe.get(k)}
 

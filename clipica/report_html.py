@@ -110,3 +110,20 @@ def _score(value: Any) -> Any:
     return value
 
 
+#: a folded AUC below this separates an attribute hardly better than chance: such an attribute
+#: is not said to be "carried" by its best component, and gets none of its names
+NEAR_CHANCE_AUC = 0.6
+
+
+def carried_by(rows: Mapping[str, Mapping[str, Any]], component: int) -> tuple[list[tuple[str, Any]], int]:
+    """The attributes whose best single component is ``component`` and that it separates
+    (folded ICA AUC >= :data:`NEAR_CHANCE_AUC`), best first, as ``(name, row)``; and how
+    many others have it as their best component only near chance.
+
+    ``rows``: :func:`clipica.report.probe_attributes` output.
+    """
+    mine = [(n, r) for n, r in rows.items()
+            if r.get("best_component") is not None and int(r["best_component"]) == int(component)]
+    strong = [(n, r) for n, r in mine if (_num(r.get("ica")) or 0.0) >= NEAR_CHANCE_AUC]
+    strong.sort(key=lambda t: -(_num(t[1].get("ica")) or 0.0))
+    return strong, len(mine) - len(strong)

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from clipica.report_html import _e, _fmt, _img, _missing, _num, short_phrase
+from clipica.report_html import NEAR_CHANCE_AUC, _e, _fmt, _img, _missing, _num, carried_by, short_phrase
 from clipica.report_text import th
 
 
@@ -70,10 +70,15 @@ def _section_naming(
         return _missing(
             "component names", "Run <code>clipica name STORE --ica ICA_DIR</code> to name components."
         )
-    matched: dict[int, list[str]] = {}
-    for attr, r in rows.items():
-        if r.get("best_component") is not None:
-            matched.setdefault(int(r["best_component"]), []).append(f"{attr}{r.get('pole', '')}")
+    def matched(comp: int) -> str:
+        # the attributes this component separates, best first; near-chance ones only counted
+        strong, weak = carried_by(rows, comp)
+        out = ", ".join(f"{_e(a)}{_e(r.get('pole', ''))} ({_fmt(r.get('ica'), 2)})" for a, r in strong)
+        if weak:
+            out += (f"{'; ' if out else ''}<span class=\"missing\">{weak} more near chance "
+                    f"(AUC &lt; {NEAR_CHANCE_AUC})</span>")
+        return out
+
     body = []
     for comp in sorted(poles):
         p = poles[comp]
@@ -92,12 +97,12 @@ def _section_naming(
             return out
 
         body.append(
-            f"<tr><td>{comp}</td><td class=\"l\">{_e(', '.join(matched.get(comp, [])))}</td>"
+            f"<tr><td>{comp}</td><td class=\"l\">{matched(comp)}</td>"
             f'<td class="l pos">{words("positive")}</td>'
             f'<td class="l neg">{words("negative")}</td></tr>'
         )
     return (
-        '<table><tr><th>component</th><th class="l">best component for (probe)</th>'
+        '<table><tr><th>component</th><th class="l">best component for (ICA best AUC)</th>'
         '<th class="l">top words, positive pole</th><th class="l">top words, negative pole</th></tr>'
         + "".join(body)
         + "</table><p class=\"note\">Words are ranked by the projection of their text embedding "

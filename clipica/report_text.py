@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from clipica.report_html import _e, _mean, _num
+from clipica.report_html import NEAR_CHANCE_AUC, _e, _mean, _num
 
 #: one line per number the report shows; the table headers carry the same line on hover
 GLOSSARY: dict[str, str] = {
@@ -124,7 +124,20 @@ def binary_headline(rows: Mapping[str, Mapping[str, Any]], baselines: Sequence[s
     text = (f"<b>Binary attributes ({len(names)}):</b> the best single ICA component separates "
             f"each attribute with a mean ROC AUC of <b>{ica:.3f}</b>")
     text += (", against " + "; ".join(parts) + ".") if parts else " (no baseline was scored)."
-    return text + _verdict(parts, losses)
+    # an attribute no representation separates says nothing about the rotation: named apart
+    chance = [n for n in losses if max(
+        [rows[n]["ica"], *(_num(rows[n].get(b)) or 0.0 for b in baselines)]) < NEAR_CHANCE_AUC]
+    if chance:
+        losses = {n: v for n, v in losses.items() if n not in chance}
+        shown = ", ".join(map(_e, chance[:12])) + (f" and {len(chance) - 12} more" if len(chance) > 12 else "")
+        text += (f" {len(chance)} of them no representation separates (every best AUC below "
+                 f"{NEAR_CHANCE_AUC}: {shown}): the embeddings hardly hold these labels, whatever "
+                 "the rotation.")
+    verdict = _verdict(parts, losses)
+    if chance:
+        verdict = (" On every other attribute ICA wins against every baseline." if parts and not losses
+                   else verdict.replace(" ICA does not win on ", " Elsewhere ICA does not win on ", 1))
+    return text + verdict
 
 
 def _factor_key(f: Mapping[str, Any]) -> frozenset:

@@ -249,3 +249,30 @@ def test_metric_settings_are_a_caption_not_rows_of_dashes(tmp_path):
     assert "dci disentanglement 0.800 0.600" in text and "mig 0.500 0.400" in text
     assert ("computed on DCI: 1000 rows, subsample seed 1, 20 trees of depth 3, 0.25 held out; "
             "MIG: 3000 rows, subsample seed 0.") in text
+
+
+def test_near_chance_attributes_are_named_apart_and_carry_no_names(tmp_path):
+    """Attributes no representation separates (CelebA's noise columns on a small model) are
+    not listed as ICA's losses one by one, are not 'carried' by their best component, and do
+    not borrow the names of the attribute that component does carry."""
+    attrs = {
+        "Pale_Skin": {"best_component": 2, "best_auc": 0.99, "runner_up_auc": 0.6,
+                      "pca": {"best_auc": 0.90}},
+        "Chubby": {"best_component": 2, "best_auc": 0.53, "runner_up_auc": 0.52,
+                   "pca": {"best_auc": 0.55}},
+        "Mustache": {"best_component": 7, "best_auc": 0.74, "runner_up_auc": 0.7,
+                     "pca": {"best_auc": 0.91}},
+    }
+    rows = probe_attributes({"attributes": attrs})
+    text = _text(binary_headline(rows, ["pca"]))
+    assert "1 of them no representation separates (every best AUC below 0.6: Chubby)" in text
+    assert "Elsewhere ICA does not win on Mustache (PCA 0.910 ≥ 0.740)" in text
+    assert "Chubby (" not in text
+    naming = {"chance": {"threshold": 2.0}, "components": [
+        {"component": 2, "positive": [], "negative": [],
+         "named": {"+": {"names": [{"text": "a photo of a person with pale skin", "score": 6.5}],
+                         "unseparated": []}, "-": {"names": [], "unseparated": []}}}]}
+    html = build_report(tmp_path, probe={"attributes": attrs}, naming=naming).read_text()
+    row = {m.group(1): m.group(2) for m in re.finditer(r'<tr><td class="l">(\w+)</td>(.*?)</tr>', html)}
+    assert "with pale skin" in row["Pale_Skin"] and "with pale skin" not in row["Chubby"]
+    assert "Pale_Skin+ (0.99)" in _text(html) and "1 more near chance" in _text(html)

@@ -70,8 +70,9 @@ def format_summary(summary: dict) -> str:
     groups = summary.get("groups") or {"all": {"mean_best_auc": summary["mean_best_auc"]}}
     for name, g in groups.items():  # a categorical factor's columns are averaged apart
         m = g["mean_best_auc"]
-        label = "mean" if len(groups) == 1 else f"mean, {name}" + (" (categorical)" if g.get("categorical") else "")
-        lines.append(f"{label:<17}{f(m['ica'])} {f(m['pca'])} {f(m['raw'])}")
+        what = "" if len(groups) == 1 else f"  {name} ({len(g.get('attributes') or [])}" + (
+            ", one categorical factor)" if g.get("categorical") else ")")
+        lines.append(f"{'mean':<12} {'':>4} {f(m['ica'])} {f(m['pca'])} {f(m['raw'])}{what}")
     if summary.get("mcc"):
         lines.append("MCC vs ground-truth latents: " + ", ".join(f"{k} {f(v)}" for k, v in summary["mcc"].items()))
     t = summary.get("timings") or {}

@@ -211,6 +211,7 @@ def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
            commands: Sequence[str] = (), title: str | None = None) -> Path:
     """``out/report.html`` from gathered results (:func:`gather`); computes nothing."""
     from clipica.report import build_report, probe_attributes
+    from clipica.report_html import carried_by
 
     probe = results.get("probe")
     summary = dict(results.get("summary") or {})
@@ -218,7 +219,8 @@ def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
     if probe:
         rows = probe_attributes(probe)
         for item in interventions:
-            item["best_for"] = [a for a, r in rows.items() if r.get("best_component") == item["component"]]
+            # the attributes it separates (not those near chance whose best it merely is)
+            item["best_for"] = [a for a, _ in carried_by(rows, item["component"])[0]]
     manifest = store.manifest
     model = manifest.get("model")
     model = model if isinstance(model, dict) else {"spec": model}

@@ -49,7 +49,7 @@ def plot_auc_comparison(rows: Mapping[str, Mapping[str, Any]], columns=("ica", "
                        color=colors.get(c), label=literal(c.replace("_", " ")), zorder=3 if c == "ica" else 2)
         ax.set_yticks(y, [literal(n) for n in order], fontsize=7)  # names as written
         ax.set_ylim(-0.7, len(order) - 0.3)
-        ax.set_xlim(0.5, 1.0)
+        ax.set_xlim(0.49, 1.01)  # markers at 0.5 or 1.0 drawn whole, not cut by the frame
         ax.set_xlabel("best single-code ROC AUC (folded)")
         ax.grid(axis="x", alpha=0.3)
         ax.grid(axis="y", alpha=0.15)
