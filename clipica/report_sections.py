@@ -10,7 +10,16 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from clipica.report_html import NEAR_CHANCE_AUC, _e, _fmt, _img, _missing, _num, carried_by, short_phrase
+from clipica.report_html import (
+    NEAR_CHANCE_AUC,
+    _e,
+    _fmt,
+    _img,
+    _missing,
+    _num,
+    carried_by,
+    short_phrase,
+)
 from clipica.report_text import th
 
 
