@@ -63,7 +63,10 @@ def plot_stability_vs_k(sweep: Any, chosen_k: int | None = None, threshold: floa
     if chosen_k is not None:
         ax.axvline(chosen_k, color="k", lw=1, alpha=0.6)
         ax.annotate(f"K={chosen_k}", (chosen_k, 0.03), xytext=(3, 0), textcoords="offset points", fontsize=8)
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    # one legend for both y-axes, below the axes: inside it covered the K line and low points
+    handles = [h for a in fig.axes for h in a.get_lines() if not h.get_label().startswith("_")]
+    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", ncol=3,
+               fontsize=8, frameon=False)
     ax.set_title("ICA stability across bootstrap runs")
     return fig
 
