@@ -113,6 +113,32 @@ def test_retrieval_excludes_the_source_row():
     assert idx2.tolist() == np.argsort(-s, axis=1)[:, :2].tolist()
 
 
+def test_a_memmapped_bank_is_read_in_chunks_with_the_same_answers(tmp_path):
+    """A store's memmap is read block by block from the file (row_chunks): the same blocks,
+    neighbours and component statistics as from the array in memory."""
+    from clipica._linalg import row_chunks
+    from clipica.intervene.edit import component_stats
+
+    rng = np.random.default_rng(1)
+    bank = rng.normal(size=(103, 8)).astype(np.float32)
+    bank.tofile(tmp_path / "image.f32")
+    mm = np.memmap(tmp_path / "image.f32", dtype=np.float32, mode="r", shape=(103, 8))
+    blocks = list(row_chunks(mm, 10))
+    assert [a for a, _ in blocks] == list(range(0, 103, 10)) and type(blocks[0][1]) is np.ndarray
+    np.testing.assert_array_equal(np.concatenate([b for _, b in blocks]), bank)
+    np.testing.assert_array_equal(np.concatenate([b for _, b in row_chunks(mm[5:50], 10)]), bank[5:50])
+    q = rng.normal(size=(4, 8))
+    for a, b in zip(retrieve_neighbours(q, mm, k=3, chunk=10), retrieve_neighbours(q, bank, k=3, chunk=10),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    ica = SimpleNamespace(mean_=bank.mean(0).astype(np.float64), components_=rng.normal(size=(3, 8)),
+                          mixing_=rng.normal(size=(8, 3)))
+    mu, sd = component_stats(ica, mm, chunk=10)
+    S = (bank.astype(np.float64) - ica.mean_) @ ica.components_.T
+    np.testing.assert_allclose(mu, S.mean(0), atol=1e-10)
+    np.testing.assert_allclose(sd, S.std(0, ddof=1), rtol=1e-10)
+
+
 def test_selectivity_definition():
     t, s = selectivity([0.5, -4.0, 1.0, -0.5])
     assert t == 1 and s == pytest.approx(4.0 / 2.0)

@@ -88,7 +88,7 @@ def _as_matrix(X: Any, D: int, what: str = "X") -> np.ndarray:
 
 
 def component_stats(
-    ica: Any, reference: Any, *, chunk: int = 65536
+    ica: Any, reference: Any, *, chunk: int = 8192
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of every source on ``reference`` rows.
 
@@ -109,11 +109,12 @@ def component_stats(
         raise InputError(
             "need at least 2 reference rows to measure a component's standard deviation"
         )
+    from clipica._linalg import row_chunks
+
     s1 = np.zeros(K)
     s2 = np.zeros(K)
-    for start in range(0, n, chunk):
-        block = _as_matrix(reference[start : start + chunk], D, "reference")
-        S = (np.asarray(block, dtype=np.float64) - mean) @ W.T
+    for _, block in row_chunks(reference, chunk):  # memory: one block, whatever n
+        S = (np.asarray(_as_matrix(block, D, "reference"), dtype=np.float64) - mean) @ W.T
         s1 += S.sum(0)
         s2 += (S * S).sum(0)
     mu = s1 / n

@@ -42,8 +42,10 @@ def retrieve_neighbours(
         raise InputError(f"exclude has {excl.shape[0]} entries for {M} queries")
     best_s = np.full((M, 0), -np.inf, dtype=np.float32)
     best_i = np.zeros((M, 0), dtype=np.int64)
-    for start in range(0, P, chunk):
-        B = unit_rows(_as_matrix(bank[start : start + chunk], D, "bank"), np.float32)
+    from clipica._linalg import row_chunks
+
+    for start, block in row_chunks(bank, chunk):  # memory: one chunk, whatever P
+        B = unit_rows(_as_matrix(block, D, "bank"), np.float32)
         sims = Q @ B.T  # (M, b)
         if excl is not None:
             hit = (excl >= start) & (excl < start + len(B))

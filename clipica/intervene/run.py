@@ -48,7 +48,7 @@ class InterventionResult:
     text: TextResponse | None
     decoded: DecodedTraversal | None
     info: dict = field(default_factory=dict)
-    row_id_lookup: list | None = field(default=None, repr=False)
+    row_id_lookup: Any = field(default=None, repr=False)  # row index -> id, or None
 
     def to_dict(self, fingerprints: dict[str, str] | None = None) -> dict:
         """What ``intervene.json`` holds, tagged ``clipica.intervene/1`` with the inputs'
@@ -199,6 +199,20 @@ class _SparseIds(dict):
         return dict.__getitem__(self, int(i))
 
 
+class _RowIds:
+    """Row index -> row id (str), converted on lookup: a 200k-row store's ids are not all
+    turned into Python strings when a result names a few dozen of them."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self._ids = ids
+
+    def __getitem__(self, i):
+        return str(self._ids[int(i)])
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 def _pick_rows(store: Any, n_rows: int, seed: int) -> np.ndarray:
     N = len(store.image)
     if N < 2:
@@ -290,7 +304,7 @@ def run_intervention(
         )
 
     decoded = decoded_traversal(tr, decoder) if decoder is not None else None
-    ids = store.rows["id"].astype(str).tolist() if "id" in store.rows.columns else None
+    ids = _RowIds(store.rows["id"].to_numpy()) if "id" in store.rows.columns else None
     info: dict[str, Any] = {}
     if ids is not None:
         info["row_ids"] = [ids[i] for i in idx]
