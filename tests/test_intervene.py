@@ -508,6 +508,36 @@ def test_attribute_probes_are_cached_per_store_and_decomposition(tmp_path, monke
     assert len(fits) == 4  # a damaged cache is refitted
 
 
+def test_component_stats_are_cached_per_store_and_decomposition(tmp_path, monkeypatch):
+    """The traversal unit (each component's std on the store) is measured once per store and
+    decomposition: exact through JSON, recomputed when either changes or the file is damaged."""
+    from types import SimpleNamespace
+
+    import clipica.intervene as iv
+    from clipica.pipeline.analyses import component_stats_stage
+
+    ica, X, labels = planted_attributes(1, N=200)
+    store = SimpleNamespace(image=X, rows=labels, label_columns=list(labels.columns), embed_dim=X.shape[1])
+    calls = []
+    real = iv.component_stats
+    monkeypatch.setattr(iv, "component_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    path = tmp_path / "component_stats.json"
+    mu, sd = component_stats_stage(store, ica, path, store_fp="s1")
+    mu2, sd2 = component_stats_stage(store, ica, path, store_fp="s1")
+    assert len(calls) == 1
+    np.testing.assert_array_equal(mu2, mu)
+    np.testing.assert_array_equal(sd2, sd)
+    np.testing.assert_array_equal(sd, real(ica, X)[1])
+    component_stats_stage(store, ica, path, store_fp="s2")
+    assert len(calls) == 2  # another store
+    other = SimpleNamespace(mean_=ica.mean_, components_=ica.components_[::-1].copy(), mixing_=ica.mixing_)
+    component_stats_stage(store, other, path, store_fp="s2")
+    assert len(calls) == 3  # another decomposition
+    path.write_text("{not json")
+    component_stats_stage(store, other, path, store_fp="s2")
+    assert len(calls) == 4  # damaged: measured again
+
+
 def test_selectivity_stage_reads_the_shared_attribute_probe_cache(tmp_path, monkeypatch):
     """Selectivity fits no probes of its own: it fills (or reads) the run folder's
     attribute-probe cache that traversals read, and its value is the intervention's."""

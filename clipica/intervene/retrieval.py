@@ -50,10 +50,16 @@ def retrieve_neighbours(
         if excl is not None:
             hit = (excl >= start) & (excl < start + len(B))
             sims[np.nonzero(hit)[0], excl[hit] - start] = -np.inf
-        idx = np.broadcast_to(np.arange(start, start + len(B)), sims.shape)
+        if sims.shape[1] > k:  # the chunk's k best only (a partition, not a sort of the chunk)
+            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            idx = part + start
+            sims = np.take_along_axis(sims, part, 1)
+        else:
+            idx = np.broadcast_to(np.arange(start, start + len(B)), sims.shape)
         all_s = np.concatenate([best_s, sims], axis=1)
         all_i = np.concatenate([best_i, idx], axis=1)
-        take = np.argsort(-all_s, axis=1, kind="stable")[:, :k]
+        # best first; equal similarities: the lower row index first
+        take = np.lexsort((all_i, -all_s), axis=1)[:, :k] if all_s.size else all_i
         best_s = np.take_along_axis(all_s, take, 1)
         best_i = np.take_along_axis(all_i, take, 1)
     return best_i, best_s

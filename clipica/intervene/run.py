@@ -239,6 +239,7 @@ def run_intervention(
     seed: int = 0,
     mode: str = "shift",
     image_size: int = 64,
+    stats: Any = None,
 ) -> InterventionResult:
     """Edit ``component`` for some of the store's rows and run every viewer.
 
@@ -254,6 +255,8 @@ def run_intervention(
     prompt_pairs : "auto" (built-in CelebA pairs for the store's label columns),
         a list of (name, positive, negative), or None to skip the text view.
     encoder : the model's Encoder for the text view (``store.load_encoder()`` when None).
+    stats : (mean (K,), std (K,)) of the components on the store's rows, as
+        :func:`component_stats` returns them (e.g. from a cache); measured when None.
     """
     K = np.asarray(ica.components_).shape[0]
     component = _check_component(component, K)
@@ -268,7 +271,9 @@ def run_intervention(
     alphas = np.sort(np.asarray(alphas, dtype=np.float64).reshape(-1))
     # fail early (exit status 2 from the CLI) when the images are not reachable
     _load_images(store, idx[:1], image_size)
-    mu, sd = component_stats(ica, X)
+    mu, sd = component_stats(ica, X) if stats is None else (np.asarray(stats[0]), np.asarray(stats[1]))
+    if mu.shape != (K,) or sd.shape != (K,):
+        raise InputError(f"stats must be (mean, std) of shape ({K},) each, got {mu.shape} and {sd.shape}")
     tr = edit_components(
         np.asarray(X[idx]),
         ica,

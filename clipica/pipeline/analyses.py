@@ -381,6 +381,36 @@ def attribute_probes_stage(store, ica, path: str | os.PathLike, *, store_fp: str
 
 #: the text view's prompt embeddings, cached beside the probes (see prompt_encoder_stage)
 PROMPT_EMBEDDINGS_JSON = "prompt_embeddings.json"
+#: every component's mean and std on the store's rows (the traversal unit), beside the probes
+COMPONENT_STATS_JSON = "component_stats.json"
+
+
+def component_stats_stage(store, ica, path: str | os.PathLike, *, store_fp: str,
+                          say=None) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of every component on the store's rows (:func:`clipica.intervene.component_stats`),
+    computed once per store and decomposition and cached at ``path``
+    (``clipica.component_stats/1``; float64 values round-trip exactly through JSON). A pass over
+    a 200k-row store is a few seconds that a second intervention need not pay."""
+    from clipica.intervene import component_stats
+
+    expect = fingerprints(store_fp, ica)
+    K = int(np.asarray(ica.components_).shape[0])
+    doc = artifacts.read_valid(path, "component_stats", expect)
+    if doc is not None:
+        try:
+            mu = np.asarray(doc["mean"], dtype=np.float64)
+            sd = np.asarray(doc["std"], dtype=np.float64)
+            if mu.shape == sd.shape == (K,) and np.all(np.isfinite(mu)) and np.all(sd >= 0):
+                return mu, sd
+        except (KeyError, TypeError, ValueError):
+            pass  # damaged: compute again
+    if say is not None:
+        say(f"measuring the {K} components' standard deviations on {len(store.image):,} rows "
+            f"(once per store and decomposition; cached in {path})")
+    mu, sd = component_stats(ica, store.image)
+    artifacts.save_result(path, {"mean": mu.tolist(), "std": sd.tolist(), "rows": int(len(store.image))},
+                          kind="component_stats", fingerprints=expect)
+    return mu, sd
 
 
 class _CachedTexts:
@@ -484,11 +514,16 @@ def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_f
             encoder = prompt_encoder_stage(
                 store, Path(probes_path).with_name(PROMPT_EMBEDDINGS_JSON),
                 [t for _, pos, neg in pairs for t in (pos, neg)], store_fp=store_fp, say=say)
+    stats = None
+    if probes_path is not None:
+        stats = component_stats_stage(store, ica, Path(probes_path).with_name(COMPONENT_STATS_JSON),
+                                      store_fp=store_fp, say=say)
     say(f"component {comp}: {len(params['alphas'])} steps on {params['rows']} rows, nearest "
         f"neighbours among {len(store.image):,} rows")
     result = run_intervention(store, ica, comp, alphas=params["alphas"], rows=params["rows"],
                               decoder=decoder, probes=probes, prompt_pairs=pairs, encoder=encoder,
-                              k=params["neighbours"], seed=params["seed"], mode=params["mode"])
+                              k=params["neighbours"], seed=params["seed"], mode=params["mode"],
+                              stats=stats)
     png.parent.mkdir(parents=True, exist_ok=True)
     say(f"drawing the figures into {png.parent}")
     from clipica.viz.traversal import plot_intervention, plot_views
@@ -516,6 +551,6 @@ def strip_private(doc: dict) -> dict:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
-__all__ = ["ATTRIBUTE_PROBES_JSON", "PROBE_OUTPUTS", "PROMPT_EMBEDDINGS_JSON", "prompt_encoder_stage", "attribute_probes_stage", "attribute_selectivity", "compute_probe", "fingerprints", "name_stage",
+__all__ = ["ATTRIBUTE_PROBES_JSON", "COMPONENT_STATS_JSON", "component_stats_stage", "PROBE_OUTPUTS", "PROMPT_EMBEDDINGS_JSON", "prompt_encoder_stage", "attribute_probes_stage", "attribute_selectivity", "compute_probe", "fingerprints", "name_stage",
            "naming_params", "probe_params", "probe_stage", "selectivity_stage", "strip_private",
            "traversal_params", "traversal_stage"]
