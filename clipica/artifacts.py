@@ -11,7 +11,7 @@ part on its own)::
     RUN/probe/            probe.json, tables, heatmap.png, selectivity.json
     RUN/traversals/       component_II.json + PNGs per traversed component
     RUN/compare/          compare.json (other decompositions on the same rows)
-    RUN/fewshot/          the few-shot table
+    RUN/fewshot/          fewshot.json + table.md/csv + fewshot.png (clipica fewshot --out RUN/fewshot)
     RUN/report.html       RUN/summary.json
 
 Every result file is JSON in the envelope of :mod:`clipica._format`: a format tag

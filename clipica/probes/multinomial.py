@@ -100,11 +100,15 @@ def _loss_grad(Z, Y, W, b, inv_cn):
     Wcat = W.transpose(0, 2, 1, 3).reshape(T, r, m * k)
     logits = np.matmul(Z, Wcat).reshape(T, n, m, k) + b[:, None]  # (T, n, m, k)
     logits -= logits.max(axis=-1, keepdims=True)
+    dy = (logits * Y).sum(axis=-1)  # (T, n, m): z_y - max z <= 0
     e = np.exp(logits, out=logits)
-    ey = (e * Y).sum(axis=-1)  # (T, n, m)
+    ey = np.exp(dy)
     e -= e * Y  # the y entry 0
-    others = e.sum(axis=-1)  # (T, n, m), sum over c != y
-    f = np.log1p(others / ey).sum(axis=1) / n + 0.5 * inv_cn * (W * W).sum(axis=(2, 3))
+    others = e.sum(axis=-1)  # (T, n, m), sum over c != y; >= 1 where y is not the top class
+    # log1p(s / e_y) while e_y is representable; a row misclassified by a margin beyond
+    # ~700 would underflow e_y to 0, and there log(s + e_y) - dy has nothing to cancel
+    row = np.where(dy > -30.0, np.log1p(others / np.maximum(ey, 1e-300)), np.log(others + ey) - dy)
+    f = row.sum(axis=1) / n + 0.5 * inv_cn * (W * W).sum(axis=(2, 3))
     inv_se = 1.0 / (others + ey)
     e *= inv_se[..., None]  # P with its y entry 0
     e -= Y * (others * inv_se)[..., None]  # P - Y
