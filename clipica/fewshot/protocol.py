@@ -21,8 +21,9 @@ Protocol (CoOp's linear probe, lpclip/linear_probe.py, with Liu et al.'s variant
   wins, i.e. the largest C on ties), then 8 bisection steps in log10 C starting from
   [peak/10, peak*10]: fit both ends, keep the better one (the left, smaller C, on ties)
   and halve the interval towards it. The final model is the one kept at the last step.
-  Each value of the grid (smallest C first) and each bisection step is one batched fit
-  over seeds x variants, warm-started from the nearest C already fitted for the task.
+  Each value of the grid (smallest C first) and each bisection step (both ends, only
+  those not fitted yet) is one batched fit over seeds x variants, warm-started from the
+  nearest C already fitted for the task.
 - **Variants**, on the same rows, every decomposition fitted on the few-shot train+val
   rows only:
 
@@ -210,27 +211,32 @@ def search_c(
     def val_acc(coef, b, sel=slice(None)):
         return _accuracy(np.matmul(Xva[sel], coef) + b[:, None, :], yva[sel])
 
-    def fit(logcs: np.ndarray) -> None:
-        """Fit every task at its own log10 C in ``logcs`` (T,), warm-started, into the cache."""
-        todo = [t for t in range(T) if cache.get(t, logcs[t]) is None]
+    def fit(*logcs: np.ndarray) -> None:
+        """Fit every task at each of its log10 C values in ``logcs`` (arrays (T,)), warm-started,
+        into the cache: all (task, C) pairs not cached yet in one batched call."""
+        todo = []
+        for lc in logcs:
+            for t in range(T):
+                if cache.get(t, lc[t]) is None and (t, lc[t]) not in todo:
+                    todo.append((t, float(lc[t])))
         if not todo:
             return
         D, k = Xtr.shape[2], n_classes
         W0 = np.zeros((len(todo), 1, D, k))
         b0 = np.zeros((len(todo), 1, k))
-        for j, t in enumerate(todo):
-            near = cache.nearest(t, logcs[t])
+        for j, (t, lc) in enumerate(todo):
+            near = cache.nearest(t, lc)
             if near is not None:
                 W0[j, 0], b0[j, 0] = near[0], near[1]
-        sel = np.asarray(todo)
+        sel = np.asarray([t for t, _ in todo])
         path = fit_multinomial_path(
-            Xtr[sel], ytr[sel], (10.0 ** logcs[sel])[:, None], n_classes=k,
+            Xtr[sel], ytr[sel], (10.0 ** np.asarray([lc for _, lc in todo]))[:, None], n_classes=k,
             coef0=W0, intercept0=b0, tol=tol, max_iter=max_iter,
         )
         accs = val_acc(path.coef[:, 0], path.intercept[:, 0], sel)
-        for j, t in enumerate(todo):
-            cache.put(t, float(logcs[t]), (path.coef[j, 0], path.intercept[j, 0], float(accs[j])))
-        iters[sel] += path.n_iter[:, 0]
+        for j, (t, lc) in enumerate(todo):
+            cache.put(t, lc, (path.coef[j, 0], path.intercept[j, 0], float(accs[j])))
+            iters[t] += path.n_iter[j, 0]
 
     # the grid along the C path, smallest C first, each value warm-started from the
     # previous one (measured: half the time of one batch of all values, which keeps a
@@ -243,8 +249,7 @@ def search_c(
     left, right = peak - 1.0, peak + 1.0
     chosen = peak.copy()
     for _ in range(steps):
-        fit(left)
-        fit(right)
+        fit(left, right)  # one batched call: a task's new end (or both) with every other task's
         acc_l = np.array([cache.get(t, left[t])[2] for t in range(T)])
         acc_r = np.array([cache.get(t, right[t])[2] for t in range(T)])
         go_right = acc_l < acc_r
