@@ -10,9 +10,7 @@ matplotlib) load when a function that needs them is first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from clipica._lazy import lazy_exports
 from clipica._version import __version__
 from clipica.errors import (
     ArtifactError,
@@ -73,16 +71,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'clipica' has no attribute {name!r}")
-    module = importlib.import_module(module_name)
-    # a lazily exported submodule (clipica.metrics) is the module itself
-    value = module if module_name == f"clipica.{name}" else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

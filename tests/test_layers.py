@@ -28,7 +28,7 @@ LAYERS = [
     ("models", ["models"]),
     ("data", ["data", "naming_vocab"]),
     ("artifacts", ["artifacts"]),
-    ("ground", ["errors", "_atomic", "_cache", "_version", "_format", "_lock", "_linalg", "__init__"]),
+    ("ground", ["errors", "_atomic", "_cache", "_version", "_format", "_lock", "_linalg", "_lazy", "__init__"]),
 ]
 #: upward imports that exist today and are being removed (the analyses' ``plot=`` figures
 #: moved to ``clipica.viz`` with the probes/intervene split). The test fails when one of

@@ -11,8 +11,7 @@ re-exported here (the function ``stability`` is not: it would hide its module's 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from clipica._lazy import lazy_exports
 
 # name -> module that defines it, imported on first access (PEP 562): the estimator classes
 # need scikit-learn, which the folder readers (clipica.decompositions.saved) do not
@@ -36,19 +35,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'clipica.decompositions' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
-
 __all__ = [
     "ICA",
     "PCA",
@@ -67,3 +53,5 @@ __all__ = [
     "sweep",
     "sweep_k",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

@@ -7,8 +7,9 @@ clipica.viz`` stays light; add a figure by adding a line to ``_LAZY``.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from clipica._lazy import lazy_exports
 
 # public name -> module that defines it
 _LAZY = {
@@ -40,14 +41,4 @@ def literal(text: Any) -> str:
     return str(text).replace("$", r"\$")
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'clipica.viz' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(__all__) | set(globals()))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)
