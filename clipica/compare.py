@@ -61,8 +61,8 @@ METHODS: dict[str, tuple[str, str, dict[str, Any]]] = {
 DEFAULT_METHODS = ("ica", "pca", "raw", "varimax", "dict", "semi_nmf", "sae", "sae4x")
 #: fewer training passes for ``quick``
 QUICK_SEEDS = (0, 1)  # two initialisations: one seed-to-seed stability pair
-QUICK_PARAMS = {"dict": {"max_iter": 3}, "semi_nmf": {"max_iter": 100},
-                "topk_sae": {"n_steps": 300}, "batchtopk_sae": {"n_steps": 300}}
+QUICK_PARAMS = {"dict": {"max_iter": 2}, "semi_nmf": {"max_iter": 100},
+                "topk_sae": {"n_steps": 200}, "batchtopk_sae": {"n_steps": 200}}
 TARGET_AUC = 0.95
 #: kinds whose fit does not depend on the seed (varimax: LAPACK SVD inside EM)
 DETERMINISTIC = ("pca", "identity", "varimax")
