@@ -56,6 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="largest k of the sparse-probe curve before the full probe (default 64)",
     )
+    parser.add_argument(
+        "--curve-rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training rows (seeded subsample) the sparse curves k < K are fitted on (default "
+        "20000; 0 = every training row). The linear probe and held-out AUCs always use every row",
+    )
     parser.add_argument("--no-raw", action="store_true", help="skip the raw-dimension baseline")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing probe.json")
 
@@ -92,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     modality = args.modality or _ica_modality(args.ica) or "image"
     params = probe_params(modality=modality, C=args.C, seed=args.seed, metrics_rows=args.metrics_rows,
                           raw=not args.no_raw, max_sparse=args.max_sparse, dci_rows=args.dci_rows,
-                          dci_trees=args.dci_trees)
+                          dci_trees=args.dci_trees, curve_rows=args.curve_rows)
     out = Path(args.out)
     if (out / "probe.json").exists() and not args.overwrite:
         raise ArtifactExistsError(f"{out / 'probe.json'} exists; pass --overwrite to replace it")

@@ -54,7 +54,16 @@ DCI_TREES = 20
 
 def probe_params(*, modality: str = "image", C: float = 1.0, seed: int = 0,
                  metrics_rows: int = 20000, raw: bool = True, max_sparse: int = 64,
-                 dci_rows: int = DCI_ROWS, dci_trees: int = DCI_TREES) -> dict:
+                 dci_rows: int = DCI_ROWS, dci_trees: int = DCI_TREES,
+                 curve_rows: int | None = None) -> dict:
+    """The probe stage's settings (its fingerprint). ``curve_rows``: training rows the
+    sparse curves k < K are fitted on (default :data:`clipica.probes.probe.CURVE_ROWS`;
+    0 = every training row with the joint solver, the computation before subsampling)."""
+    from clipica.probes.probe import CURVE_ROWS
+
+    curve_rows = CURVE_ROWS if curve_rows is None else int(curve_rows)
+    if curve_rows != 0 and curve_rows < 2:
+        raise InputError(f"curve_rows must be 0 (every training row) or at least 2, got {curve_rows}")
     if C <= 0:
         raise InputError(f"C must be > 0, got {C}")
     if max_sparse < 1:
@@ -65,7 +74,7 @@ def probe_params(*, modality: str = "image", C: float = 1.0, seed: int = 0,
         raise InputError(f"dci_trees must be at least 1, got {dci_trees}")
     return {"modality": modality, "C": float(C), "seed": int(seed), "metrics_rows": int(metrics_rows),
             "raw": bool(raw), "max_sparse": int(max_sparse), "dci_rows": int(dci_rows),
-            "dci_trees": int(dci_trees)}
+            "dci_trees": int(dci_trees), "curve_rows": curve_rows}
 
 
 def compute_probe(store, ica, params: dict, *, progress: bool = True):
@@ -90,7 +99,9 @@ def compute_probe(store, ica, params: dict, *, progress: bool = True):
         raise StoreMismatchError(
             f"the ICA was fitted on {ica.components_.shape[1]}-d data but the store's {modality} "
             f"embeddings are {X.shape[1]}-d; fit the ICA on this store (`clipica ica`)")
-    X = np.asarray(X, dtype=np.float32)
+    X = np.asarray(X, dtype=np.float32)  # the store's float32 memmap: not copied
+    # memory: ICA, PCA and rotation codes in float32 (n x K each); the raw baseline is X
+    # itself, read in blocks (see clipica.probes.probe.baseline_codes)
     codes = ica.transform(X)
     k = codes.shape[1]
     bases = baseline_codes(X, k, random_state=seed, include_raw=params["raw"])
@@ -101,8 +112,9 @@ def compute_probe(store, ica, params: dict, *, progress: bool = True):
             f"the store at {store.path} has no label columns to probe against; extract from a "
             "data source with labels (e.g. synthetic-faces, celeba)")
     labels = rows[label_cols + (["split"] if "split" in rows.columns else [])]
+    curve_rows = params.get("curve_rows", 0) or None  # 0: every training row
     report = probe(codes, labels, baselines=bases, C=params["C"], random_state=seed,
-                   max_sparse=params["max_sparse"], progress=progress)
+                   max_sparse=params["max_sparse"], progress=progress, curve_rows=curve_rows)
     sets = {"ica": codes, **bases}
     if report.factors:
         latent = [f for f in report.factors if f.startswith("latent_")] or report.factors

@@ -35,7 +35,7 @@ from clipica.data.labels import (
     is_numeric_column,
 )
 from clipica.errors import InputError
-from clipica.probes.logistic import fit_logistic
+from clipica.probes.logistic import fit_logistic, fit_logistic_supports
 from clipica.probes.result import CodeReport, ProbeReport
 from clipica.probes.scores import (
     auc_columns,
@@ -75,14 +75,20 @@ def baseline_codes(
     Returns
     -------
     dict
-        ``"raw"``: :class:`~clipica.decompositions.Identity` codes (every embedding
-        dimension, centred); ``"pca"``: :class:`~clipica.decompositions.PCA` codes (top-K
-        principal axes, unit variance); ``"random_rotation"``:
-        :class:`~clipica.decompositions.RandomRotation` codes -- the whitened top-K
-        subspace times a seeded uniformly random K x K rotation: same subspace and
-        variance as the ICA, no independence objective. All (n_samples, ·) float64.
+        ``"raw"``: every embedding dimension as a code -- ``X`` itself, not copied and not
+        centred (every statistic the probes compute on it is unchanged by a shift; a
+        copy would be the largest array of the probe stage); ``"pca"``:
+        :class:`~clipica.decompositions.PCA` codes (top-K principal axes, unit variance);
+        ``"random_rotation"``: :class:`~clipica.decompositions.RandomRotation` codes -- the
+        whitened top-K subspace times a seeded uniformly random K x K rotation: same
+        subspace and variance as the ICA, no independence objective. PCA and rotation
+        codes are (n_samples, K) in X's dtype (float32 stays float32, as ICA's codes).
+
+    Cost: one pass over X for the covariance and one for the PCA codes; the rotation is
+    applied to the PCA codes (``RandomRotation`` is exactly PCA's whitening followed by
+    the rotation), so the whitening is computed once.
     """
-    from clipica.decompositions import PCA, Identity, RandomRotation
+    from clipica.decompositions import PCA, Identity
     from clipica.decompositions.baselines import random_rotation
 
     if not hasattr(X, "dtype") or X.dtype not in (np.float32, np.float64):
@@ -90,21 +96,25 @@ def baseline_codes(
     d = X.shape[1]
     if not 1 <= n_components <= d:
         raise InputError(f"n_components must be in [1, {d}]; got n_components={n_components}.")
-    X64 = np.asarray(X, dtype=np.float64)
-    pca = PCA(n_components).fit(X64).transform(X64)
+    pca = PCA(n_components).fit(X).transform(X)
     if whitening is not None:
         whitening = np.asarray(whitening, dtype=np.float64)
         if whitening.shape != (n_components, d):
             raise InputError(
                 f"whitening must have shape ({n_components}, {d}); got {whitening.shape}."
             )
-        m = X64.mean(axis=0) if mean is None else np.asarray(mean, dtype=np.float64)
-        rotated = (X64 - m) @ whitening.T @ random_rotation(n_components, random_state)
+        m = Identity().fit(X).mean_ if mean is None else np.asarray(mean, dtype=np.float64)
+        U = (whitening.T @ random_rotation(n_components, random_state)).astype(X.dtype)
+        rotated = np.empty((X.shape[0], n_components), dtype=X.dtype)
+        for a in range(0, X.shape[0], 65_536):
+            rotated[a : a + 65_536] = (np.asarray(X[a : a + 65_536]) - m.astype(X.dtype)) @ U
     else:
-        rotated = RandomRotation(n_components, random_state=random_state).fit(X).transform(X64)
+        # = RandomRotation(n_components, random_state).fit(X).transform(X): the same
+        # whitening (PCA's), then the same seeded rotation
+        rotated = pca @ random_rotation(n_components, random_state).astype(pca.dtype)
     out = {"pca": pca, "random_rotation": rotated}
     if include_raw:
-        out = {"raw": Identity().fit(X64).transform(X64), **out}
+        out = {"raw": X, **out}
     return out
 
 
@@ -227,6 +237,35 @@ def _sparse_ks(p: int, max_k: int) -> list[int]:
 
 # ------------------------------------------------------------------ the probe
 
+#: training rows the sparse-probe curves (k < K) are fitted on by default (see probe's
+#: curve_rows); the linear probe and all held-out AUCs use every row
+CURVE_ROWS = 20_000
+
+
+def _curve_rows(tr: np.ndarray, Y: np.ndarray, curve_rows: int | None, seed: int):
+    """(rows the curves k < K are fitted on, or None for the joint solver on all training
+    rows; the ``subsampling`` record for probe.json)."""
+    if curve_rows is None:
+        return None, {"curves": "every training row, joint solver", "curve_rows": int(tr.size)}
+    what = {"curve_rows_requested": int(curve_rows), "seed": int(seed),
+            "solver": "per-label exact Newton on each label's own k components",
+            "full_rows": "single-component AUCs (all rows); component ranking for the curves and "
+                         "the linear probe k = K (all training rows); held-out AUCs (all test rows)"}
+    if tr.size <= curve_rows:
+        return tr, {**what, "curves": "every training row", "curve_rows": int(tr.size)}
+    idx = np.sort(np.random.default_rng([seed, 14]).choice(tr, curve_rows, replace=False))
+    # a label with too few of one class in the subsample would make its curve meaningless:
+    # then the curves use every training row (stated)
+    Ytr, Ys = Y[tr], Y[idx]
+    fitted = (np.nansum(Ytr, axis=0) > 0) & (np.nansum(1 - Ytr, axis=0) > 0)
+    ok = ~fitted | ((np.nansum(Ys, axis=0) >= 10) & (np.nansum(1 - Ys, axis=0) >= 10))
+    if not ok.all():
+        return tr, {**what, "curves": "every training row (a label has < 10 rows of one class "
+                    "in the subsample)", "curve_rows": int(tr.size)}
+    return idx, {**what, "curves": f"seeded subsample of {curve_rows} of {tr.size} training rows",
+                 "curve_rows": int(curve_rows)}
+
+
 
 def _top_two(strength: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the best and second-best row of ``strength`` (K, A) per column; -1 if none."""
@@ -242,7 +281,7 @@ def _top_two(strength: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _probe_codes(
     name: str,
-    codes: np.ndarray,
+    codes,
     Y: np.ndarray,
     F: np.ndarray,
     tr: np.ndarray,
@@ -252,7 +291,11 @@ def _probe_codes(
     max_sparse: int,
     max_iter: int,
     dtype,
+    curve_idx: np.ndarray | None,
 ) -> CodeReport:
+    """One code set's report. ``codes`` may be float32 or a memmap (read in blocks, never
+    copied whole); ``curve_idx``: rows the sparse probes k < K are fitted on (None: today's
+    joint solver on all training rows)."""
     K = codes.shape[1]
     A = Y.shape[1]
     auc = auc_matrix(codes, Y) if A else np.zeros((K, 0))
@@ -280,20 +323,34 @@ def _probe_codes(
         usable &= ~np.all(np.isnan(Ytr), axis=0)
         ua = np.flatnonzero(usable)
         if ua.size:
-            # rank components by training-row AUC only: the held-out rows stay unseen
-            train_strength = np.abs(auc_matrix(codes[tr], Ytr[:, ua]) - 0.5)
+            # rank components by training-row AUC only (all training rows, also when the
+            # curves are fitted on a subsample: which k components a probe gets must not
+            # depend on it), so the held-out rows stay unseen
+            train_strength = np.abs(auc_matrix(codes, Ytr[:, ua], rows=tr) - 0.5)
             train_strength = np.where(np.isnan(train_strength), -np.inf, train_strength)
             order = np.argsort(-train_strength, axis=0, kind="stable")
+            if curve_idx is not None:
+                X_curve = np.asarray(codes[curve_idx])
+                Y_curve = Y[np.ix_(curve_idx, ua)]
+            previous = None
             for i, k in enumerate(ks):
-                mask = None
-                if k < K:
-                    mask = np.zeros((K, ua.size), dtype=bool)
-                    mask[order[:k], np.arange(ua.size)] = True
-                fit = fit_logistic(
-                    codes[tr], Ytr[:, ua], C=C, feature_mask=mask, max_iter=max_iter, dtype=dtype
-                )
+                if k < K and curve_idx is not None:
+                    # each label's own k components, exact Newton per label, warm-started
+                    # from k/2 (supports are nested: the same ranking)
+                    fit = previous = fit_logistic_supports(
+                        X_curve, Y_curve, order[:k].T, C=C, init=previous
+                    )
+                else:
+                    mask = None
+                    if k < K:
+                        mask = np.zeros((K, ua.size), dtype=bool)
+                        mask[order[:k], np.arange(ua.size)] = True
+                    fit = fit_logistic(
+                        codes, Ytr[:, ua], C=C, feature_mask=mask, max_iter=max_iter,
+                        dtype=dtype, rows=tr,
+                    )
                 converged &= fit.converged
-                logits = fit.decision_function(codes[te])
+                logits = fit.decision_function(codes, rows=te)
                 sparse[i, ua] = auc_columns(logits, Yte[:, ua])
                 if k == K:
                     lin_auc[ua] = sparse[i, ua]
@@ -347,6 +404,7 @@ def probe(
     max_iter: int = 500,
     dtype=np.float32,
     progress: bool = False,
+    curve_rows: int | None = CURVE_ROWS,
 ) -> ProbeReport:
     """Score every component against every label, next to baselines on the same rows.
 
@@ -375,6 +433,17 @@ def probe(
         standardised features.
     max_sparse : int
         Largest k of the sparse-probe curve before the full probe (k = 1, 2, 4, ...).
+    curve_rows : int or None
+        The sparse probes with k < K are fitted on a seeded subsample of this many
+        training rows (all of them when there are fewer), each label on its own k
+        components by exact Newton steps (:func:`~clipica.probes.logistic.fit_logistic_supports`).
+        What stays on every row: the components' ranking (training-row AUC), the linear
+        probe (k = K, all training rows: with many features a subsample's probe
+        overfits and its held-out AUC drops, 0.01-0.02 for 512 raw dimensions on 20,000
+        rows), and every held-out AUC (all test rows). None: every curve point on all
+        training rows with the joint solver (the computation before curve_rows existed;
+        ``clipica bench pipeline`` measures the two against each other).
+        ``ProbeReport.subsampling`` records what was subsampled.
 
     Returns
     -------
@@ -383,7 +452,8 @@ def probe(
         fit nothing); the best-k selection uses training rows, the probes' AUC and balanced
         accuracy (threshold: logit 0) test rows.
     """
-    codes = np.asarray(codes, dtype=np.float64)
+    if not (hasattr(codes, "dtype") and codes.dtype in (np.float32, np.float64)):
+        codes = np.asarray(codes, dtype=np.float64)  # float32 codes stay float32 (no copy)
     if codes.ndim != 2:
         raise InputError(f"codes must be (n_samples, n_components); got shape {codes.shape}.")
     if not np.all(np.isfinite(codes)):
@@ -409,7 +479,8 @@ def probe(
     tr, te, source, split_info = _resolve_split(split, df, n, test_size, random_state)
     sets = {name: codes}
     for bname, b in (baselines or {}).items():
-        b = np.asarray(b, dtype=np.float64)
+        if not (hasattr(b, "dtype") and b.dtype in (np.float32, np.float64)):
+            b = np.asarray(b, dtype=np.float64)
         if b.ndim != 2 or b.shape[0] != n:
             raise InputError(
                 f"baseline {bname!r} must have shape ({n}, n_components) like codes; got {b.shape}."
@@ -417,6 +488,9 @@ def probe(
         if bname == name:
             raise InputError(f"baseline name {bname!r} clashes with the main codes' name.")
         sets[bname] = b
+    if curve_rows is not None and curve_rows < 2:
+        raise InputError(f"curve_rows must be at least 2 (or None for all rows); got {curve_rows}.")
+    curve_idx, subsampling = _curve_rows(tr, Y, curve_rows, random_state)
     reports = {}
     items = list(sets.items())
     if progress:
@@ -425,7 +499,8 @@ def probe(
         items = tqdm(items, desc="probe", unit="code set")
     for cname, c in items:
         reports[cname] = _probe_codes(
-            cname, c, Y, F, tr, te, C=C, max_sparse=max_sparse, max_iter=max_iter, dtype=dtype
+            cname, c, Y, F, tr, te, C=C, max_sparse=max_sparse, max_iter=max_iter, dtype=dtype,
+            curve_idx=curve_idx,
         )
     n_pos = np.nansum(Y, axis=0).astype(np.int64) if attrs else np.zeros(0, dtype=np.int64)
     return ProbeReport(
@@ -440,4 +515,5 @@ def probe(
         C=C,
         main=name,
         split_info=split_info,
+        subsampling=subsampling,
     )

@@ -52,7 +52,8 @@ class ProbeReport:
     for the ``probe.json`` layout (format tag ``clipica.probe/1``), :meth:`from_dict` to
     read it back, and :func:`clipica.viz.probe.plot_probe_heatmap` for the figure.
     ``split_info`` states how rows were split for the held-out probes (rule, seed,
-    sizes, and why when a seeded split replaced the store's).
+    sizes, and why when a seeded split replaced the store's); ``subsampling`` which
+    numbers were computed on a row subsample (``probe.json`` ``"subsampling"``).
     """
 
     attributes: list[str]
@@ -67,6 +68,7 @@ class ProbeReport:
     main: str = "ica"
     metrics: dict[str, Any] = field(default_factory=dict)
     split_info: dict[str, Any] = field(default_factory=dict)
+    subsampling: dict[str, Any] = field(default_factory=dict)
 
     # -------------------------------------------------------------- tables
 
@@ -164,7 +166,7 @@ class ProbeReport:
         ``best_component``, ``best_auc``, ``runner_up_auc`` and ``linear_probe_auc``.
         ``factors[name]`` likewise with Spearman. ``summary`` has the means, ``codes`` the
         full signed AUC matrices and every per-code vector (what :meth:`from_dict` reads),
-        ``split`` the rows used, plus any ``metrics`` (``mcc``, ``dci``, ...) that were
+        ``split`` the rows used, ``subsampling`` which numbers used a row subsample, plus any ``metrics`` (``mcc``, ``dci``, ...) that were
         attached (their names in ``metric_names``).
         """
         main = self.codes[self.main]
@@ -206,6 +208,7 @@ class ProbeReport:
                 "n_test": self.n_test,
             },
             "probe": {"model": "logistic regression, L2", "C": self.C, "features": "standardised"},
+            "subsampling": self.subsampling,
             "codes": {
                 name: {
                     "n_components": r.n_components,
@@ -268,6 +271,7 @@ class ProbeReport:
                 main=str(body["main"]),
                 metrics={k: body[k] for k in metric_names},
                 split_info=split,
+                subsampling=dict(body.get("subsampling") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ArtifactError(f"{source} is missing or has malformed fields ({exc!s:.120}); was it hand-edited?") from None

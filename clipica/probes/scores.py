@@ -6,14 +6,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def auc_matrix(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def auc_matrix(scores, labels: np.ndarray, *, rows: np.ndarray | None = None,
+               block: int = 64) -> np.ndarray:
     """ROC AUC of every score column for every binary label column, from ranks.
 
     Parameters
     ----------
-    scores : ndarray of shape (n_samples, n_scores)
-    labels : ndarray of shape (n_samples, n_labels)
+    scores : array of shape (n_samples, n_scores)
+        Any dtype, a memmap included: read ``block`` columns at a time (float64 ranks of
+        a block), so a wide float32 matrix is never copied whole to float64.
+    labels : ndarray of shape (n_samples, n_labels), or (len(rows), n_labels) with ``rows``
         0/1 values; NaN marks a missing label (that row is left out for that label only).
+    rows : int array, optional
+        Score the rows ``scores[rows]`` against ``labels`` (row i of labels is row
+        ``rows[i]`` of scores), without copying the whole matrix first.
 
     Returns
     -------
@@ -24,27 +30,31 @@ def auc_matrix(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """
     from scipy.stats import rankdata
 
-    scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
     if labels.ndim == 1:
         labels = labels[:, None]
-    out = np.full((scores.shape[1], labels.shape[1]), np.nan)
+    n_scores = scores.shape[1]
+    out = np.full((n_scores, labels.shape[1]), np.nan)
     missing = np.isnan(labels)
     complete = ~missing.any(axis=0)
-    groups: list[tuple[np.ndarray, np.ndarray]] = []
+    groups: list[tuple[np.ndarray, np.ndarray | None]] = []
     if complete.any():
-        groups.append((np.flatnonzero(complete), np.ones(labels.shape[0], dtype=bool)))
+        groups.append((np.flatnonzero(complete), None))
     for a in np.flatnonzero(~complete):
         groups.append((np.array([a]), ~missing[:, a]))
-    for cols, rows in groups:
-        ranks = rankdata(scores[rows], axis=0, method="average")
-        y = labels[np.ix_(rows, cols)]
-        n1 = y.sum(axis=0)
-        n0 = y.shape[0] - n1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            auc = (ranks.T @ y - n1 * (n1 + 1) / 2.0) / (n1 * n0)
-        auc[:, (n1 == 0) | (n0 == 0)] = np.nan
-        out[:, cols] = auc
+    for c0 in range(0, n_scores, block):
+        S = np.asarray(scores[:, c0 : c0 + block], dtype=np.float64)
+        if rows is not None:
+            S = S[rows]
+        for cols, keep in groups:
+            ranks = rankdata(S if keep is None else S[keep], axis=0, method="average")
+            y = labels[:, cols] if keep is None else labels[np.ix_(keep, cols)]
+            n1 = y.sum(axis=0)
+            n0 = y.shape[0] - n1
+            with np.errstate(divide="ignore", invalid="ignore"):
+                auc = (ranks.T @ y - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+            auc[:, (n1 == 0) | (n0 == 0)] = np.nan
+            out[c0 : c0 + block, cols] = auc
     return out
 
 
@@ -69,18 +79,22 @@ def auc_columns(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def spearman_matrix(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
+def spearman_matrix(codes, factors: np.ndarray, *, block: int = 64) -> np.ndarray:
     """Spearman correlation (Pearson on average ranks) of every code with every factor.
 
     ``codes`` (n, K) and ``factors`` (n, F) without missing values; returns (K, F).
+    ``codes`` is ranked ``block`` columns at a time (a wide matrix is never copied whole).
     """
     from scipy.stats import rankdata
 
     from clipica.metrics._common import column_correlation
 
-    return column_correlation(
-        rankdata(codes, axis=0, method="average"), rankdata(factors, axis=0, method="average")
-    )
+    rf = rankdata(factors, axis=0, method="average")
+    return np.vstack([
+        column_correlation(rankdata(np.asarray(codes[:, c0 : c0 + block], dtype=np.float64),
+                                    axis=0, method="average"), rf)
+        for c0 in range(0, codes.shape[1], block)
+    ])
 
 
 def balanced_accuracy_columns(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
