@@ -457,3 +457,35 @@ def test_random_rotation_baseline_is_the_icas_whitening_rotated(dtype):
     np.testing.assert_allclose(new["random_rotation"], ref, rtol=tol, atol=tol)
     assert new["raw"] is X  # the raw baseline is the data itself, never copied
     assert set(new) == {"raw", "pca", "random_rotation"}
+
+
+def test_subsampled_curves_agree_with_the_full_computation_and_say_so():
+    """curve_rows fits the sparse curves k < K on a subsample; best-single and linear-probe AUCs
+    stay the full computation's exactly, the curve points stay close, probe.json says what was
+    subsampled."""
+    codes, labels, perm, _ = _planted(7, n=4000, n_attr=4, k=10)
+    X = np.hstack([codes, np.random.default_rng(1).normal(size=(4000, 6))]).astype(np.float32)
+    bases = baseline_codes(X, 10)
+    full = probe(codes, labels, baselines=bases, curve_rows=None)
+    fast = probe(codes, labels, baselines=bases, curve_rows=1000)
+    assert fast.subsampling["curve_rows"] == 1000 and "seeded subsample" in fast.subsampling["curves"]
+    assert full.subsampling["curve_rows"] == full.n_train
+    for name in full.codes:
+        f, g = full.codes[name], fast.codes[name]
+        np.testing.assert_array_equal(f.best_component, g.best_component)
+        np.testing.assert_array_equal(f.best_auc, g.best_auc)
+        np.testing.assert_allclose(g.linear_probe_auc, f.linear_probe_auc, atol=1e-12)
+        # k = 1: a one-feature probe ranks rows by that feature whatever its weight's size
+        np.testing.assert_allclose(g.sparse_auc[0], f.sparse_auc[0], atol=1e-12)
+        assert np.nanmax(np.abs(g.sparse_auc - f.sparse_auc)) <= 0.01
+    assert np.all(fast.codes["ica"].best_component == perm[:4])
+    d = json.loads(fast.to_json())
+    assert d["subsampling"]["curve_rows"] == 1000
+    assert ProbeReport.from_dict(d).subsampling == fast.subsampling
+    # all training rows when a subsample would leave a label with fewer than 10 of a class
+    rare = labels.copy()
+    rare.loc[rare.index[20:], "attr0"] = 0
+    few = probe(codes, rare, curve_rows=1000)
+    assert "every training row" in few.subsampling["curves"]
+    with pytest.raises(InputError, match="curve_rows"):
+        probe(codes, labels, curve_rows=1)

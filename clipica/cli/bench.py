@@ -1,4 +1,4 @@
-"""``clipica bench ica|extract|probe [--json]``: speed against a baseline in the same run.
+"""``clipica bench ica|extract|probe|fewshot|pipeline [--json]``: speed against a baseline in the same run.
 
 Each target lives in ``clipica.bench.<target>`` with ``HELP``,
 ``add_arguments(parser)`` and ``run(args) -> int``. Targets report ratios
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 HELP = "benchmark ICA, extraction or probes against a baseline measured in the same run"
-TARGETS = ("ica", "extract", "probe", "fewshot", "intervene")
+TARGETS = ("ica", "extract", "probe", "fewshot", "intervene", "pipeline")
 
 
 def add_arguments(parser) -> None:
