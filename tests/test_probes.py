@@ -489,3 +489,17 @@ def test_subsampled_curves_agree_with_the_full_computation_and_say_so():
     assert "every training row" in few.subsampling["curves"]
     with pytest.raises(InputError, match="curve_rows"):
         probe(codes, labels, curve_rows=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_average_ranks_equal_scipy_rankdata_with_ties(dtype):
+    from scipy.stats import rankdata
+
+    from clipica.probes.scores import average_ranks
+
+    rng = np.random.default_rng(0)
+    S = rng.normal(size=(500, 6)).astype(dtype)
+    S[:, 1] = np.round(S[:, 1])  # many ties
+    S[:, 2] = 3.0  # one run
+    S[::7, 3] = S[0, 3]  # some
+    np.testing.assert_array_equal(average_ranks(S), rankdata(S, axis=0, method="average"))

@@ -291,7 +291,8 @@ def run_benchmark(rows: int = 202_599, baseline_rows: int = 50_000, *, dim: int 
         progress(f"baseline: planted store of {baseline_rows} rows, ICA, full and default probe ...")
         b_store, b_fp, c_store = _store(work, "baseline_store", baseline_rows, args, None)
         with _Clock() as c_ica:
-            b_ica = fit_stage(b_store.image, work / "baseline_ica", ica_params(k, seed=seed),
+            # only the probes' input: no stability runs, no blocks
+            b_ica = fit_stage(b_store.image, work / "baseline_ica", ica_params(k, seed=seed, blocks=False),
                               store_fp=b_fp, reuse=False, progress=False)
         full_doc, c_full, _ = _probe(b_store, b_ica, work / "baseline_full", b_fp, 0, seed)
         fast_doc, c_fast, _ = _probe(b_store, b_ica, work / "baseline_default", b_fp, curve_rows, seed)
