@@ -227,7 +227,6 @@ def run_benchmark(rows: int = 202_599, baseline_rows: int = 50_000, *, dim: int 
     import tempfile
     from pathlib import Path
 
-    from clipica import artifacts
     from clipica.pipeline import fit_stage, ica_params, name_stage, naming_params, report_stage
     from clipica.probes.probe import CURVE_ROWS
 

@@ -17,7 +17,6 @@ import numpy as np
 
 from clipica.errors import InputError
 
-
 #: rows per block when scoring: bounds the float64 copy of a wide matrix
 _ROW_BLOCK = 16_384
 
@@ -504,6 +503,12 @@ def _fit_logistic_impl(
     )
 
 
+def _label_objective(Z, y, lam, w, c) -> tuple[float, np.ndarray]:
+    """One label's scaled objective ``mean logloss + lam |w|^2 / 2`` and its logits."""
+    z = Z @ w + c
+    return float(np.sum(np.logaddexp(0.0, z) - y * z)) / y.size + 0.5 * lam * float(w @ w), z
+
+
 def fit_logistic_supports(
     X,
     Y,
@@ -593,11 +598,7 @@ def fit_logistic_supports(
             prior = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
             c = float(np.log(prior / (1 - prior)))
 
-        def objective(w, c):
-            z = Z @ w + c
-            return float(np.sum(np.logaddexp(0.0, z) - y * z)) / m + 0.5 * lam * float(w @ w), z
-
-        f, z = objective(w, c)
+        f, z = _label_objective(Z, y, lam, w, c)
         g_norm = np.inf
         for _ in range(max_iter):
             P = expit(z)
@@ -622,7 +623,7 @@ def fit_logistic_supports(
             t, slope = 1.0, float(g @ step)
             while True:
                 w_new, c_new = w - t * step[:k], c - t * step[k]
-                f_new, z_new = objective(w_new, c_new)
+                f_new, z_new = _label_objective(Z, y, lam, w_new, c_new)
                 if f_new <= f - 1e-4 * t * slope or t < 1e-8:
                     break
                 t *= 0.5
