@@ -503,3 +503,13 @@ def test_average_ranks_equal_scipy_rankdata_with_ties(dtype):
     S[:, 2] = 3.0  # one run
     S[::7, 3] = S[0, 3]  # some
     np.testing.assert_array_equal(average_ranks(S), rankdata(S, axis=0, method="average"))
+
+
+def test_fit_logistic_leaves_its_input_unchanged():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 3)) + 5.0
+    Y = (rng.random((300, 2)) < 0.4).astype(float)
+    before = X.copy()
+    fit_logistic(X, Y)
+    fit_logistic(X, Y[::2], rows=np.arange(0, 300, 2))
+    np.testing.assert_array_equal(X, before)

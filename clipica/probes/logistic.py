@@ -64,7 +64,9 @@ def _column_stats(X: np.ndarray) -> tuple[None, np.ndarray, np.ndarray]:
 
 
 def _row_blocks(X, rows: np.ndarray | None = None):
-    """``(start, float64 block)`` over ``X`` (or ``X[rows]``), ``_ROW_BLOCK`` rows at a time."""
+    """``(start, float64 block)`` over ``X`` (or ``X[rows]``), ``_ROW_BLOCK`` rows at a time.
+
+    A block of a float64 ``X`` may be a view of it: read-only for the caller."""
     n = X.shape[0] if rows is None else len(rows)
     for a in range(0, n, _ROW_BLOCK):
         idx = slice(a, a + _ROW_BLOCK) if rows is None else rows[a : a + _ROW_BLOCK]
@@ -84,8 +86,8 @@ def _blocked_stats(X, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.nd
     mean = total / n
     sq = np.zeros(X.shape[1])
     for _, blk in _row_blocks(X, rows):
-        blk -= mean
-        sq += np.einsum("ij,ij->j", blk, blk)
+        d = blk - mean  # never in place: a float64 block may be a view of the caller's X
+        sq += np.einsum("ij,ij->j", d, d)
     scale = np.sqrt(sq / n)
     scale = np.where(scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), scale, 1.0)
     return mean, scale
