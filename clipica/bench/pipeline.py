@@ -221,8 +221,17 @@ def _probe(store, ica, out, store_fp, curve_rows, seed, *, memory=False):
 def run_benchmark(rows: int = 202_599, baseline_rows: int = 50_000, *, dim: int = 512, k: int = 64,
                   attributes: int = 40, seed: int = 0, stability: int = 5,
                   text_model: str | None = "ViT-B-32", curve_rows: int | None = None,
-                  full: bool = False, workdir=None, progress=print) -> dict:
-    """Run the stages (module docstring) and return the JSON document ``--json`` prints."""
+                  full: bool = False, workdir=None, progress=print, partial=None) -> dict:
+    """Run the stages (module docstring) and return the JSON document ``--json`` prints.
+
+    ``partial``: a path the document so far is written to after every stage (atomically), so a
+    run stopped part-way (a time limit) keeps the figures it had."""
+    from clipica._atomic import atomic_write_json
+
+    def save(doc):
+        if partial is not None:
+            atomic_write_json(partial, {**doc, "partial": True})
+
     import shutil
     import tempfile
     from pathlib import Path
@@ -245,6 +254,7 @@ def run_benchmark(rows: int = 202_599, baseline_rows: int = 50_000, *, dim: int 
         image_bytes = int(store.image.shape[0] * store.image.shape[1] * 4)
         out["store"] = {**c.to_dict(), "image_matrix_bytes": image_bytes}
         stages: dict = {}
+        out["stages"] = stages
         X = store.image
         progress(f"ica -k {k} --stability {stability} ...")
         with _Clock() as c:
@@ -252,6 +262,7 @@ def run_benchmark(rows: int = 202_599, baseline_rows: int = 50_000, *, dim: int 
                             store_fp=store_fp, source={"store": str(work / "store")}, reuse=False,
                             progress=False)
         stages["ica"] = {**c.to_dict(), "command": f"clipica ica STORE -k {k} --stability {stability}"}
+        save(out)
         if model:
             progress(f"name (vocabulary embedded by {text_model}, random weights) ...")
             with _Clock() as c:
@@ -261,6 +272,7 @@ def run_benchmark(rows: int = 202_599, baseline_rows: int = 50_000, *, dim: int 
                                "text_model": f"{text_model}, pretrained none (random weights)"}
         else:
             stages["names"] = {"skipped": "--text-model none"}
+        save(out)
         progress(f"probe (curve_rows={curve_rows}) with tracemalloc ...")
         probe_dir = work / "run" / "probe"
         doc, c, peak = _probe(store, ica, probe_dir, store_fp, curve_rows, seed, memory=True)
@@ -269,6 +281,7 @@ def run_benchmark(rows: int = 202_599, baseline_rows: int = 50_000, *, dim: int 
                            "peak_memory_over_image_matrix": round(peak / image_bytes, 3),
                            "subsampling": doc.get("subsampling"),
                            "split": {key: doc["split"].get(key) for key in ("n_train", "n_test")}}
+        save(out)
         progress("report (every result given; computes nothing) ...")
         done = [probe_dir / "probe.json", work / "ica" / "naming" / "naming.json"]
         before = {str(p): p.stat().st_mtime_ns for p in done if p.is_file()}
@@ -280,11 +293,12 @@ def run_benchmark(rows: int = 202_599, baseline_rows: int = 50_000, *, dim: int 
         stages["report"] = {**c.to_dict(), "command": "clipica report STORE --ica ICA_DIR --out RUN",
                             "reused_every_result": before == after,
                             "traversals": "none (not run by this bench; issue 14 item 3)"}
-        out["stages"] = stages
+        save(out)
         if full:
             progress("full probe computation at --rows (curve_rows=0) ...")
             full_doc, c, _ = _probe(store, ica, work / "run" / "probe_full", store_fp, 0, seed)
             out["full_at_rows"] = {**c.to_dict(), "agreement": agreement(full_doc, doc)}
+            save(out)
         del store, X, ica
 
         progress(f"baseline: planted store of {baseline_rows} rows, ICA, full and default probe ...")
@@ -294,6 +308,8 @@ def run_benchmark(rows: int = 202_599, baseline_rows: int = 50_000, *, dim: int 
             b_ica = fit_stage(b_store.image, work / "baseline_ica", ica_params(k, seed=seed, blocks=False),
                               store_fp=b_fp, reuse=False, progress=False)
         full_doc, c_full, _ = _probe(b_store, b_ica, work / "baseline_full", b_fp, 0, seed)
+        out["baseline"] = {"rows": baseline_rows, "full_probe": c_full.to_dict()}
+        save(out)
         fast_doc, c_fast, _ = _probe(b_store, b_ica, work / "baseline_default", b_fp, curve_rows, seed)
         scale = rows / baseline_rows
         out["baseline"] = {
@@ -350,7 +366,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None, metavar="DIR",
                         help="keep the stores and results here (default: a temporary folder, removed)")
-    parser.add_argument("--out", default=None, help="also write the JSON result to this file")
+    parser.add_argument("--out", default=None,
+                        help="also write the JSON result to this file (after every stage, with "
+                             "\"partial\": true until the run ends)")
 
 
 def run(args) -> int:
@@ -368,7 +386,7 @@ def run(args) -> int:
     out = run_benchmark(args.rows, args.baseline_rows, dim=args.dim, k=args.k,
                         attributes=args.attributes, seed=args.seed, stability=args.stability,
                         text_model=text_model, curve_rows=args.curve_rows, full=args.full,
-                        workdir=args.workdir, progress=log)
+                        workdir=args.workdir, progress=log, partial=args.out)
     if args.out:
         from clipica._atomic import atomic_write_json
 
