@@ -463,6 +463,20 @@ _VIEWS = (("decoded_png", "decoded", "_decoded.png"), ("retrieval_png", "retriev
           ("response_png", "attributes", "_attributes.png"), ("text_png", "text", "_text.png"))
 
 
+def traversal_paths(png, decomposition, store) -> tuple[Path, Path, Path]:
+    """``(png, stem, json_path)`` of a traversal figure, after checking that ``png`` names a
+    .png file and that the decomposition was fitted on the store's embedding size."""
+    png = Path(png)
+    if png.suffix.lower() != ".png":
+        raise InputError(f"the traversal figure must be a .png file name, got {str(png)!r}")
+    D = decomposition.components_.shape[1]
+    if D != store.embed_dim:
+        raise InputError(f"the decomposition was fitted on {D}-d data but the store holds "
+                         f"{store.embed_dim}-d embeddings")
+    stem = png.with_suffix("")
+    return png, stem, Path(f"{stem}.json")
+
+
 def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_fp: str,
                     decoder_dir: str | os.PathLike | None, inputs: dict | None = None,
                     log=None, progress: bool = True, reuse: bool = True,
@@ -475,19 +489,12 @@ def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_f
     loaded from (or trained into) ``decoder_dir`` when ``params["decoder"]``; the attribute
     probes from (or fitted into) ``probes_path`` when given (:func:`attribute_probes_stage`).
     """
-    png = Path(png)
-    if png.suffix.lower() != ".png":
-        raise InputError(f"the traversal figure must be a .png file name, got {str(png)!r}")
-    K, D = ica.components_.shape
+    png, stem, json_path = traversal_paths(png, ica, store)
+    K = ica.components_.shape[0]
     comp = params["component"]
     if not 0 <= comp < K:
         raise InputError(f"component {comp} is out of range: this decomposition has {K} components "
                          f"(0 to {K - 1})")
-    if D != store.embed_dim:
-        raise InputError(f"the decomposition was fitted on {D}-d data but the store holds "
-                         f"{store.embed_dim}-d embeddings")
-    stem = png.with_suffix("")
-    json_path = Path(f"{stem}.json")
     expect = fingerprints(store_fp, ica, params)
     if reuse:
         doc = artifacts.read_valid(json_path, "intervene", expect)

@@ -48,11 +48,9 @@ def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: 
     payload. Reuses it when its fingerprints match and its PNGs exist.
     """
     from clipica.block_traversal import edit_block, retrieve_grid
-    from clipica.pipeline.analyses import fingerprints
+    from clipica.pipeline.analyses import fingerprints, traversal_paths
 
-    png = Path(png)
-    if png.suffix.lower() != ".png":
-        raise InputError(f"the traversal figure must be a .png file name, got {str(png)!r}")
+    png, stem, json_path = traversal_paths(png, decomposition, store)
     blocks = getattr(decomposition, "blocks_", None)
     if not blocks:
         raise InputError("this decomposition has no blocks_; fit it with blocks "
@@ -66,12 +64,6 @@ def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: 
         raise InputError(f"block {b} is the single component {block[0]}; traverse it with "
                          f"--component {block[0]} (blocks of 2+ components: "
                          f"{[i for i, g in enumerate(blocks) if len(g) > 1]})")
-    K, D = decomposition.components_.shape
-    if D != store.embed_dim:
-        raise InputError(f"the decomposition was fitted on {D}-d data but the store holds "
-                         f"{store.embed_dim}-d embeddings")
-    stem = png.with_suffix("")
-    json_path = Path(f"{stem}.json")
     expect = fingerprints(store_fp, decomposition, params)
     if reuse:
         doc = artifacts.read_valid(json_path, "block_traversal", expect)
