@@ -93,7 +93,7 @@ def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: 
         images = _load_images(store, tr.neighbours[:, :, j], size).reshape(A, A, size, size, 3)
         fixed = [k for k in block if k not in tr.axes]
         title = (f"block {b} {block}: c{tr.axes[0]} x c{tr.axes[1]} in std units"
-                 + (f", c{fixed} fixed" if fixed else "") + f"; nearest images, row {int(r)}")
+                 + (f", {', '.join(f'c{k}' for k in fixed)} fixed" if fixed else "") + f"; nearest images, row {int(r)}")
         path = png if j == 0 else Path(f"{stem}_row{j}.png")
         fig = plot_block_grid(images, tr.alphas, tr.axes, title=title)
         fig.savefig(path, dpi=110)
