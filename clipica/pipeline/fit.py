@@ -228,7 +228,7 @@ def fit_ica(X, params: dict, *, progress: bool = True):
 _FIT_FILES = {"ica.json", "arrays.safetensors", "stability.json", "blocks.json", "naming", "decoder",
               "decoder.json", "decoder.safetensors",
               # the intervention caches (pipeline.analyses): derived, refitted with the folder
-              "attribute_probes.json", "prompt_embeddings.json"}
+              "attribute_probes.json", "prompt_embeddings.json", "component_stats.json"}
 
 
 def _check_replaceable(out_dir: Path) -> None:
