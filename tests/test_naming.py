@@ -182,6 +182,9 @@ def test_cli_name_writes_json_and_table(tmp_path, capsys):
     assert js["method"]["scale_from"] == "captions"
     assert js["prompts"][0]["prompt"] == "a smiling face" and 0 <= js["prompts"][0]["component"] < 4
     assert "component 3" in (tmp_path / "names" / "naming.txt").read_text()
+    # the file keeps its scored words (with their scores) and says where they came from
+    assert js["vocabulary"] == [f"a photo of a person with {w}" for w in vocab.read_text().split("\n") if w]
+    assert len(js["scores"]) == 4 and js["vocabulary_source"] == str(vocab)
     code = main(
         [
             "name",

@@ -253,7 +253,8 @@ def name_stage(store, ica, out_dir: str | os.PathLike, params: dict, *, store_fp
     names = name_components(store, ica, vocab, encoder=encoder, template=params["template"])
     doc = names.to_json(n=params["top"])
     doc.update(inputs or {})
-    doc["vocabulary"] = vocab or "built-in: celeba attribute phrases"
+    # "vocabulary" holds the scored words (ComponentNames.from_dict reads them back); where they came from
+    doc["vocabulary_source"] = str(vocab) if vocab else "built-in: celeba attribute phrases"
     text = names.table(n=min(params["top"], 3))
     blocks = [b for b in (getattr(ica, "blocks_", None) or []) if len(b) > 1]
     if blocks:
