@@ -501,7 +501,8 @@ def build_report(
     sections.append(_section_ground_truth(metrics))  # its own h3: scores against the attributes
     sections += [
         "<h2>Component names from the text encoder</h2>",
-        _section_naming(poles, rows, threshold=naming_threshold(naming)),
+        _section_naming(poles, rows, threshold=naming_threshold(naming),
+                        blocks=naming.get("blocks") if isinstance(naming, Mapping) else None),
         "<h2>Traversals, strongest first</h2>",
         _section_traversals(list(interventions)),
         "<h2>Stability of the components</h2>",

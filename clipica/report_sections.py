@@ -73,7 +73,7 @@ def naming_threshold(naming: Any) -> float | None:
 
 def _section_naming(
     poles: Mapping[int, Mapping[str, list]], rows: Mapping[str, Mapping[str, Any]], n_words: int = 5,
-    threshold: float | None = None,
+    threshold: float | None = None, blocks: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     if not poles:
         return _missing(
@@ -119,7 +119,27 @@ def _section_naming(
         + (f"; only names whose |z| exceeds the chance level {threshold:.2f} (the largest |z| "
            "random directions reach) are shown" if threshold is not None else "")
         + ". A phrase and its negation at one pole means the model does not separate them.</p>"
+        + _block_names(blocks or [], n_words)
     )
+
+
+def _block_names(blocks: Sequence[Mapping[str, Any]], n_words: int) -> str:
+    """Names of blocks of dependent components (``naming.json``'s ``blocks``): a block has no
+    poles, so its entries are ranked by the norm of their scores over its components."""
+    rows = [
+        f"<tr><td>{_e(', '.join(str(k) for k in b.get('block', [])))}</td><td class=\"l\">"
+        + "; ".join(f"{_e(short_phrase(t.get('text', '')))} <small>({_fmt(t.get('norm'), 2)})</small>"
+                    for t in (b.get("top") or [])[:n_words])
+        + "</td></tr>"
+        for b in blocks if len(b.get("block", [])) > 1
+    ]
+    if not rows:
+        return ""
+    return ("<h3>Blocks of dependent components</h3><table><tr><th>components</th>"
+            "<th class=\"l\">top entries (norm of z over the block)</th></tr>" + "".join(rows)
+            + "</table><p class=\"note\">A block (e.g. a categorical factor such as hair colour) is "
+            "one unit: its entries are ranked by the length of their score vector in the block's "
+            "subspace, so both poles of every member count.</p>")
 
 
 def _section_traversals(interventions: Sequence[Mapping[str, Any]]) -> str:

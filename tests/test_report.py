@@ -183,3 +183,19 @@ def test_non_converged_ica_is_flagged(tmp_path):
     text = build_report(tmp_path, probe=_planted_probe(),
                         summary={"ica_converged": True, "ica_n_iter": 12}).read_text()
     assert "did not converge" not in text
+
+
+def test_block_names_are_shown_as_one_unit(tmp_path):
+    """naming.json's blocks (a categorical factor's components) get their own table; singletons do not."""
+    naming = {"components": [{"component": i, "positive": [[f"word{i}", 3.5]], "negative": []}
+                             for i in range(4)],
+              "blocks": [{"block": [1, 3], "top": [{"text": "with black hair", "norm": 4.2},
+                                                   {"text": "with blond hair", "norm": 3.9}]},
+                         {"block": [2], "top": [{"text": "lonely", "norm": 9.0}]}]}
+    text = build_report(tmp_path, probe=_planted_probe(), naming=naming).read_text()
+    assert "Blocks of dependent components" in text
+    assert "<td>1, 3</td>" in text and "black hair" in text and "4.20" in text
+    assert "lonely" not in text
+    plain = build_report(tmp_path / "b", probe=_planted_probe(),
+                         naming={k: v for k, v in naming.items() if k != "blocks"}).read_text()
+    assert "Blocks of dependent components" not in plain
