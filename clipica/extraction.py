@@ -226,9 +226,6 @@ def extract(
     EmbeddingStore with ``image`` (and ``text`` when the source has captions)
     of shape (n_rows, embed_dim), float32.
     """
-    if progress:  # importing pandas/torch and reading a label table take seconds on a busy CPU
-        sys.stderr.write(f"clipica extract: reading {data}\n")
-        sys.stderr.flush()
     from clipica.data import open_source, resolve_spec
     from clipica.models import PRECISIONS, resolve_device
     from clipica.models.preprocess import check_preprocess
@@ -256,6 +253,11 @@ def extract(
             raise InputError(f"{', '.join(given)} only apply to --engine ray")
     check_preprocess(preprocess)
     shard_t = parse_shard(shard)
+    # after the argument checks, so that bad input stays one line; before the slow part
+    # (pandas/torch imports, reading a label table), so that it is not silent
+    if progress:  # importing pandas/torch and reading a label table take seconds on a busy CPU
+        sys.stderr.write(f"clipica extract: reading {data}\n")
+        sys.stderr.flush()
     data_options = {k: v for k, v in (data_options or {}).items() if v is not None}
     # the manifest records absolute paths: the store's rows can be reopened from any directory
     data, data_options = resolve_spec(data, data_options)
