@@ -187,3 +187,21 @@ def test_new_methods_work_with_probes_naming_and_traversals(kind):
     np.testing.assert_allclose(E[1], X[:5], atol=1e-5)  # alpha 0 is the original
     step = (E[2] - E[1]) / tr.sigma  # one std along the code's atom
     np.testing.assert_allclose(step, np.broadcast_to(dec.mixing_[:, 1], step.shape), atol=1e-4)
+
+
+def test_dictionary_gathers_sklearn_convergence_warnings_into_one():
+    """scikit-learn's lasso warns per batch of rows; the fit says it once, with the count."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    # rank-3 data, 8 atoms: the lasso is ill-conditioned and stops short on many batches
+    X = rng.laplace(size=(400, 3)) @ rng.standard_normal((3, 12)) + 1e-3 * rng.standard_normal((400, 12))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_decomposition("dict", 8, random_state=0, max_iter=2, alpha=0.01).fit(X)
+    conv = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(conv) == 1, [str(w.message) for w in conv]
+    n = int(str(conv[0].message).split("tolerance in ")[1].split()[0])
+    assert n > 1  # the one warning stands for several of scikit-learn's

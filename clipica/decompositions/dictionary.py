@@ -23,6 +23,9 @@ sparse / non-negative solvers, never from ``components_``.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 
 from clipica.decompositions.base import LinearDecomposition
@@ -131,19 +134,40 @@ class DictionaryLearning(_CodingDecomposition):
         X = np.asarray(X, dtype=np.float64)
         mean = X.mean(axis=0)
         scale = _rms_scale(X - mean)
-        dl = MiniBatchDictionaryLearning(
-            n_components=k, alpha=self.alpha, max_iter=self.max_iter,
-            batch_size=min(self.batch_size, X.shape[0]), random_state=self.random_state,
-            fit_algorithm="cd", transform_algorithm="lasso_cd", transform_alpha=self.alpha,
-        ).fit((X - mean) / scale)
+        with _one_convergence_warning("dictionary learning"):
+            dl = MiniBatchDictionaryLearning(
+                n_components=k, alpha=self.alpha, max_iter=self.max_iter,
+                batch_size=min(self.batch_size, X.shape[0]), random_state=self.random_state,
+                fit_algorithm="cd", transform_algorithm="lasso_cd", transform_alpha=self.alpha,
+            ).fit((X - mean) / scale)
         self.n_iter_ = int(dl.n_iter_)
         self._set_dictionary(mean, scale, dl.components_)
 
     def _encode(self, Y):
         from sklearn.decomposition import sparse_encode
 
-        return sparse_encode(Y, self.dictionary_, algorithm="lasso_cd", alpha=self.alpha,
-                             max_iter=1000)
+        with _one_convergence_warning("sparse coding"):
+            return sparse_encode(Y, self.dictionary_, algorithm="lasso_cd", alpha=self.alpha,
+                                 max_iter=1000)
+
+
+@contextlib.contextmanager
+def _one_convergence_warning(what: str):
+    """scikit-learn's lasso warns once per unconverged batch of rows (dozens of lines per
+    fit); gather them into one warning that says how many, and pass other warnings on."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    n = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if n:
+        warnings.warn(f"{what}: the lasso did not reach its tolerance in {n} coordinate-descent "
+                      "call(s); the codes are approximate there (raise max_iter or alpha for "
+                      "exact ones)", ConvergenceWarning, stacklevel=3)
 
 
 class SemiNMF(_CodingDecomposition):
