@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from clipica import artifacts
+
 #: test hook: ``CLIPICA_TEST_KILL_AT=<stage>`` kills the process (SIGKILL, as ``kill -9``)
 #: when that stage starts, after its header; the resume tests use it. Unset in normal use.
 KILL_ENV = "CLIPICA_TEST_KILL_AT"
@@ -69,3 +71,15 @@ class ReuseCounter:
 
     def reuse(self, note: str) -> None:
         self.notes.append(note)
+
+
+def reuse_valid(path, kind: str, expect, log=None, *, check=None, note: str | None = None) -> dict | None:
+    """The result of ``kind`` at ``path`` when its format tag and fingerprints match ``expect``
+    (and ``check(doc)`` holds, e.g. its figures exist), announced on ``log`` as reused
+    (``note``, default the path); None when it must be recomputed. Every stage's reuse rule."""
+    doc = artifacts.read_valid(path, kind, expect)
+    if doc is None or (check is not None and not check(doc)):
+        return None
+    if log is not None:
+        log.reuse(str(path) if note is None else note)
+    return doc

@@ -18,6 +18,7 @@ import numpy as np
 from clipica import artifacts
 from clipica._atomic import atomic_write_bytes, atomic_write_text
 from clipica.errors import InputError, StoreMismatchError
+from clipica.pipeline._log import reuse_valid
 
 #: files ``probe_stage`` writes into its folder (probe.json last: it marks the set finished)
 PROBE_OUTPUTS = ("probe.json", "attributes.csv", "factors.csv", "auc_matrix.csv",
@@ -180,10 +181,8 @@ def probe_stage(store, ica, out_dir: str | os.PathLike, params: dict, *, store_f
     path = out_dir / artifacts.PROBE_JSON
     expect = fingerprints(store_fp, ica, params)
     if reuse:
-        doc = artifacts.read_valid(path, "probe", expect)
+        doc = reuse_valid(path, "probe", expect, log)
         if doc is not None:
-            if log is not None:
-                log.reuse(f"{path}")
             return doc
     report = compute_probe(store, ica, params, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -235,10 +234,8 @@ def name_stage(store, ica, out_dir: str | os.PathLike, params: dict, *, store_fp
     path = out_dir / artifacts.NAMING_JSON
     expect = fingerprints(store_fp, ica, params)
     if reuse:
-        doc = artifacts.read_valid(path, "naming", expect)
+        doc = reuse_valid(path, "naming", expect, log)
         if doc is not None:
-            if log is not None:
-                log.reuse(f"{path}")
             return doc
     if ica.components_.shape[1] != store.embed_dim:
         raise InputError(
@@ -314,10 +311,8 @@ def selectivity_stage(store, ica, path: str | os.PathLike, best_components: dict
     fitted once into) ``probes_path`` (:func:`attribute_probes_stage`), shared with traversals."""
     params = {"best": {a: int(c) for a, c in best_components.items()}, "seed": int(seed)}
     expect = fingerprints(store_fp, ica, params)
-    doc = artifacts.read_valid(path, "selectivity", expect)
+    doc = reuse_valid(path, "selectivity", expect, log)
     if doc is not None:
-        if log is not None:
-            log.reuse(f"{path}")
         return dict(doc["selectivity"])
     sel = {}
     if best_components:
@@ -498,11 +493,9 @@ def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_f
                          f"(0 to {K - 1})")
     expect = fingerprints(store_fp, ica, params)
     if reuse:
-        doc = artifacts.read_valid(json_path, "intervene", expect)
-        if doc is not None and all((png.parent / doc[k]).is_file() for k, *_ in
-                                   (("figure_png",), *_VIEWS) if doc.get(k)):
-            if log is not None:
-                log.reuse(f"{json_path}")
+        doc = reuse_valid(json_path, "intervene", expect, log, check=lambda d: all(
+            (png.parent / d[k]).is_file() for k, *_ in (("figure_png",), *_VIEWS) if d.get(k)))
+        if doc is not None:
             return doc
     import matplotlib
 

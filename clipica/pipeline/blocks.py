@@ -17,6 +17,7 @@ import numpy as np
 
 from clipica import artifacts
 from clipica.errors import InputError
+from clipica.pipeline._log import reuse_valid
 
 #: images shown per grid (source rows), and the rows giving each component's std
 BLOCK_ROWS = 2
@@ -66,10 +67,9 @@ def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: 
                          f"{[i for i, g in enumerate(blocks) if len(g) > 1]})")
     expect = fingerprints(store_fp, decomposition, params)
     if reuse:
-        doc = artifacts.read_valid(json_path, "block_traversal", expect)
-        if doc is not None and all((png.parent / f).is_file() for f in doc.get("figures", [])):
-            if log is not None:
-                log.reuse(f"{json_path}")
+        doc = reuse_valid(json_path, "block_traversal", expect, log,
+                          check=lambda d: all((png.parent / f).is_file() for f in d.get("figures", [])))
+        if doc is not None:
             return doc
     X = store.image
     n = X.shape[0]
@@ -140,10 +140,8 @@ def compare_stage(store, out_dir: str | os.PathLike, params: dict, *, store_fp: 
     path = out_dir / "compare.json"
     expect = {"store": store_fp, "params": artifacts.params_fingerprint(params)}
     if reuse:
-        doc = artifacts.read_valid(path, "compare", expect)
+        doc = reuse_valid(path, "compare", expect, log)
         if doc is not None:
-            if log is not None:
-                log.reuse(f"{path}")
             return doc
     X = store.image if params["modality"] == "image" else store.text
     if X is None:

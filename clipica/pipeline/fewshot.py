@@ -13,6 +13,7 @@ from pathlib import Path
 
 from clipica import artifacts
 from clipica._atomic import atomic_write_text
+from clipica.pipeline._log import reuse_valid
 
 FEWSHOT_JSON = "fewshot.json"
 #: files the stage writes into its folder (fewshot.json last: it marks the set finished)
@@ -62,10 +63,8 @@ def fewshot_stage(train: str | os.PathLike, out_dir: str | os.PathLike, *, shift
                                     val_shots=val_shots, seeds=seeds, variants=variants, shifts=list(shifts))
         expect = expected_fingerprints(train, shifts=shifts, test=test, settings=settings)
         # a missing store is never "unchecked": the computation below says which one
-        doc = artifacts.read_valid(path, "fewshot", expect) if None not in expect.values() else None
+        doc = reuse_valid(path, "fewshot", expect, log) if None not in expect.values() else None
         if doc is not None:
-            if log is not None:
-                log.reuse(str(path))
             return F.FewShotResult.from_dict(doc), True
     result = F.fewshot_from_stores(train, label=label, shifts=shifts, test=test, modality=modality, shots=shots,
                                    val_shots=val_shots, seeds=seeds, variants=variants, progress=progress)
