@@ -505,6 +505,33 @@ def test_average_ranks_equal_scipy_rankdata_with_ties(dtype):
     np.testing.assert_array_equal(average_ranks(S), rankdata(S, axis=0, method="average"))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_sort_gives_the_subset_ranks_and_aucs(seed):
+    """average_ranks(S, rows) and auc_matrix(subset=) equal ranking / scoring the rows alone."""
+    from scipy.stats import rankdata
+    from sklearn.metrics import roc_auc_score
+
+    from clipica.probes.scores import average_ranks
+
+    rng = np.random.default_rng(seed)
+    S = rng.normal(size=(400, 5)).astype(np.float32)
+    S[:, 1] = np.round(S[:, 1])  # ties inside and across the subset
+    S[::5, 2] = S[0, 2]
+    rows = np.sort(rng.choice(400, 250, replace=False))
+    full, sub = average_ranks(S, rows)
+    np.testing.assert_array_equal(full, rankdata(S, axis=0, method="average"))
+    np.testing.assert_array_equal(sub, rankdata(S[rows], axis=0, method="average"))
+    Y = (rng.random((400, 3)) < 0.3).astype(float)
+    auc, auc_sub = auc_matrix(S, Y, subset=(rows, Y[rows][:, :2]), block=2)
+    np.testing.assert_allclose(auc, auc_matrix(S, Y), atol=1e-12)
+    for j in range(5):
+        for a in range(2):
+            assert auc_sub[j, a] == pytest.approx(roc_auc_score(Y[rows, a], S[rows, j]), abs=1e-12)
+    Y[3, 0] = np.nan  # a missing label: two separate passes, the same answer
+    auc, auc_sub = auc_matrix(S, Y, subset=(rows, Y[rows]))
+    np.testing.assert_allclose(auc_sub, auc_matrix(S, Y[rows], rows=rows), atol=1e-12)
+
+
 def test_fit_logistic_leaves_its_input_unchanged():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(300, 3)) + 5.0

@@ -102,24 +102,34 @@ def _standardised(X, mean, scale, dtype, rows: np.ndarray | None = None) -> np.n
 
 
 def _logistic_parts(Xc, W, b, Y, Wrow, lam, mask, dtype, want_loss=True):
-    """Objective, gradient and probabilities of the stacked, per-label-scaled problem."""
+    """Objective and gradient of the stacked, per-label-scaled problem.
+
+    ``Xc`` (n, p), ``W`` (p, A), ``b`` (A,), ``Y`` (n, A) 0/1 (0 where missing), ``Wrow``
+    (n, A) row weights (1 / n_a on observed rows, 0 on missing ones) or (A,) when every
+    row is observed. Returns ``(f, gW, gb)``. Memory: two (n, A) buffers in Xc's dtype.
+    """
     from scipy.special import expit
 
-    Z = Xc @ W.astype(dtype, copy=False) + b.astype(dtype, copy=False)
-    P = expit(Z)
+    Z = Xc @ W.astype(dtype, copy=False)
+    Z += b.astype(dtype, copy=False)
     f = float("nan")
     if want_loss:
-        # logloss(y, z) = log(1 + e^z) - y z, accumulated in float64
-        loss = np.logaddexp(0.0, Z) - Y * Z
-        f = float(np.sum(loss * Wrow, dtype=np.float64)) + 0.5 * float(
-            np.sum(lam * (W * W).sum(axis=0))
-        )
-    R = (P - Y) * Wrow
+        # logloss(y, z) = log(1 + e^z) - y z = log(1 + e^{(1 - 2y) z}) for y in {0, 1}
+        L = np.multiply(Y, Z, dtype=Z.dtype)
+        L *= -2.0
+        L += Z
+        np.logaddexp(0.0, L, out=L)
+        L *= Wrow
+        f = float(np.sum(L, dtype=np.float64)) + 0.5 * float(np.sum(lam * (W * W).sum(axis=0)))
+        del L
+    R = expit(Z, out=Z)  # Z is not needed again: P, then the residual, in place
+    R -= Y
+    R *= Wrow
     gW = (Xc.T @ R).astype(np.float64) + lam * W
     if mask is not None:
         gW *= mask
     gb = R.sum(axis=0, dtype=np.float64)
-    return f, gW, gb, P
+    return f, gW, gb
 
 
 def _inv_sqrt(G: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -196,7 +206,7 @@ def _lbfgs(Xc, Y, Wrow, lam, mask, W0, b0, *, dtype, max_iter, tol, precond=None
         W = V if to_w is None else to_w(V)
         if mask is not None:
             W = W * mask
-        f, gW, gb, _ = _logistic_parts(Xc, W, theta[p * A :], Y, Wrow, lam, mask, dtype)
+        f, gW, gb = _logistic_parts(Xc, W, theta[p * A :], Y, Wrow, lam, mask, dtype)
         gV = gW if to_gv is None else to_gv(gW)
         return f, np.concatenate([gV.ravel(), gb])
 
@@ -393,7 +403,8 @@ def _fit_logistic_impl(
     mean, scale = _blocked_stats(X, rows)
     Xc = _standardised(X, mean, scale, dtype, rows)
     Yf = np.where(observed, Y, 0.0).astype(dtype)
-    Wrow = (observed / n_a).astype(dtype)  # 1 / n_a on observed rows, 0 on missing ones
+    # 1 / n_a on observed rows, 0 on missing ones; one value per label when nothing is missing
+    Wrow = (1.0 / n_a if observed.all() else observed / n_a).astype(dtype)
     lam = 1.0 / (C * n_a)
 
     # start from each label's log-odds so no iterations are spent on the bias
@@ -464,7 +475,7 @@ def _fit_logistic_impl(
                     break
             last = np.inf
             for _ in range(10 if factors else 0):
-                _, gW, gb, _ = _logistic_parts(
+                _, gW, gb = _logistic_parts(
                     Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False
                 )
                 n_iter += 1
@@ -485,14 +496,14 @@ def _fit_logistic_impl(
             Xc, Yf, Wrow, lam, mask, W, b, dtype=dtype, max_iter=max_iter, tol=tol, precond=precond
         )
         n_iter += it
-        _, gW, gb, _ = _logistic_parts(Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False)
+        _, gW, gb = _logistic_parts(Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False)
         grad_norm = max(float(np.abs(gW).max(initial=0.0)), float(np.abs(gb).max()))
         if grad_norm > tol:  # the preconditioned stop rule was too loose: finish plainly
             W, b, it = _lbfgs(
                 Xc, Yf, Wrow, lam, mask, W, b, dtype=dtype, max_iter=max_iter, tol=tol
             )
             n_iter += it
-            _, gW, gb, _ = _logistic_parts(Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False)
+            _, gW, gb = _logistic_parts(Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False)
             grad_norm = max(float(np.abs(gW).max(initial=0.0)), float(np.abs(gb).max()))
     return LogisticFit(
         coef=W,

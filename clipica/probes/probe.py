@@ -298,7 +298,15 @@ def _probe_codes(
     joint solver on all training rows)."""
     K = codes.shape[1]
     A = Y.shape[1]
-    auc = auc_matrix(codes, Y) if A else np.zeros((K, 0))
+    auc, train_auc, ua = np.zeros((K, 0)), None, np.zeros(0, dtype=np.int64)
+    if A:
+        Ytr, Yte = Y[tr], Y[te]
+        usable = (np.nansum(Ytr, axis=0) > 0) & (np.nansum(1 - Ytr, axis=0) > 0)
+        usable &= ~np.all(np.isnan(Ytr), axis=0)
+        ua = np.flatnonzero(usable)
+        # all-row AUCs (the table) and training-row AUCs (the curves' ranking: held-out rows
+        # stay unseen) from one sort of each column
+        auc, train_auc = auc_matrix(codes, Y, subset=(tr, Ytr[:, ua]))
     strength = np.abs(auc - 0.5)
     best, second = _top_two(strength)
     cols = np.arange(A)
@@ -318,15 +326,11 @@ def _probe_codes(
     lin_bacc = np.full(A, np.nan)
     converged = True
     if A:
-        Ytr, Yte = Y[tr], Y[te]
-        usable = (np.nansum(Ytr, axis=0) > 0) & (np.nansum(1 - Ytr, axis=0) > 0)
-        usable &= ~np.all(np.isnan(Ytr), axis=0)
-        ua = np.flatnonzero(usable)
         if ua.size:
             # rank components by training-row AUC only (all training rows, also when the
             # curves are fitted on a subsample: which k components a probe gets must not
             # depend on it), so the held-out rows stay unseen
-            train_strength = np.abs(auc_matrix(codes, Ytr[:, ua], rows=tr) - 0.5)
+            train_strength = np.abs(train_auc - 0.5)
             train_strength = np.where(np.isnan(train_strength), -np.inf, train_strength)
             order = np.argsort(-train_strength, axis=0, kind="stable")
             if curve_idx is not None:
@@ -388,6 +392,92 @@ def _probe_codes(
     )
 
 
+def plan_probe(
+    codes,
+    labels,
+    *,
+    baselines: dict[str, Any] | None = None,
+    split=None,
+    attributes: list[str] | None = None,
+    factors: list[str] | None = None,
+    name: str = "ica",
+    C: float = 1.0,
+    test_size: float = 0.3,
+    random_state: int = 0,
+    max_sparse: int = 64,
+    max_iter: int = 500,
+    dtype=np.float32,
+    curve_rows: int | None = CURVE_ROWS,
+) -> ProbePlan:
+    """:func:`probe`'s work (same parameters) as a :class:`ProbePlan`: the inputs checked,
+    one task per code set. ``plan_probe(...).run()`` is ``probe(...)``; a caller with a
+    pool of workers can queue other work beside the tasks (the pipeline's probe stage
+    queues the disentanglement metrics)."""
+    if not (hasattr(codes, "dtype") and codes.dtype in (np.float32, np.float64)):
+        codes = np.asarray(codes, dtype=np.float64)  # float32 codes stay float32 (no copy)
+    if codes.ndim != 2:
+        raise InputError(f"codes must be (n_samples, n_components); got shape {codes.shape}.")
+    if not np.all(np.isfinite(codes)):
+        raise InputError("codes contain NaN or inf; drop those rows (and their labels) first.")
+    n = codes.shape[0]
+    df = _label_frame(labels, n)
+    attrs, facs = _classify_columns(df, attributes, factors)
+    import pandas as pd
+
+    Y = (
+        df[attrs].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        if attrs
+        else np.zeros((n, 0))
+    )
+    F = (
+        df[facs].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        if facs
+        else np.zeros((n, 0))
+    )
+    if facs and not np.all(np.isfinite(F)):
+        bad = [f for f, ok in zip(facs, np.all(np.isfinite(F), axis=0), strict=True) if not ok]
+        raise InputError(f"continuous factors must be finite; missing values in {bad}.")
+    tr, te, source, split_info = _resolve_split(split, df, n, test_size, random_state)
+    sets = {name: codes}
+    for bname, b in (baselines or {}).items():
+        if not (hasattr(b, "dtype") and b.dtype in (np.float32, np.float64)):
+            b = np.asarray(b, dtype=np.float64)
+        if b.ndim != 2 or b.shape[0] != n:
+            raise InputError(
+                f"baseline {bname!r} must have shape ({n}, n_components) like codes; got {b.shape}."
+            )
+        if bname == name:
+            raise InputError(f"baseline name {bname!r} clashes with the main codes' name.")
+        sets[bname] = b
+    if curve_rows is not None and curve_rows < 2:
+        raise InputError(f"curve_rows must be at least 2 (or None for all rows); got {curve_rows}.")
+    curve_idx, subsampling = _curve_rows(tr, Y, curve_rows, random_state)
+    n_pos = np.nansum(Y, axis=0).astype(np.int64) if attrs else np.zeros(0, dtype=np.int64)
+    report = ProbeReport(
+        attributes=[str(a) for a in attrs],
+        factors=[str(f) for f in facs],
+        codes={},
+        n_positive=n_pos,
+        n_rows=n,
+        n_train=int(tr.size),
+        n_test=int(te.size),
+        split_source=source,
+        C=C,
+        main=name,
+        split_info=split_info,
+        subsampling=subsampling,
+    )
+
+    def task(cname, c):
+        return lambda: _probe_codes(
+            cname, c, Y, F, tr, te, C=C, max_sparse=max_sparse, max_iter=max_iter, dtype=dtype,
+            curve_idx=curve_idx,
+        )
+
+    return ProbePlan(report, [(cname, task(cname, c)) for cname, c in sets.items()],
+                     [c.shape[1] for c in sets.values()])
+
+
 def probe(
     codes,
     labels,
@@ -403,8 +493,9 @@ def probe(
     max_sparse: int = 64,
     max_iter: int = 500,
     dtype=np.float32,
-    progress: bool = False,
     curve_rows: int | None = CURVE_ROWS,
+    executor=None,
+    progress: bool = False,
 ) -> ProbeReport:
     """Score every component against every label, next to baselines on the same rows.
 
@@ -445,6 +536,12 @@ def probe(
         ``clipica bench pipeline`` measures the two against each other).
         ``ProbeReport.subsampling`` records what was subsampled.
 
+    executor : concurrent.futures.Executor, optional
+        Probe the code sets as its tasks, the widest first (e.g. a thread pool: the work
+        is numpy and BLAS, which release the GIL). The report is the same either way.
+    progress : bool
+        A tqdm bar over the code sets.
+
     Returns
     -------
     ProbeReport
@@ -452,68 +549,51 @@ def probe(
         fit nothing); the best-k selection uses training rows, the probes' AUC and balanced
         accuracy (threshold: logit 0) test rows.
     """
-    if not (hasattr(codes, "dtype") and codes.dtype in (np.float32, np.float64)):
-        codes = np.asarray(codes, dtype=np.float64)  # float32 codes stay float32 (no copy)
-    if codes.ndim != 2:
-        raise InputError(f"codes must be (n_samples, n_components); got shape {codes.shape}.")
-    if not np.all(np.isfinite(codes)):
-        raise InputError("codes contain NaN or inf; drop those rows (and their labels) first.")
-    n = codes.shape[0]
-    df = _label_frame(labels, n)
-    attrs, facs = _classify_columns(df, attributes, factors)
-    import pandas as pd
+    plan = plan_probe(
+        codes, labels, baselines=baselines, split=split, attributes=attributes, factors=factors,
+        name=name, C=C, test_size=test_size, random_state=random_state, max_sparse=max_sparse,
+        max_iter=max_iter, dtype=dtype, curve_rows=curve_rows)
+    return plan.run(executor=executor, progress=progress)
 
-    Y = (
-        df[attrs].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        if attrs
-        else np.zeros((n, 0))
-    )
-    F = (
-        df[facs].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        if facs
-        else np.zeros((n, 0))
-    )
-    if facs and not np.all(np.isfinite(F)):
-        bad = [f for f, ok in zip(facs, np.all(np.isfinite(F), axis=0), strict=True) if not ok]
-        raise InputError(f"continuous factors must be finite; missing values in {bad}.")
-    tr, te, source, split_info = _resolve_split(split, df, n, test_size, random_state)
-    sets = {name: codes}
-    for bname, b in (baselines or {}).items():
-        if not (hasattr(b, "dtype") and b.dtype in (np.float32, np.float64)):
-            b = np.asarray(b, dtype=np.float64)
-        if b.ndim != 2 or b.shape[0] != n:
-            raise InputError(
-                f"baseline {bname!r} must have shape ({n}, n_components) like codes; got {b.shape}."
-            )
-        if bname == name:
-            raise InputError(f"baseline name {bname!r} clashes with the main codes' name.")
-        sets[bname] = b
-    if curve_rows is not None and curve_rows < 2:
-        raise InputError(f"curve_rows must be at least 2 (or None for all rows); got {curve_rows}.")
-    curve_idx, subsampling = _curve_rows(tr, Y, curve_rows, random_state)
-    reports = {}
-    items = list(sets.items())
-    if progress:
+
+class ProbePlan:
+    """A probe split into one independent task per code set, and the report they fill.
+
+    ``report``: the :class:`ProbeReport` being filled (labels, split and subsampling are
+    set; ``codes`` is empty until :meth:`finish`). ``tasks``: ``(name, callable)`` pairs, each returning that set's
+    :class:`~clipica.probes.result.CodeReport`; ``widths``: each set's number of codes
+    (its cost grows with it). Run them in any order or concurrently (they share only
+    read-only inputs), then :meth:`finish` with the results. :meth:`run` does all of it.
+    """
+
+    def __init__(self, report: ProbeReport, tasks: list, widths: list[int]):
+        self.report = report
+        self.tasks = tasks
+        self.widths = widths
+
+    def ordered_tasks(self) -> list:
+        """The tasks widest first (the longest first keeps a pool of workers busy)."""
+        order = sorted(range(len(self.tasks)), key=lambda i: -self.widths[i])
+        return [self.tasks[i] for i in order]
+
+    def finish(self, reports: dict) -> ProbeReport:
+        """The report, with ``reports`` (name -> CodeReport) in the plan's order of sets."""
+        self.report.codes = {name: reports[name] for name, _ in self.tasks}
+        return self.report
+
+    def run(self, executor=None, progress: bool = False) -> ProbeReport:
         from tqdm.auto import tqdm
 
-        items = tqdm(items, desc="probe", unit="code set")
-    for cname, c in items:
-        reports[cname] = _probe_codes(
-            cname, c, Y, F, tr, te, C=C, max_sparse=max_sparse, max_iter=max_iter, dtype=dtype,
-            curve_idx=curve_idx,
-        )
-    n_pos = np.nansum(Y, axis=0).astype(np.int64) if attrs else np.zeros(0, dtype=np.int64)
-    return ProbeReport(
-        attributes=[str(a) for a in attrs],
-        factors=[str(f) for f in facs],
-        codes=reports,
-        n_positive=n_pos,
-        n_rows=n,
-        n_train=int(tr.size),
-        n_test=int(te.size),
-        split_source=source,
-        C=C,
-        main=name,
-        split_info=split_info,
-        subsampling=subsampling,
-    )
+        bar = tqdm(total=len(self.tasks), desc="probe", unit="code set", disable=not progress)
+        reports = {}
+        if executor is None:
+            for cname, fn in self.tasks:
+                reports[cname] = fn()
+                bar.update(1)
+        else:
+            futures = {cname: executor.submit(fn) for cname, fn in self.ordered_tasks()}
+            for cname, fut in futures.items():
+                reports[cname] = fut.result()
+                bar.update(1)
+        bar.close()
+        return self.finish(reports)

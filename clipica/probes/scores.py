@@ -6,13 +6,34 @@ from __future__ import annotations
 import numpy as np
 
 
-def average_ranks(S: np.ndarray) -> np.ndarray:
+def _tied_ranks(sv: np.ndarray, new: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based) of the sorted vector ``sv``, in sorted order.
+
+    ``new`` is a bool scratch buffer of len(sv); ``first`` is ``1..len(sv)`` as float64.
+    """
+    n = sv.shape[0]
+    new[:1] = True
+    np.not_equal(sv[1:], sv[:-1], out=new[1:])
+    if new.all():
+        return first
+    # runs of equal values: every member gets the mean of the run's positions
+    group = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], n)
+    return (0.5 * (starts + 1 + ends))[group]
+
+
+def average_ranks(S: np.ndarray, rows: np.ndarray | None = None):
     """Average ranks (1-based, ties get their mean rank) of every column of ``S`` (n, c).
 
     ``scipy.stats.rankdata(S, axis=0, method="average")``, computed in S's own dtype
     (float32 codes are not widened: widening never breaks a tie) with numpy's default
     (unstable) argsort, which is several times faster than the stable sort rankdata uses;
     ties are resolved after sorting, so the result is the same. Returns float64.
+
+    ``rows`` (distinct row indices): also return the ranks of ``S[rows]`` among
+    themselves, ``(len(rows), c)``, from the same sort (the rows' order is the full order
+    restricted to them), i.e. ``(average_ranks(S), average_ranks(S[rows]))`` for one sort.
     """
     n = S.shape[0]
     # one contiguous row per column: the sort, the tie scan and the scatter run along memory
@@ -21,23 +42,35 @@ def average_ranks(S: np.ndarray) -> np.ndarray:
     ranks = np.empty(St.shape, dtype=np.float64)
     first = np.arange(1, n + 1, dtype=np.float64)
     new = np.empty(n, dtype=bool)
-    new[:1] = True
+    if rows is not None:
+        m = len(rows)
+        position = np.full(n, -1, dtype=np.int64)  # row index -> its position among `rows`
+        position[rows] = np.arange(m)
+        sub = np.empty((St.shape[0], m), dtype=np.float64)
+        first_sub, new_sub = first[:m], np.empty(m, dtype=bool)
     for j in range(St.shape[0]):
-        sv = St[j, order[j]]
-        np.not_equal(sv[1:], sv[:-1], out=new[1:])
-        if new.all():
-            ranks[j, order[j]] = first
-            continue
-        # runs of equal values: every member gets the mean of the run's positions
-        group = np.cumsum(new) - 1
-        starts = np.flatnonzero(new)
-        ends = np.append(starts[1:], n)
-        ranks[j, order[j]] = (0.5 * (starts + 1 + ends))[group]
-    return ranks.T
+        o = order[j]
+        sv = St[j, o]
+        ranks[j, o] = _tied_ranks(sv, new, first)
+        if rows is not None:
+            at = position[o]
+            keep = at >= 0
+            sub[j, at[keep]] = _tied_ranks(sv[keep], new_sub, first_sub)
+    return ranks.T if rows is None else (ranks.T, sub.T)
+
+
+def _auc_from_ranks(ranks: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(c, a) AUCs of ranked scores (m, c) against complete 0/1 labels (m, a); NaN for one class."""
+    n1 = y.sum(axis=0)
+    n0 = y.shape[0] - n1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = (ranks.T @ y - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+    auc[:, (n1 == 0) | (n0 == 0)] = np.nan
+    return auc
 
 
 def auc_matrix(scores, labels: np.ndarray, *, rows: np.ndarray | None = None,
-               block: int = 64) -> np.ndarray:
+               block: int = 16, subset: tuple[np.ndarray, np.ndarray] | None = None):
     """ROC AUC of every score column for every binary label column, from ranks.
 
     Parameters
@@ -50,10 +83,15 @@ def auc_matrix(scores, labels: np.ndarray, *, rows: np.ndarray | None = None,
     rows : int array, optional
         Score the rows ``scores[rows]`` against ``labels`` (row i of labels is row
         ``rows[i]`` of scores), without copying the whole matrix first.
+    subset : (sorted int array, labels of shape (len(subset rows), n_subset_labels)), optional
+        Also score ``scores[subset rows]`` against these labels -- ``auc_matrix(scores,
+        subset_labels, rows=subset_rows)`` -- from the same sort of each column when both
+        label sets are complete (the probes' all-row and training-row AUCs: one sort, not
+        two). Then returns the pair.
 
     Returns
     -------
-    ndarray of shape (n_scores, n_labels)
+    ndarray of shape (n_scores, n_labels), or a pair with ``subset``
         ``AUC = (sum of positive ranks - n1 (n1 + 1) / 2) / (n1 n0)`` with average ranks
         for ties (the Mann-Whitney U statistic), identical to
         ``sklearn.metrics.roc_auc_score``. NaN where a label has only one class.
@@ -61,12 +99,21 @@ def auc_matrix(scores, labels: np.ndarray, *, rows: np.ndarray | None = None,
     labels = np.asarray(labels, dtype=np.float64)
     if labels.ndim == 1:
         labels = labels[:, None]
+    shared = None
+    if subset is not None:
+        sub_rows = np.asarray(subset[0], dtype=np.int64)
+        sub_labels = np.asarray(subset[1], dtype=np.float64)
+        if rows is not None or np.isnan(labels).any() or np.isnan(sub_labels).any():
+            # missing labels rank each label's own rows: two separate passes
+            return (auc_matrix(scores, labels, rows=rows, block=block),
+                    auc_matrix(scores, sub_labels, rows=sub_rows, block=block))
+        shared = np.full((scores.shape[1], sub_labels.shape[1]), np.nan)
     n_scores = scores.shape[1]
     out = np.full((n_scores, labels.shape[1]), np.nan)
     missing = np.isnan(labels)
     complete = ~missing.any(axis=0)
     groups: list[tuple[np.ndarray, np.ndarray | None]] = []
-    if complete.any():
+    if complete.any() or shared is not None:
         groups.append((np.flatnonzero(complete), None))
     for a in np.flatnonzero(~complete):
         groups.append((np.array([a]), ~missing[:, a]))
@@ -77,15 +124,14 @@ def auc_matrix(scores, labels: np.ndarray, *, rows: np.ndarray | None = None,
         if rows is not None:
             S = S[rows]
         for cols, keep in groups:
-            ranks = average_ranks(S if keep is None else S[keep])
+            if shared is not None:
+                ranks, sub_ranks = average_ranks(S, sub_rows)
+                shared[c0 : c0 + block] = _auc_from_ranks(sub_ranks, sub_labels)
+            else:
+                ranks = average_ranks(S if keep is None else S[keep])
             y = labels[:, cols] if keep is None else labels[np.ix_(keep, cols)]
-            n1 = y.sum(axis=0)
-            n0 = y.shape[0] - n1
-            with np.errstate(divide="ignore", invalid="ignore"):
-                auc = (ranks.T @ y - n1 * (n1 + 1) / 2.0) / (n1 * n0)
-            auc[:, (n1 == 0) | (n0 == 0)] = np.nan
-            out[c0 : c0 + block, cols] = auc
-    return out
+            out[c0 : c0 + block, cols] = _auc_from_ranks(ranks, y)
+    return out if shared is None else (out, shared)
 
 
 def auc_columns(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
