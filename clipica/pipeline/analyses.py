@@ -169,10 +169,16 @@ def compute_probe(store, ica, params: dict, *, progress: bool = True,
         raise InputError(
             f"the store at {store.path} has no label columns to probe against; extract from a "
             "data source with labels (e.g. synthetic-faces, celeba)")
-    labels = rows[label_cols + (["split"] if "split" in rows.columns else [])]
+    from clipica.data.labels import binary_columns, factor_columns
+
+    # the store's rows frame itself, its label columns named: a frame of just those columns
+    # would be a copy (the size of the label matrix) for nothing
+    labels = rows
+    attrs, facs = binary_columns(rows, label_cols), factor_columns(rows, label_cols)
     curve_rows = params.get("curve_rows", 0) or None  # 0: every training row
-    plan = plan_probe(codes, labels, baselines=bases, C=params["C"], random_state=seed,
-                      max_sparse=params["max_sparse"], curve_rows=curve_rows)
+    plan = plan_probe(codes, labels, baselines=bases, attributes=attrs, factors=facs,
+                      C=params["C"], random_state=seed, max_sparse=params["max_sparse"],
+                      curve_rows=curve_rows)
     sets = {"ica": codes, **bases}
     metric_tasks, metric_info = _metric_tasks(sets, labels, plan.report.attributes, params, seed)
 

@@ -17,8 +17,9 @@ import numpy as np
 
 from clipica.errors import InputError
 
-#: rows per block when scoring: bounds the float64 copy of a wide matrix
-_ROW_BLOCK = 16_384
+#: float64 values per row block of the blockwise passes (4 MiB): a wide matrix's blocks and
+#: their temporaries stay small beside the arrays the probe keeps
+_BLOCK_VALUES = 1 << 19
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class LogisticFit:
         for a, blk in _row_blocks(X, rows):
             blk = blk if all_used else blk[:, used]
             out[a : a + blk.shape[0]] = ((blk - mean) / scale) @ coef
-        return out + self.intercept
+        out += self.intercept
+        return out
 
 
 def _column_stats(X: np.ndarray) -> tuple[None, np.ndarray, np.ndarray]:
@@ -64,12 +66,14 @@ def _column_stats(X: np.ndarray) -> tuple[None, np.ndarray, np.ndarray]:
 
 
 def _row_blocks(X, rows: np.ndarray | None = None):
-    """``(start, float64 block)`` over ``X`` (or ``X[rows]``), ``_ROW_BLOCK`` rows at a time.
+    """``(start, float64 block)`` over ``X`` (or ``X[rows]``), about ``_BLOCK_VALUES`` values
+    (at least 256 rows) at a time.
 
     A block of a float64 ``X`` may be a view of it: read-only for the caller."""
     n = X.shape[0] if rows is None else len(rows)
-    for a in range(0, n, _ROW_BLOCK):
-        idx = slice(a, a + _ROW_BLOCK) if rows is None else rows[a : a + _ROW_BLOCK]
+    step = max(256, _BLOCK_VALUES // max(1, X.shape[1]))
+    for a in range(0, n, step):
+        idx = slice(a, a + step) if rows is None else rows[a : a + step]
         yield a, np.asarray(X[idx], dtype=np.float64)
 
 
@@ -402,7 +406,7 @@ def _fit_logistic_impl(
     # subsample rows below -- a 512-wide float32 input is never copied whole to float64
     mean, scale = _blocked_stats(X, rows)
     Xc = _standardised(X, mean, scale, dtype, rows)
-    Yf = np.where(observed, Y, 0.0).astype(dtype)
+    Yf = Y.astype(dtype) if observed.all() else np.where(observed, Y, 0.0).astype(dtype)
     # 1 / n_a on observed rows, 0 on missing ones; one value per label when nothing is missing
     Wrow = (1.0 / n_a if observed.all() else observed / n_a).astype(dtype)
     lam = 1.0 / (C * n_a)

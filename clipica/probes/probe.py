@@ -279,6 +279,19 @@ def _top_two(strength: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return best.astype(np.int64), np.asarray(second, dtype=np.int64)
 
 
+def _split_labels(Y: np.ndarray, tr: np.ndarray, te: np.ndarray):
+    """``(ua, Y[tr][:, ua], Y[te][:, ua])``: the labels the logistic probes can fit (both
+    classes among the training rows) and their training / held-out rows, made once for
+    every code set (each copy is (rows, labels) float64)."""
+    Ytr = Y[tr]
+    usable = (np.nansum(Ytr, axis=0) > 0) & (np.nansum(1 - Ytr, axis=0) > 0)
+    usable &= ~np.all(np.isnan(Ytr), axis=0)
+    ua = np.flatnonzero(usable)
+    if ua.size < Y.shape[1]:
+        Ytr = Ytr[:, ua]
+    return ua, Ytr, Y[np.ix_(te, ua)]
+
+
 def _probe_codes(
     name: str,
     codes,
@@ -292,21 +305,20 @@ def _probe_codes(
     max_iter: int,
     dtype,
     curve_idx: np.ndarray | None,
+    split_labels: tuple,
 ) -> CodeReport:
     """One code set's report. ``codes`` may be float32 or a memmap (read in blocks, never
     copied whole); ``curve_idx``: rows the sparse probes k < K are fitted on (None: today's
-    joint solver on all training rows)."""
+    joint solver on all training rows). ``split_labels``: :func:`_split_labels` of Y, shared
+    read-only by every code set."""
     K = codes.shape[1]
     A = Y.shape[1]
-    auc, train_auc, ua = np.zeros((K, 0)), None, np.zeros(0, dtype=np.int64)
+    ua, Ytr, Yte = split_labels
+    auc, train_auc = np.zeros((K, 0)), None
     if A:
-        Ytr, Yte = Y[tr], Y[te]
-        usable = (np.nansum(Ytr, axis=0) > 0) & (np.nansum(1 - Ytr, axis=0) > 0)
-        usable &= ~np.all(np.isnan(Ytr), axis=0)
-        ua = np.flatnonzero(usable)
         # all-row AUCs (the table) and training-row AUCs (the curves' ranking: held-out rows
         # stay unseen) from one sort of each column
-        auc, train_auc = auc_matrix(codes, Y, subset=(tr, Ytr[:, ua]))
+        auc, train_auc = auc_matrix(codes, Y, subset=(tr, Ytr))
     strength = np.abs(auc - 0.5)
     best, second = _top_two(strength)
     cols = np.arange(A)
@@ -345,20 +357,21 @@ def _probe_codes(
                         X_curve, Y_curve, order[:k].T, C=C, init=previous
                     )
                 else:
+                    X_curve = Y_curve = previous = None  # the curves are done: free them first
                     mask = None
                     if k < K:
                         mask = np.zeros((K, ua.size), dtype=bool)
                         mask[order[:k], np.arange(ua.size)] = True
                     fit = fit_logistic(
-                        codes, Ytr[:, ua], C=C, feature_mask=mask, max_iter=max_iter,
+                        codes, Ytr, C=C, feature_mask=mask, max_iter=max_iter,
                         dtype=dtype, rows=tr,
                     )
                 converged &= fit.converged
                 logits = fit.decision_function(codes, rows=te)
-                sparse[i, ua] = auc_columns(logits, Yte[:, ua])
+                sparse[i, ua] = auc_columns(logits, Yte)
                 if k == K:
                     lin_auc[ua] = sparse[i, ua]
-                    lin_bacc[ua] = balanced_accuracy_columns(logits, Yte[:, ua])
+                    lin_bacc[ua] = balanced_accuracy_columns(logits, Yte)
 
     n_f = F.shape[1]
     if n_f:
@@ -468,10 +481,12 @@ def plan_probe(
         subsampling=subsampling,
     )
 
+    split_labels = _split_labels(Y, tr, te)
+
     def task(cname, c):
         return lambda: _probe_codes(
             cname, c, Y, F, tr, te, C=C, max_sparse=max_sparse, max_iter=max_iter, dtype=dtype,
-            curve_idx=curve_idx,
+            curve_idx=curve_idx, split_labels=split_labels,
         )
 
     return ProbePlan(report, [(cname, task(cname, c)) for cname, c in sets.items()],
