@@ -30,3 +30,19 @@ def test_planted_store_shapes_labels_and_recoverable_attributes(tmp_path):
     # seeded: the same call writes the same matrix (chunking moves only float32 rounding)
     other = write_planted_store(tmp_path / "t", n=3000, d=32, k=6, attributes=5, seed=2, chunk=700)
     np.testing.assert_allclose(np.asarray(other.image), np.asarray(store.image), rtol=1e-5, atol=1e-6)
+
+
+def test_probe_stage_result_does_not_depend_on_its_workers(tmp_path):
+    """The probe stage's tasks (code sets, metrics) on 1 or 3 threads: the same report."""
+    from clipica.decompositions.ica import ICA
+    from clipica.pipeline import probe_params
+    from clipica.pipeline.analyses import compute_probe
+
+    store = write_planted_store(tmp_path / "s", n=2500, d=24, k=5, attributes=4, seed=1)
+    ica = ICA(n_components=5, random_state=0).fit(np.asarray(store.image))
+    params = probe_params(seed=0, curve_rows=1000, dci_rows=400, dci_trees=5)
+    one = compute_probe(store, ica, params, progress=False, workers=1).to_dict()
+    three = compute_probe(store, ica, params, progress=False, workers=3).to_dict()
+    assert list(one["codes"]) == ["ica", "raw", "pca", "random_rotation"]  # the plan's order
+    assert one == three
+    assert set(one["dci"]["baselines"]) == {"raw", "pca", "random_rotation"}
