@@ -40,7 +40,9 @@ def tiny_faces_cache(tmp_path_factory):
     # CLIPICA_TEST_CACHE (developers' speed-up, unset in CI): a folder that keeps the
     # test-size model between pytest sessions, so that several local runs train it once.
     shared = os.environ.get("CLIPICA_TEST_CACHE")
-    root = Path(shared) if shared else tmp_path_factory.mktemp("clipica-cache")
+    # one sub-folder per architecture, so that branches with different configs share the
+    # folder without retraining each other's model
+    root = Path(shared) / tiny.config_hash() if shared else tmp_path_factory.mktemp("clipica-cache")
     done = root / tiny.MODEL_NAME / "eval.json"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CLIPICA_CACHE", str(root))
