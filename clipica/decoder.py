@@ -30,8 +30,10 @@ from clipica.errors import InputError, StoreError
 
 WEIGHTS_FILE = "decoder.safetensors"
 #: training images shown to a new decoder by default (batches of 64): its cost is fixed,
-#: whatever the store's size
-DEFAULT_PRESENTATIONS = 24_000
+#: whatever the store's size (about 2.5 ms of one core per image). Halved from 24,000: on the
+#: demo's ICA the held-out MSE went from 0.0512 to 0.0526 (mean-image baseline 0.0711) and
+#: the decoded traversals stayed as legible, for half the time
+DEFAULT_PRESENTATIONS = 12_000
 #: rows (images) a new decoder trains on by default: a seeded subsample of the store
 DEFAULT_ROWS = 6_000
 META_FILE = "decoder.json"

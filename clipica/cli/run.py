@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="components traversed (the best-separated attributes'; default 3)")
     parser.add_argument("--no-decoder", action="store_true", help="traversals without the decoded view")
     parser.add_argument("--decoder-epochs", type=int, default=None, metavar="E",
-                        help="decoder training epochs (default: about 30k image presentations)")
+                        help="decoder training epochs (default: a budget of 12,000 image presentations)")
     parser.add_argument("--compare", default=None, metavar="METHODS",
                         help="also fit other decompositions at the run's K and score them on the same rows "
                              "(comma-separated, e.g. ica,pca,varimax,dict,sae; see `clipica compare`): "
