@@ -450,7 +450,8 @@ def name_from_embeddings(
     nothing gets a name with probability about 5%. Measured on stores from
     ``clipica extract --model tiny-faces [--pretrained none] --data synthetic-faces:3000``
     and ``clipica ica -k 12``: the random-weight model had 0 of 12 components named
-    (threshold 3.06, largest |z| 2.75), the trained 700-step one 8 of 12 (threshold 1.99).
+    (threshold 3.06, largest |z| 2.75), the trained 700-step one (the previous, larger
+    architecture) 8 of 12 (threshold 1.99).
     """
     if center not in ("vocabulary", "captions"):
         raise InputError(f"center must be 'vocabulary' or 'captions', got {center!r}")
