@@ -39,7 +39,7 @@ DEFAULT_STEPS = 1000
 #: half the cost per step (data card)
 DEFAULT_BATCH_SIZE = 64
 #: measured CPU seconds per default training step with one torch thread, rendering included
-#: (0.34 s on this project's 2-core machine): the announced expected duration
+#: (0.34-0.36 s on this project's 2-core machine): the announced expected duration
 SECONDS_PER_STEP = 0.35
 #: test-size training used by the test-suite fixture (tests/conftest.py): well under a minute
 TEST_STEPS = 200

@@ -15,7 +15,7 @@ import numpy as np
 from clipica import artifacts
 from clipica.errors import ArtifactError, InputError
 
-#: seconds per training step of tiny-faces on a 2-core CPU (0.34 CPU seconds per step with one
+#: seconds per training step of tiny-faces on a 2-core CPU (0.34-0.36 CPU seconds per step with one
 #: torch thread, measured on this project's machine; see the data card): the announced
 #: duration of the model stage, rounded up for the evaluation that follows
 TINY_SECONDS_PER_STEP = 0.35
