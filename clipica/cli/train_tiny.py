@@ -12,7 +12,7 @@ def add_arguments(parser) -> None:
         "--steps",
         type=int,
         default=DEFAULT_STEPS,
-        help=f"optimiser steps (default {DEFAULT_STEPS}: about 6 minutes on one CPU core)",
+        help=f"optimiser steps (default {DEFAULT_STEPS}: about 8 minutes on one CPU core)",
     )
     parser.add_argument(
         "--out",

@@ -188,7 +188,7 @@ def train_tiny(
     ----------
     steps : int, optional
         Optimiser steps (default :data:`clipica.models.tiny.DEFAULT_STEPS`, about
-        6 minutes on one CPU core; :data:`~clipica.models.tiny.TEST_STEPS` for tests).
+        8 minutes on one CPU core; :data:`~clipica.models.tiny.TEST_STEPS` for tests).
     seed : int
         Seeds the initialisation (torch) and the training rows ``SyntheticFaces(seed=seed)``.
     variant : {"independent", "correlated"}
