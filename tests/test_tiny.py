@@ -36,9 +36,9 @@ def test_captions_fit_the_context_length(variant):
 
 @pytest.mark.parametrize(
     ("cores", "load", "expected"),
-    [(2, 0.1, 2), (2, 0.9, 1), (2, 3.0, 1), (1, 0.0, 1), (8, 5.0, 2), (8, 7.0, 1)],
+    [(2, 0.0, 1), (2, 3.0, 1), (1, 0.0, 1), (4, 0.5, 2), (4, 1.5, 1), (8, 5.0, 2), (8, 7.0, 1)],
 )
-def test_auto_threads_uses_two_only_when_two_cores_are_free(monkeypatch, cores, load, expected):
+def test_auto_threads_uses_two_only_when_three_cores_are_free(monkeypatch, cores, load, expected):
     from clipica.models import train_tiny as tt
 
     monkeypatch.setattr(tt.os, "cpu_count", lambda: cores)

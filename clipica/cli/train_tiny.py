@@ -44,7 +44,7 @@ def add_arguments(parser) -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch CPU threads (default: 2 when two cores are idle, else 1; two threads on a "
+        help="torch CPU threads (default: 2 when three cores are idle, else 1; two threads on a "
         "busy 2-core machine ran 9x slower)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -107,21 +107,23 @@ def _batches(source: SyntheticFaces, batch_size: int, steps: int, first_step: in
 
 
 def auto_threads() -> int:
-    """torch threads for training when none are given: 2 when about two cores are free, else 1.
+    """torch threads for training when none are given: 2 when 3 cores are free, else 1.
 
-    With two idle cores two threads ran 1.7x faster per step than one (0.75 vs 1.26 s);
-    with the second core busy they ran 9x slower (5.0 vs 0.56 s, OpenMP threads
-    spin-waiting for a core). So two only when the machine has at least 2 cores and its
-    1-minute load average leaves 1.5 of them free (on systems without a load average:
-    at least 4 cores). The count is recorded in ``training.json``; it changes the last
-    digits of the results (the order of floating-point sums), not the recipe.
+    On a 2-core machine a second thread gains little and risks much: with both cores
+    idle, 2 threads trained the default model at 0.26 s per step against 0.32 s for one
+    (the face-rendering thread already uses part of the second core); with the second
+    core busy they ran 9x slower (5.0 vs 0.56 s, OpenMP threads spin-waiting for a core).
+    So two only when the 1-minute load average leaves 3 cores free (two for torch, one for
+    rendering; on systems without a load average: at least 4 cores). The count is
+    recorded in ``training.json``; it changes the last digits of the results (the order
+    of floating-point sums), not the recipe.
     """
     n = os.cpu_count() or 1
     try:
         free = n - os.getloadavg()[0]
     except (AttributeError, OSError):  # no load average (Windows)
-        free = n - 2.5
-    return 2 if n >= 2 and free >= 1.5 else 1
+        free = n - 1.0
+    return 2 if free >= 3.0 else 1
 
 
 def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
@@ -157,7 +159,7 @@ def ensure_trained(
     line = (
         f"clipica: tiny-faces weights not found in {d}; training them now: {n} steps on "
         f"synthetic faces, expected about {max(1, round(n * tiny.SECONDS_PER_STEP / 60))} minutes "
-        "on one CPU core, less on two idle ones (done once, then cached)"
+        "on one CPU core (done once, then cached)"
     )
     if announce is None:
         sys.stderr.write(line + "\n")
@@ -208,7 +210,7 @@ def train_tiny(
     num_threads : int, "auto" or None
         torch intra-op threads for this call (restored afterwards); None keeps
         torch's setting; "auto" (default): :func:`auto_threads`, 2 on a machine with
-        two idle cores, else 1 (on a busy 2-core machine 2 threads ran 9x slower).
+        three idle cores, else 1 (on a busy 2-core machine 2 threads ran 9x slower).
     checkpoint_every : int or None
         Save a resumable checkpoint every this many steps (None or 0: never). A
         checkpoint in ``out`` written with the same settings is resumed from;
