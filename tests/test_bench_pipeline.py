@@ -46,3 +46,35 @@ def test_probe_stage_result_does_not_depend_on_its_workers(tmp_path):
     assert list(one["codes"]) == ["ica", "raw", "pca", "random_rotation"]  # the plan's order
     assert one == three
     assert set(one["dci"]["baselines"]) == {"raw", "pca", "random_rotation"}
+
+
+def test_probe_stage_stops_at_a_failed_task_without_running_the_queue(tmp_path, monkeypatch):
+    """A task that raises ends the stage with its error; the tasks still queued are cancelled."""
+    import time
+
+    import pytest
+
+    from clipica.decompositions.ica import ICA
+    from clipica.errors import InputError
+    from clipica.pipeline import analyses, probe_params
+
+    store = write_planted_store(tmp_path / "s", n=1500, d=16, k=4, attributes=3, seed=0)
+    ica = ICA(n_components=4, random_state=0).fit(np.asarray(store.image))
+    sap_calls = []
+
+    def broken(*args, **kwargs):
+        time.sleep(1.0)  # long enough for the stage to see the failure and cancel the queue
+        raise InputError("planted failure")
+
+    def counted_sap(*args, **kwargs):
+        sap_calls.append(1)
+        raise AssertionError("a queued task ran after the failure")
+
+    monkeypatch.setattr("clipica.metrics.mig", broken)
+    monkeypatch.setattr("clipica.metrics.sap", counted_sap)
+    with pytest.raises(InputError, match="planted failure"):
+        analyses.compute_probe(store, ica, probe_params(seed=0, dci_rows=300, dci_trees=2),
+                               progress=False, workers=1)
+    # one worker: the four MIG tasks precede the SAP tasks in the queue; after the first
+    # MIG failure at most the next MIG task is running, and no SAP task ever starts
+    assert sap_calls == []

@@ -195,12 +195,17 @@ def compute_probe(store, ica, params: dict, *, progress: bool = True,
     bar = tqdm(total=len(tasks), desc="probes and disentanglement metrics", unit="task", disable=not progress,
                dynamic_ncols=True)
     done: dict = {}
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        futures = {key: pool.submit(fn) for key, fn in tasks}
-        for key, fut in futures.items():
-            done[key] = fut.result()
-            bar.update(1)
-    bar.close()
+    pool = ThreadPoolExecutor(workers)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            futures = {key: pool.submit(fn) for key, fn in tasks}
+            for key, fut in futures.items():
+                done[key] = fut.result()
+                bar.update(1)
+    finally:
+        # a failed task (or Ctrl-C) must not wait for the queued ones to run: cancel them
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
     report = plan.finish({name: done[name] for name, _ in plan.tasks})
     if report.factors:
         latent = [f for f in report.factors if f.startswith("latent_")] or report.factors
