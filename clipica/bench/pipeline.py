@@ -9,7 +9,7 @@ the 1-minute load average beside them):
    embedded by a randomly initialised ViT-B-32 text tower (``--pretrained none``: the
    same work as a real model's naming, meaningless names; ``--text-model none`` skips it);
 4. ``probe``: ``clipica probe`` with its defaults (:func:`clipica.pipeline.probe_stage`, on
-   :func:`~clipica.pipeline.analyses.probe_workers` threads), timed; then run again for its
+   :func:`~clipica.pipeline.tasks.probe_workers` threads), timed; then run again for its
    peak memory, measured by ``tracemalloc`` (numpy's buffers and Python objects; the store's
    memory-mapped matrix is file cache, not counted) against the size of the store's image
    matrix (a separate run: tracemalloc's hooks slow the timed work);
@@ -238,7 +238,7 @@ def run_benchmark(rows: int = 202_599, baseline_rows: int = 50_000, *, dim: int 
     from pathlib import Path
 
     from clipica.pipeline import fit_stage, ica_params, name_stage, naming_params, report_stage
-    from clipica.pipeline.analyses import probe_workers
+    from clipica.pipeline.tasks import probe_workers
     from clipica.probes.probe import CURVE_ROWS
 
     args = {"dim": dim, "k": k, "attributes": attributes, "seed": seed}

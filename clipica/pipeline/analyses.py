@@ -78,57 +78,6 @@ def probe_params(*, modality: str = "image", C: float = 1.0, seed: int = 0,
             "dci_trees": int(dci_trees), "curve_rows": curve_rows}
 
 
-def _metric_tasks(sets: dict, labels, attributes: list, params: dict, seed: int):
-    """``(tasks, info)``: DCI, MIG, SAP and modularity of every code set against the binary
-    attributes as ``((metric, set name), callable)`` tasks, and per metric what probe.json
-    states beside the scores (rows, subsample seed; DCI's trees). The raw baseline is left
-    out when it has more than 128 dimensions."""
-    from clipica.metrics import dci, mig, modularity, sap
-
-    metrics_rows = params["metrics_rows"]
-    if not attributes or metrics_rows <= 0:
-        return [], {}
-    Y = labels[attributes].to_numpy(dtype=np.float64)
-    idx = np.flatnonzero(~np.isnan(Y).any(axis=1))
-    if idx.size > metrics_rows:
-        idx = np.sort(np.random.default_rng(seed).choice(idx, metrics_rows, replace=False))
-    # DCI's trees cost rows x codes x trees: a smaller seeded subsample, stated in probe.json
-    d_idx = idx
-    if idx.size > params["dci_rows"]:
-        d_idx = np.sort(np.random.default_rng(seed + 1).choice(idx, params["dci_rows"], replace=False))
-    names = [n for n in sets if n != "raw" or sets[n].shape[1] <= 128]
-
-    def dci_task(c):
-        def run():
-            res = dci(c[d_idx], Y[d_idx], n_estimators=params["dci_trees"], random_state=seed)
-            return {"disentanglement": res.disentanglement, "completeness": res.completeness,
-                    "informativeness": res.informativeness}
-        return run
-
-    def score_task(fn, c):
-        return lambda: {"score": fn(c[idx], Y[idx]).score}
-
-    tasks, info = [], {}
-    for key, fn in (("dci", dci), ("mig", mig), ("sap", sap), ("modularity", modularity)):
-        tasks += [((key, n), dci_task(sets[n]) if fn is dci else score_task(fn, sets[n]))
-                  for n in names]
-        info[key] = {"n_rows": int((d_idx if fn is dci else idx).size),
-                     "subsample_seed": seed + 1 if fn is dci else seed}
-    info["dci"].update(model="gradient_boosting", n_estimators=int(params["dci_trees"]),
-                       max_depth=3, test_size=0.25)
-    return tasks, info
-
-
-def probe_workers() -> int:
-    """Worker threads of the probe stage: the CPUs this process may use, at most 4 (each
-    concurrent code set holds its own working arrays)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
-
-
 def compute_probe(store, ica, params: dict, *, progress: bool = True,
                   workers: int | None = None):
     """The probe report with baselines and disentanglement metrics, for a store and an ICA.
@@ -142,10 +91,11 @@ def compute_probe(store, ica, params: dict, *, progress: bool = True,
     ``dci_trees`` trees per factor; each entry states its rows, trees and seed.
 
     The code sets' probes and the metrics run as tasks on ``workers`` threads (default
-    :func:`probe_workers`: one per CPU, at most 4), each with one BLAS thread; the results
+    :func:`clipica.pipeline.tasks.probe_workers`: one per CPU, at most 4), each with one BLAS thread; the results
     do not depend on the number of workers.
     """
     from clipica.metrics import mcc
+    from clipica.pipeline.tasks import metric_tasks_of, run_tasks
     from clipica.probes import baseline_codes
     from clipica.probes.probe import plan_probe
 
@@ -180,32 +130,11 @@ def compute_probe(store, ica, params: dict, *, progress: bool = True,
                       C=params["C"], random_state=seed, max_sparse=params["max_sparse"],
                       curve_rows=curve_rows)
     sets = {"ica": codes, **bases}
-    metric_tasks, metric_info = _metric_tasks(sets, labels, plan.report.attributes, params, seed)
+    metric_tasks, metric_info = metric_tasks_of(sets, labels, plan.report.attributes, params, seed)
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-    from tqdm.auto import tqdm
-
-    # every task is numpy/BLAS/tree-building work that releases the GIL: one task per core,
-    # each with one BLAS thread (a second BLAS thread per task would only contend), the
-    # widest code sets first and the metrics behind them, so no core idles at the end
-    tasks = plan.ordered_tasks() + metric_tasks
-    workers = probe_workers() if workers is None else max(1, int(workers))
-    bar = tqdm(total=len(tasks), desc="probes and disentanglement metrics", unit="task", disable=not progress,
-               dynamic_ncols=True)
-    done: dict = {}
-    pool = ThreadPoolExecutor(workers)
-    try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            futures = {key: pool.submit(fn) for key, fn in tasks}
-            for key, fut in futures.items():
-                done[key] = fut.result()
-                bar.update(1)
-    finally:
-        # a failed task (or Ctrl-C) must not wait for the queued ones to run: cancel them
-        pool.shutdown(wait=True, cancel_futures=True)
-        bar.close()
+    # the widest code sets first and the metrics behind them, so no core idles at the end
+    done = run_tasks(plan.ordered_tasks() + metric_tasks, workers=workers, progress=progress,
+                     desc="probes and disentanglement metrics")
     report = plan.finish({name: done[name] for name, _ in plan.tasks})
     if report.factors:
         latent = [f for f in report.factors if f.startswith("latent_")] or report.factors
