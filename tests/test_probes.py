@@ -540,3 +540,17 @@ def test_fit_logistic_leaves_its_input_unchanged():
     fit_logistic(X, Y)
     fit_logistic(X, Y[::2], rows=np.arange(0, 300, 2))
     np.testing.assert_array_equal(X, before)
+
+
+def test_probe_with_an_executor_gives_the_same_report():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    codes = rng.normal(size=(600, 4))
+    labels = pd.DataFrame({"a": (codes[:, 0] > 0).astype(float), "b": (codes[:, 2] > 0.5).astype(float)})
+    bases = {"other": rng.normal(size=(600, 6))}
+    plain = probe(codes, labels, baselines=bases).to_dict()
+    with ThreadPoolExecutor(2) as pool:
+        pooled = probe(codes, labels, baselines=bases, executor=pool).to_dict()
+    assert list(pooled["codes"]) == ["ica", "other"]  # the given order, not the run order
+    assert pooled == plain
