@@ -205,7 +205,7 @@ def test_identical_for_same_seed_and_stable_across_seeds_and_row_order():
 
 
 def test_warm_start_and_streaming_give_the_same_solution(tmp_path, monkeypatch):
-    from clipica.decompositions import _fastica_torch as F
+    from clipica.decompositions import _whitening as F
 
     X, A = _planted(["laplace", "uniform", "exponential", "bimodal"], 12000, 5, extra_gaussian=4)
     X = X.astype(np.float32)
@@ -243,7 +243,7 @@ def test_other_nonlinearities(fun):
 
 def test_torch_device_code_path_matches_cpu_path(monkeypatch):
     """The CUDA code path (torch tensors end to end) run on CPU tensors gives the same fit."""
-    from clipica.decompositions import _fastica_torch as F
+    from clipica.decompositions import _whitening as F
 
     X, A = _planted(["laplace", "uniform", "exponential"], 12000, 0, extra_gaussian=3)
     X = X.astype(np.float32)
@@ -303,7 +303,7 @@ def test_shape_and_rank_errors():
         ({"fun": "tanh"}, r"fun must be one of .*got fun='tanh'"),
         ({"n_components": 0}, r"n_components must be a positive integer or None; got n_components=0"),
         ({"whiten": "arbitrary-variance"}, r"whiten must be one of \('unit-variance',\)"),
-        ({"max_iter": 0}, "max_iter must be an integer >= 1"),
+        ({"max_iter": 0}, "max_iter must be a positive integer; got max_iter=0"),
         ({"tol": -1.0}, "tol must be a positive finite number"),
         ({"device": "tpu"}, "device must be"),
         ({"warm_start_samples": "some"}, "warm_start_samples must be"),
@@ -317,7 +317,7 @@ def test_bad_parameters(params, pattern):
 def test_picard_missing_names_the_extra(monkeypatch):
     import clipica.decompositions.ica as mod
 
-    monkeypatch.setattr(mod, "_picard_available", lambda: False)
+    monkeypatch.setattr(mod, "picard_available", lambda: False)
     with pytest.raises(DependencyError, match=r"clipica\[picard\]"):
         ICA(solver="picard").fit(_small())
 

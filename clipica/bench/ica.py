@@ -116,7 +116,7 @@ def _time_floor(X, k, n_iter):
     from threadpoolctl import threadpool_limits
 
     t0 = time.perf_counter()
-    with threadpool_limits(limits=1, user_api="blas"):  # as clipica does it (see _fastica_torch)
+    with threadpool_limits(limits=1, user_api="blas"):  # as clipica does it (see decompositions._whitening)
         np.linalg.eigh(G.numpy())
     t_eigh = time.perf_counter() - t0
     Z = torch.randn(X.shape[0], k, generator=torch.Generator().manual_seed(0))
@@ -132,16 +132,16 @@ def _time_floor(X, k, n_iter):
 
 def run_benchmark(n=200_000, d=512, k=64, seed=0, solvers=SOLVER_NAMES, progress=print) -> dict:
     """Run the comparison; returns the JSON-ready dict (``results``: one entry per solver)."""
-    import importlib
     import platform
 
     # imported first so its OpenMP wait policy is set before torch loads (see that module);
     # here, not at module level: every `clipica` command builds this module's parser, and
     # importing torch there cost each command seconds before its first line of output
-    importlib.import_module("clipica.decompositions._fastica_torch")
+    from clipica.decompositions.ica import load_solver, picard_available
+
+    load_solver()
     import torch
 
-    from clipica.decompositions.ica import _picard_available
 
     t0 = time.perf_counter()
     X, A = make_data(n, d, k, seed)
@@ -158,7 +158,7 @@ def run_benchmark(n=200_000, d=512, k=64, seed=0, solvers=SOLVER_NAMES, progress
         runs["clipica-cuda"] = lambda: _time_clipica(X, A, k, seed, device="cuda")
         solvers = (*solvers, "clipica-cuda")
     for name in solvers:
-        if name == "picard" and not _picard_available():
+        if name == "picard" and not picard_available():
             progress("picard: skipped (python-picard not installed)")
             continue
         r = {"solver": name, **runs[name]()}

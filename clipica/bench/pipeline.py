@@ -206,7 +206,9 @@ def _probe(store, ica, out, store_fp, curve_rows, seed, *, memory=False):
 
         import clipica.metrics  # noqa: F401
         import clipica.viz.probe  # noqa: F401
-        from clipica.decompositions import _fastica_torch  # noqa: F401
+        from clipica.decompositions.ica import load_solver
+
+        load_solver()
 
         tracemalloc.start()
     try:

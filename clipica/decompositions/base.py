@@ -49,6 +49,40 @@ from clipica.errors import ArtifactError, ArtifactExistsError, InputError
 #: rows per chunk in transform / inverse_transform
 _CHUNK = 65_536
 
+#: kinds of parameter constraint in ``_parameter_constraints`` (scikit-learn's idea, small):
+#: ``"positive_int"`` (an int >= 1, not a bool), ``"nonnegative_int"``, ``"positive_real"`` (a
+#: finite number > 0), ``None`` (the value None) or a tuple of allowed values
+_CONSTRAINT_WORDS = {"positive_int": "a positive integer", "nonnegative_int": "an integer >= 0",
+                     "positive_real": "a positive finite number", None: "None"}
+
+
+def _meets(value, constraint) -> bool:
+    if constraint is None:
+        return value is None
+    if isinstance(constraint, tuple):
+        return isinstance(value, str | int | float | type(None)) and value in constraint
+    if isinstance(value, bool):
+        return False
+    if constraint == "positive_int":
+        return isinstance(value, numbers.Integral) and value >= 1
+    if constraint == "nonnegative_int":
+        return isinstance(value, numbers.Integral) and value >= 0
+    if constraint == "positive_real":
+        return isinstance(value, numbers.Real) and bool(np.isfinite(value)) and value > 0
+    raise TypeError(f"unknown parameter constraint {constraint!r}")
+
+
+def validate_params(est, constraints: dict) -> None:
+    """Check ``est``'s parameters against ``constraints`` (name -> list of allowed kinds, see
+    :data:`_CONSTRAINT_WORDS`); :class:`clipica.errors.InputError` naming the parameter, what
+    it may be and what it was."""
+    for name, allowed in constraints.items():
+        value = getattr(est, name)
+        if any(_meets(value, c) for c in allowed):
+            continue
+        words = [f"one of {c}" if isinstance(c, tuple) else _CONSTRAINT_WORDS[c] for c in allowed]
+        raise InputError(f"{name} must be {' or '.join(words)}; got {name}={value!r}.")
+
 
 class LinearDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of clipica's decompositions (see the module docstring for the contract).
@@ -64,6 +98,8 @@ class LinearDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     _array_names: ClassVar[tuple[str, ...]] = ("mean_", "components_", "mixing_")
     #: fitted attributes that are not arrays, persisted in the JSON as ``state``
     _state_names: ClassVar[tuple[str, ...]] = ()
+    #: parameter name -> allowed kinds, checked by ``fit`` (:func:`validate_params`)
+    _parameter_constraints: ClassVar[dict] = {"n_components": ["positive_int", None]}
 
     #: groups of dependent codes; None: every code is its own block
     blocks_: list[list[int]] | None = None
@@ -93,7 +129,7 @@ class LinearDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         X = self._validate_X(X, reset=True)
         n, d = X.shape
         k = self._check_n_components(n, d)
-        from clipica.decompositions._fastica_torch import check_finite
+        from clipica.decompositions._whitening import check_finite
 
         check_finite(X)
         self._fit(X, k)
@@ -148,9 +184,7 @@ class LinearDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
-        k = getattr(self, "n_components", None)
-        if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
-            raise InputError(f"n_components must be a positive integer or None; got n_components={k!r}.")
+        validate_params(self, self._parameter_constraints)
 
     def _check_n_components(self, n: int, d: int) -> int | None:
         k = getattr(self, "n_components", None)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import ClassVar
 
 import numpy as np
 
@@ -113,14 +114,10 @@ class DictionaryLearning(_CodingDecomposition):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if not (isinstance(self.alpha, (int, float)) and self.alpha > 0):
-            raise InputError(f"alpha must be a positive number; got alpha={self.alpha!r}.")
-        for name in ("max_iter", "batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise InputError(f"{name} must be a positive integer; got {name}={v!r}.")
+    _parameter_constraints: ClassVar[dict] = {
+        **LinearDecomposition._parameter_constraints,
+        "alpha": ["positive_real"], "max_iter": ["positive_int"], "batch_size": ["positive_int"],
+    }
 
     def _check_n_components(self, n: int, d: int) -> int:
         k = self.n_components if self.n_components is not None else d

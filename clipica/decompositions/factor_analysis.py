@@ -17,10 +17,11 @@ deterministic (``random_state`` is unused by it), so its seed-to-seed stability 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from clipica.decompositions.base import LinearDecomposition
-from clipica.errors import InputError
 
 
 class Varimax(LinearDecomposition):
@@ -51,10 +52,8 @@ class Varimax(LinearDecomposition):
         self.max_iter = max_iter
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if not isinstance(self.max_iter, int) or self.max_iter < 1:
-            raise InputError(f"max_iter must be a positive integer; got max_iter={self.max_iter!r}.")
+    _parameter_constraints: ClassVar[dict] = {**LinearDecomposition._parameter_constraints,
+                                              "max_iter": ["positive_int"]}
 
     def _fit(self, X, k):
         from sklearn.decomposition import FactorAnalysis

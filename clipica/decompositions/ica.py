@@ -35,12 +35,17 @@ from __future__ import annotations
 import numbers
 import time
 import warnings
+from typing import ClassVar
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from clipica.decompositions.base import ARRAYS_FILE, LinearDecomposition  # noqa: F401  (re-export)
+from clipica.decompositions.base import (  # noqa: F401  (ARRAYS_FILE re-exported)
+    ARRAYS_FILE,
+    LinearDecomposition,
+    validate_params,
+)
 from clipica.errors import DependencyError, InputError
 
 SOLVERS = ("auto", "fastica", "sklearn", "picard")
@@ -76,10 +81,21 @@ def _logcosh_gauss() -> float:
     return float(np.sum(w * lc) / np.sqrt(2 * np.pi))
 
 
-def _picard_available() -> bool:
+def picard_available() -> bool:
+    """True when python-picard (``solver="picard"``) is installed."""
     import importlib.util
 
     return importlib.util.find_spec("picard") is not None
+
+
+def load_solver() -> None:
+    """Import the solver modules now: sets OpenMP's passive wait policy (which only takes
+    effect before torch loads; see :mod:`clipica.decompositions._whitening`), and keeps their
+    import out of a timed or memory-traced block. Cheap after the first call."""
+    import importlib
+
+    importlib.import_module("clipica.decompositions._whitening")
+    importlib.import_module("clipica.decompositions._fastica_torch")
 
 
 class ICA(LinearDecomposition):
@@ -142,7 +158,7 @@ class ICA(LinearDecomposition):
     -----
     ``X`` may be a memory-mapped array larger than RAM: the covariance is accumulated
     chunk by chunk, and when the whitened rows (N·K·4 bytes) exceed
-    ``clipica.decompositions._fastica_torch.MAX_WHITENED_BYTES`` every full-data iteration re-reads ``X``
+    ``clipica.decompositions._whitening.MAX_WHITENED_BYTES`` every full-data iteration re-reads ``X``
     (about D/(2K) times the in-memory arithmetic, plus the read). On CPU the work is split
     over ``torch.get_num_threads()`` worker threads (one for small problems).
     """
@@ -175,33 +191,19 @@ class ICA(LinearDecomposition):
         self.warm_start_samples = warm_start_samples
 
     # ------------------------------------------------------------------ validation
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": ["positive_int", None], "solver": [SOLVERS], "fun": [FUNS], "whiten": [WHITEN],
+        "max_iter": ["positive_int"], "tol": ["positive_real"],
+        "warm_start_samples": [("auto",), None, "nonnegative_int"],
+    }
+
     def _check_params(self) -> str:
         """Validate hyper-parameters; return the resolved solver name."""
-        k = self.n_components
-        if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
-            raise InputError(f"n_components must be a positive integer or None; got n_components={k!r}.")
-        if self.solver not in SOLVERS:
-            raise InputError(f"solver must be one of {SOLVERS}; got solver={self.solver!r}.")
-        if self.fun not in FUNS:
-            raise InputError(f"fun must be one of {FUNS}; got fun={self.fun!r}.")
-        if self.whiten not in WHITEN:
-            raise InputError(
-                f"whiten must be one of {WHITEN} (sources always have unit variance); got whiten={self.whiten!r}."
-            )
-        mi = self.max_iter
-        if not isinstance(mi, numbers.Integral) or isinstance(mi, bool) or mi < 1:
-            raise InputError(f"max_iter must be an integer >= 1; got max_iter={mi!r}.")
-        if not isinstance(self.tol, numbers.Real) or not (self.tol > 0) or not np.isfinite(self.tol):
-            raise InputError(f"tol must be a positive finite number; got tol={self.tol!r}.")
-        ws = self.warm_start_samples
-        if not (ws is None or ws == "auto" or (isinstance(ws, numbers.Integral) and not isinstance(ws, bool) and ws >= 0)):
-            raise InputError(
-                f"warm_start_samples must be 'auto', None or an integer >= 0; got warm_start_samples={ws!r}."
-            )
+        validate_params(self, self._parameter_constraints)
         if not isinstance(self.device, str):
             raise InputError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got device={self.device!r}.")
         solver = "fastica" if self.solver == "auto" else self.solver
-        if solver == "picard" and not _picard_available():
+        if solver == "picard" and not picard_available():
             raise DependencyError(
                 "solver='picard' needs python-picard, which is not installed; "
                 'install it with: pip install "clipica[picard]" (or choose solver="fastica").'
@@ -230,24 +232,25 @@ class ICA(LinearDecomposition):
                 f"n_components={k} is larger than n_samples={n}; ICA needs at least as many rows "
                 "as components (and many more for a stable estimate)."
             )
-        from clipica.decompositions import _fastica_torch as F
+        from clipica.decompositions import _whitening as W
 
-        F.check_finite(X)
+        W.check_finite(X)
         device = self.device if solver == "fastica" else "cpu"
-        with F.Runner(device, n_entries=n * d) as runner:
+        with W.Runner(device, n_entries=n * d) as runner:
             self._fit(X, solver, k, runner, t_start)
         return self
 
     def _fit(self, X, solver, k, runner, t_start) -> None:
         from clipica.decompositions import _fastica_torch as F
+        from clipica.decompositions import _whitening as W
 
         n, d = X.shape
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        mean, cov = F.mean_and_covariance(X, runner)
+        mean, cov = W.mean_and_covariance(X, runner)
         timings["covariance"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        w = F.whiten(mean, cov, k, dtype=X.dtype)
+        w = W.whiten(mean, cov, k, dtype=X.dtype)
         timings["eigh"] = time.perf_counter() - t0
         k = w.matrix.shape[0]
         rs = check_random_state(self.random_state)
@@ -256,7 +259,7 @@ class ICA(LinearDecomposition):
 
         # every solver rotates clipica's whitened rows (one whitening, one rank rule)
         t0 = time.perf_counter()
-        data = F.whitened_rows(X, w, runner)
+        data = W.whitened_rows(X, w, runner)
         timings["projection"] = time.perf_counter() - t0
         if solver == "fastica":
             res = F.fastica(

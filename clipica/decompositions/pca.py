@@ -1,6 +1,6 @@
 """``PCA``: the top-K principal directions, whitened, as a :class:`LinearDecomposition`.
 
-The same whitening ICA starts from (:func:`clipica.decompositions._fastica_torch.whiten`:
+The same whitening ICA starts from (:func:`clipica.decompositions._whitening.whiten`:
 covariance with ddof=0 accumulated in chunks, float64 eigendecomposition, each
 eigenvector's largest-magnitude loading positive), so PCA codes are exactly ICA's
 whitened data before its rotation: unit variance over the fit rows, ordered by
@@ -19,11 +19,11 @@ from clipica.errors import InputError
 def fit_whitening(X, n_components: int | None):
     """Mean, covariance and PCA whitening of ``X`` (n_samples, n_features) as ICA does it.
 
-    Returns a :class:`clipica.decompositions._fastica_torch.Whitening` (matrix (K, D),
+    Returns a :class:`clipica.decompositions._whitening.Whitening` (matrix (K, D),
     eigenvalues (K,), mean (D,), total variance, rank); InputError when K exceeds the
     numerical rank.
     """
-    from clipica.decompositions import _fastica_torch as F
+    from clipica.decompositions import _whitening as F
 
     with F.Runner("cpu", n_entries=X.shape[0] * X.shape[1]) as runner:
         mean, cov = F.mean_and_covariance(X, runner)

@@ -20,6 +20,8 @@ Once fitted the model is plain arrays, and ``transform`` runs in numpy:
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from clipica.decompositions.base import LinearDecomposition
@@ -42,16 +44,11 @@ class _SAE(LinearDecomposition):
         self.lr = lr
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        for name in ("n_steps", "batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise InputError(f"{name} must be a positive integer; got {name}={v!r}.")
-        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
-            raise InputError(f"top_k must be a positive integer or None; got top_k={self.top_k!r}.")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise InputError(f"lr must be a positive number; got lr={self.lr!r}.")
+    _parameter_constraints: ClassVar[dict] = {
+        **LinearDecomposition._parameter_constraints,
+        "n_steps": ["positive_int"], "batch_size": ["positive_int"], "top_k": ["positive_int", None],
+        "lr": ["positive_real"],
+    }
 
     def _check_n_components(self, n: int, d: int) -> int:
         k = self.n_components if self.n_components is not None else d

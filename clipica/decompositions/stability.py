@@ -134,7 +134,7 @@ def stability(
     """
     import warnings
 
-    from clipica.decompositions import _fastica_torch as F
+    from clipica.decompositions import _whitening as F
 
     build = _builder(decomposition, solver, ica_params)
     if not isinstance(n_runs, (int, np.integer)) or n_runs < 2:
@@ -303,7 +303,7 @@ def sweep(X, ks, *, n_runs: int = 5, bootstrap: bool = True, random_state: int =
           solver: str = "auto", stable_threshold: float = 0.8, progress: bool = False,
           decomposition="ica", **params) -> StabilitySweep:
     """:func:`sweep_k` as a :class:`StabilitySweep` (rows, per-component indices, parameters)."""
-    from clipica.decompositions import _fastica_torch as F
+    from clipica.decompositions import _whitening as F
 
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
