@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from clipica import artifacts
 
     # the contract arrays only: the estimator classes would import scikit-learn for nothing
-    from clipica.decompositions.saved import load_contract
+    from clipica.decompositions import load_contract
     from clipica.pipeline import traversal_params, traversal_stage
     from clipica.pipeline.analyses import ATTRIBUTE_PROBES_JSON
     from clipica.store import EmbeddingStore

@@ -26,7 +26,7 @@ _LAZY = {
     "load_decomposition": "clipica.decompositions.registry",
     "make_decomposition": "clipica.decompositions.registry",
     "SavedDecomposition": "clipica.decompositions.saved",
-    "load_contract": "clipica.decompositions.saved",
+    "load_contract": "clipica.decompositions.registry",
     "StabilityResult": "clipica.decompositions.stability",
     "StabilitySweep": "clipica.decompositions.stability",
     "choose_k": "clipica.decompositions.stability",

@@ -1,7 +1,8 @@
 """Decompositions by name, and loading a saved one whatever its class.
 
 ``make_decomposition("pca", 16)`` builds an unfitted estimator; ``load_decomposition(path)``
-reads the folder's format tag and returns the right fitted class. A new decomposition
+reads the folder's format tag and returns the right fitted class; ``load_contract(path)`` the
+contract arrays alone, without the class (:func:`saved_kind` is the one kind check of both). A new decomposition
 registers itself by adding an entry to :data:`REGISTRY` (name -> ``"module:Class"``); the
 format tag's kind must equal the name.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from clipica.decompositions.saved import SavedDecomposition, find_meta_file, read_folder
 from clipica.errors import ArtifactError, InputError
 
 #: name -> "module:Class"; the class's ``kind`` equals the name
@@ -63,18 +65,17 @@ def make_decomposition(name: str, n_components: int | None = None, **params):
     return cls(n_components=n_components, **params)
 
 
-def load_decomposition(path):
-    """Load the saved decomposition in folder ``path``, whatever its class.
+def saved_kind(path) -> str:
+    """The registered kind of the saved decomposition in folder ``path`` (from its format tag).
 
-    Raises :class:`clipica.errors.ArtifactError` (one line) when the folder holds none,
-    its tag names an unknown kind, or its files are corrupt.
+    The one kind check of a saved folder (:func:`load_decomposition` and :func:`load_contract`).
+    Raises :class:`clipica.errors.ArtifactError` (one line) when the folder holds none, its tag
+    is missing or malformed, or names a kind this clipica does not know.
     """
     from clipica._format import parse_tag, read_json
-    from clipica.decompositions.saved import find_meta_file
 
     meta_path = find_meta_file(path)
-    meta = read_json(meta_path)
-    tag = meta.get("format")
+    tag = read_json(meta_path).get("format")
     try:
         kind, _ = parse_tag(tag)
     except ValueError:
@@ -84,4 +85,24 @@ def load_decomposition(path):
             f"{meta_path} holds a {kind!r} decomposition, which this clipica does not know "
             f"(known: {', '.join(sorted(REGISTRY))})"
         )
-    return decomposition_class(kind).load(Path(path))
+    return kind
+
+
+def load_decomposition(path):
+    """Load the saved decomposition in folder ``path``, whatever its class.
+
+    Raises :class:`clipica.errors.ArtifactError` (one line) when the folder holds none,
+    its tag names an unknown kind, or its files are corrupt.
+    """
+    return decomposition_class(saved_kind(path)).load(Path(path))
+
+
+def load_contract(path) -> SavedDecomposition:
+    """The contract arrays of the saved decomposition in folder ``path``, whatever its kind,
+    checked as :func:`~clipica.decompositions.saved.read_folder` checks them (what
+    :func:`load_decomposition` accepts, this accepts) without importing its class (nor
+    scikit-learn); :class:`clipica.errors.ArtifactError` (one line) for a folder that holds
+    none or an unknown kind."""
+    kind = saved_kind(path)
+    meta, arrays = read_folder(path)
+    return SavedDecomposition(kind, arrays, meta.get("blocks"), Path(path), meta)

@@ -1,7 +1,7 @@
 """A saved decomposition folder, read without its class (and without scikit-learn).
 
 The folder format is :mod:`clipica.decompositions.base`'s (``arrays.safetensors`` + a tagged
-JSON). :func:`read_folder` checks it; :func:`load_contract` returns a
+JSON). :func:`read_folder` checks it; :func:`clipica.decompositions.registry.load_contract` returns a
 :class:`SavedDecomposition`: the contract arrays (``mean_``, ``components_``, ``mixing_``),
 ``blocks_``, ``kind`` and the same ``fingerprint()`` as the fitted class. Commands that only
 read the contract (``clipica intervene``) use it: importing scikit-learn, which every
@@ -139,28 +139,3 @@ class SavedDecomposition:
     def __repr__(self) -> str:
         K, D = self.components_.shape
         return f"SavedDecomposition(kind={self.kind!r}, n_components={K}, n_features={D}, path={str(self.path)!r})"
-
-
-def load_contract(path) -> SavedDecomposition:
-    """The contract arrays of the saved decomposition in folder ``path``, whatever its kind,
-    checked as :func:`read_folder` checks them (what ``load_decomposition`` accepts, this
-    accepts); :class:`clipica.errors.ArtifactError` (one line) for a folder that holds none
-    or an unknown kind."""
-    from clipica._format import parse_tag
-    from clipica.decompositions.registry import REGISTRY
-
-    path = Path(path)
-    meta, arrays = read_folder(path)
-    meta_path = find_meta_file(path)
-    try:
-        kind, _ = parse_tag(meta.get("format"))
-    except ValueError:
-        raise ArtifactError(
-            f"{meta_path} has no valid format tag (found {meta.get('format')!r}); was it hand-edited?"
-        ) from None
-    if kind not in REGISTRY:
-        raise ArtifactError(
-            f"{meta_path} holds a {kind!r} decomposition, which this clipica does not know "
-            f"(known: {', '.join(sorted(REGISTRY))})"
-        )
-    return SavedDecomposition(kind, arrays, meta.get("blocks"), path, meta)
