@@ -27,6 +27,8 @@ _LAZY = {
     "make_decomposition": "clipica.decompositions.registry",
     "SavedDecomposition": "clipica.decompositions.saved",
     "load_contract": "clipica.decompositions.registry",
+    "GaussianityTest": "clipica.decompositions.gaussianity",
+    "component_significance": "clipica.decompositions.gaussianity",
     "StabilityResult": "clipica.decompositions.stability",
     "StabilitySweep": "clipica.decompositions.stability",
     "choose_k": "clipica.decompositions.stability",
@@ -36,6 +38,7 @@ _LAZY = {
 
 
 __all__ = [
+    "GaussianityTest",
     "ICA",
     "PCA",
     "REGISTRY",
@@ -46,6 +49,7 @@ __all__ = [
     "StabilityResult",
     "StabilitySweep",
     "choose_k",
+    "component_significance",
     "decomposition_class",
     "load_contract",
     "load_decomposition",
