@@ -35,7 +35,7 @@ def tiny_faces_cache(tmp_path_factory):
     folder (a ``pathlib.Path``).
     """
     from clipica.models import tiny
-    from clipica.models.train_tiny import train_tiny
+    from clipica.models.tiny.train import train_tiny
 
     # CLIPICA_TEST_CACHE (developers' speed-up, unset in CI): a folder that keeps the
     # test-size model between pytest sessions, so that several local runs train it once.

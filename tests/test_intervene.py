@@ -439,7 +439,7 @@ def test_tiny_faces_attribute_components_are_selective(tmp_path, user_cache):
 
     import clipica
     from clipica.intervene import run_intervention
-    from clipica.models.train_tiny import ensure_trained
+    from clipica.models.tiny.train import ensure_trained
 
     ensure_trained()  # loading never trains: the default model is an explicit stage
     store = clipica.extract(

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from clipica.models import tiny
-from clipica.models.train_tiny import _lr_at, retrieval_scores
+from clipica.models.tiny.evaluate import retrieval_scores
+from clipica.models.tiny.train import _lr_at
 
 
 def test_config_is_registered_with_open_clip():
@@ -39,7 +40,7 @@ def test_captions_fit_the_context_length(variant):
     [(2, 0.0, 1), (2, 3.0, 1), (1, 0.0, 1), (4, 0.5, 2), (4, 1.5, 1), (8, 5.0, 2), (8, 7.0, 1)],
 )
 def test_auto_threads_uses_two_only_when_three_cores_are_free(monkeypatch, cores, load, expected):
-    from clipica.models import train_tiny as tt
+    from clipica.models.tiny import train as tt
 
     monkeypatch.setattr(tt.os, "cpu_count", lambda: cores)
     monkeypatch.setattr(tt.os, "getloadavg", lambda: (load, load, load), raising=False)
@@ -80,7 +81,9 @@ def test_missing_weights_without_training_is_a_clear_error(tmp_path, monkeypatch
     monkeypatch.setenv("CLIPICA_CACHE", str(tmp_path))
     assert not tiny.is_trained()
     with pytest.raises(ModelNotFoundError, match="train-tiny"):
-        tiny.ensure_weights()
+        tiny.ensure_weights(tiny.default_dir())
+    with pytest.raises(ModelNotFoundError, match="train-tiny --out"):
+        tiny.weights_for(str(tmp_path))  # a folder without weights
 
 
 def test_trained_at_test_size_and_cached(tiny_faces_cache):
@@ -95,7 +98,9 @@ def test_trained_at_test_size_and_cached(tiny_faces_cache):
     assert meta["config_hash"] == tiny.config_hash()
     assert math.isfinite(meta["final_metrics"]["loss_ema"])
     # cached: no training on the second call
-    assert tiny.ensure_weights() == d / "tiny-faces.safetensors"
+    assert tiny.ensure_weights(d) == d / "tiny-faces.safetensors"
+    assert tiny.weights_for("cache") == str(d / "tiny-faces.safetensors")
+    assert tiny.weights_for(str(d)) == str(d / "tiny-faces.safetensors")
 
 
 def test_beats_chance_retrieval_by_a_wide_margin(tiny_faces_cache):
@@ -117,7 +122,7 @@ def test_reload_is_bit_identical_and_never_unpickles(tiny_faces_cache, monkeypat
 
     from clipica.data.synthetic_faces import SyntheticFaces
 
-    path = tiny.ensure_weights()
+    path = tiny.ensure_weights(tiny.default_dir())
     saved = load_file(str(path))
 
     def no_pickle(*args, **kwargs):
@@ -135,7 +140,7 @@ def test_reload_is_bit_identical_and_never_unpickles(tiny_faces_cache, monkeypat
     rows = [SyntheticFaces(4, seed=9)[i] for i in range(4)]
     pixels = torch.stack([preprocess(r.image) for r in rows])
     tok = open_clip.get_tokenizer("tiny-faces")
-    model2, _, _ = tiny.load_model()
+    model2, _, _ = tiny.load_model(tiny.default_dir())
     with torch.inference_mode():
         a = model.encode_image(pixels), model.encode_text(tok([r.caption for r in rows]))
         b = model2.encode_image(pixels), model2.encode_text(tok([r.caption for r in rows]))
@@ -185,7 +190,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch)
     with the same weights as a run that was never interrupted."""
     from safetensors.numpy import load_file
 
-    from clipica.models import train_tiny as tt
+    from clipica.models.tiny import train as tt
 
     monkeypatch.setattr(tt, "evaluate", lambda *a, **k: {})  # weights are what we compare
     # one thread in both runs: the thread count changes the order of floating-point sums
@@ -225,7 +230,7 @@ def test_the_demo_training_redoes_at_most_150_steps_after_an_interrupt(monkeypat
     (the resume itself: the test above), at most 150."""
     import inspect
 
-    from clipica.models import train_tiny as tt
+    from clipica.models.tiny import train as tt
     from clipica.pipeline import fit
 
     default = inspect.signature(tt.train_tiny).parameters["checkpoint_every"].default
@@ -237,7 +242,7 @@ def test_the_demo_training_redoes_at_most_150_steps_after_an_interrupt(monkeypat
 
 
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, monkeypatch):
-    from clipica.models import train_tiny as tt
+    from clipica.models.tiny import train as tt
 
     monkeypatch.setattr(tt, "evaluate", lambda *a, **k: {})
     real_lr_at = tt._lr_at
@@ -262,24 +267,25 @@ def test_loading_never_trains_and_tiny_does_not_import_training(tmp_path, monkey
 
     from clipica.errors import ModelNotFoundError
     from clipica.models import load_encoder
-    from clipica.models import train_tiny as tt
+    from clipica.models.tiny import train as tt
 
     monkeypatch.setenv("CLIPICA_CACHE", str(tmp_path))
     monkeypatch.setattr(tt, "train_tiny", lambda *a, **k: pytest.fail("loading started training"))
     with pytest.raises(ModelNotFoundError, match="clipica train-tiny") as info:
-        load_encoder("tiny-faces")
+        load_encoder("tiny-faces", pretrained="cache")
     assert "\n" not in str(info.value) and "clipica demo" in str(info.value)
     with pytest.raises(ModelNotFoundError):
-        tiny.load_model()
+        tiny.load_model(tiny.default_dir())
     code = (
-        "import sys, clipica.models.tiny as t, clipica.models as m; "
-        "assert 'clipica.models.train_tiny' not in sys.modules, 'tiny imported the trainer'"
+        "import sys, clipica.models.tiny as t, clipica.models as m; t.weights_dir(None); "
+        "bad = [k for k in sys.modules if k.startswith('clipica.models.tiny.')]; "
+        "assert not bad, f'the loader imported the training side: {bad}'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_ensure_trained_announces_the_expected_duration_then_trains_once(tmp_path, monkeypatch):
-    from clipica.models import train_tiny as tt
+    from clipica.models.tiny import train as tt
 
     calls, lines = [], []
 

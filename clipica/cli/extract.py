@@ -10,7 +10,7 @@ def add_arguments(parser) -> None:
                         help="open_clip architecture (with --pretrained), hf-hub:ORG/NAME, a local folder "
                              "or checkpoint, or tiny-faces")
     parser.add_argument("--pretrained", metavar="TAG",
-                        help="open_clip weights: a tag (e.g. openai), a checkpoint file, or 'none' for random weights")
+                        help="open_clip weights: a tag (e.g. openai), a checkpoint file, or 'none' for random weights; for tiny-faces: a shipped tag (default seed0; seed1), 'cache', or a train-tiny folder")
     parser.add_argument("--data", required=True, metavar="SPEC",
                         help="synthetic-faces[:N], celeba:DIR, hf:NAME_OR_PATH[:SPLIT], folder:DIR, csv:FILE, jsonl:FILE")
     parser.add_argument("--out", required=True, metavar="STORE", help="store folder (rerun the same command to resume)")

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="open_clip architecture (with --pretrained), hf-hub:ORG/NAME, a local "
                              "directory or checkpoint, or tiny-faces")
     parser.add_argument("--pretrained", default=None, metavar="TAG",
-                        help="open_clip weights tag or local file ('none': random initialisation)")
+                        help="open_clip weights tag or local file ('none': random initialisation); for tiny-faces: a shipped tag (default seed0; seed1), 'cache', or a train-tiny folder")
     parser.add_argument("--data", required=True, metavar="SPEC",
                         help="synthetic-faces[:N], celeba:DIR, hf:NAME[:SPLIT], folder:DIR, csv:FILE, jsonl:FILE")
     parser.add_argument("--out", required=True, metavar="DIR", help="the run folder (created; reused on rerun)")

@@ -54,7 +54,7 @@ def run(args) -> int:
     import json
     import sys
 
-    from clipica.models.train_tiny import train_tiny
+    from clipica.models.tiny.train import train_tiny
 
     result = train_tiny(
         steps=args.steps,

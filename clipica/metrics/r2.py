@@ -1,4 +1,10 @@
-"""Held-out R^2 of predicting each true factor from the codes (linear, kernel ridge, MLP)."""
+"""Held-out R^2 of predicting each true factor from the codes (linear, kernel ridge, MLP).
+
+:func:`r2` approximates kernel ridge with Nystroem features (large n); the exact, CV-tuned RBF
+kernel ridge for a few thousand rows is :func:`kernel_ridge_r2` (its one copy sits in the
+ground helper ``clipica._linalg`` so that the tiny model's evaluation in ``models/``, a lower
+layer, can call it).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from clipica._linalg import kernel_ridge_r2, sq_distances
 from clipica.errors import InputError
 from clipica.metrics._common import check_pair, split_indices
+
+__all__ = ["R2Result", "kernel_ridge_r2", "r2"]
 
 _MODELS = ("linear", "kernel_ridge", "mlp")
 # gamma of the RBF kernel is this multiplier / n_codes on standardised codes: two random
@@ -68,18 +77,13 @@ def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     return [(a - mu) / sd for a in (train, *others)]
 
 
-def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d = np.sum(a * a, axis=1)[:, None] + np.sum(b * b, axis=1)[None, :] - 2.0 * (a @ b.T)
-    return np.maximum(d, 0.0)
-
-
 def _nystroem_map(landmarks: np.ndarray, gamma: float):
     """Feature map phi(x) = k(x, L) K_LL^{-1/2}, so phi(x).phi(y) ~= k(x, y) (RBF)."""
-    K = np.exp(-gamma * _sqdist(landmarks, landmarks))
+    K = np.exp(-gamma * sq_distances(landmarks, landmarks))
     s, U = np.linalg.eigh(K)
     keep = s > 1e-10 * s.max()
     M = U[:, keep] / np.sqrt(s[keep])
-    return lambda X: np.exp(-gamma * _sqdist(X, landmarks)) @ M
+    return lambda X: np.exp(-gamma * sq_distances(X, landmarks)) @ M
 
 
 def _ridge_path(

@@ -85,8 +85,8 @@ def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precisi
         from clipica.models import tiny
 
         tiny.register_config()
-        if pretrained is None or pretrained == "":
-            pretrained = str(tiny.ensure_weights())
+        # a shipped tag (default: seed0), "cache", a train-tiny folder -> its safetensors file
+        pretrained = tiny.weights_for(pretrained)
         enc = load_open_clip("tiny-faces", pretrained, dev, precision, pp)
         return enc
     if spec.startswith("open_clip:"):

@@ -24,16 +24,19 @@ TINY_SECONDS_PER_STEP = 0.35
 # ------------------------------------------------------------------ model
 
 
-def tiny_needs_training() -> bool:
+def tiny_needs_training(pretrained: str | None = None) -> bool:
+    """True when ``--model tiny-faces --pretrained PRETRAINED`` names the cache folder and it
+    holds no trained weights (shipped checkpoints and given folders are never trained here)."""
     from clipica.models import tiny
 
-    return not tiny.is_trained()
+    d = tiny.weights_dir(pretrained)
+    return d is not None and d == tiny.default_dir() and not tiny.is_trained(d)
 
 
 def train_tiny_stage(steps: int | None = None, *, progress: bool = True) -> Path:
     """Train the built-in ``tiny-faces`` into the cache (explicit: loading never trains)."""
     from clipica.models import tiny
-    from clipica.models.train_tiny import train_tiny
+    from clipica.models.tiny.train import train_tiny
 
     n = tiny.DEFAULT_STEPS if steps is None else int(steps)
     train_tiny(steps=n, out=tiny.default_dir(), progress=progress)
@@ -48,14 +51,21 @@ def tiny_training_estimate(steps: int | None = None) -> str:
     return f"{n} steps, about {max(1, round(minutes))} min on one CPU core; done once, then cached"
 
 
-def model_eval() -> dict | None:
-    """The cached tiny-faces model's ``eval.json`` (None when absent)."""
+def tiny_weights_label(pretrained: str | None = None) -> str:
+    """How the model stage names the weights it uses: ``shipped seed0``, ``cached``, a path."""
     from clipica.models import tiny
 
-    try:
-        return artifacts.read_json(tiny.default_dir() / tiny.EVAL_NAME)
-    except ArtifactError:
-        return None
+    tag = pretrained or (tiny.DEFAULT_PRETRAINED if tiny.DEFAULT_PRETRAINED in tiny.SHIPPED else None)
+    if tag in tiny.SHIPPED:
+        return f"shipped weights {tag}"
+    return "cached weights" if pretrained in (None, "", tiny.CACHE_TAG) else f"weights {pretrained}"
+
+
+def model_eval(pretrained: str | None = None) -> dict | None:
+    """The ``eval.json`` beside the tiny-faces weights ``pretrained`` names (None when absent)."""
+    from clipica.models import tiny
+
+    return tiny.read_eval(pretrained)
 
 
 # ------------------------------------------------------------------ extraction

@@ -126,16 +126,17 @@ def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwr
     model_eval = None
 
     if cfg.model == TINY:
-        needs = fit.tiny_needs_training()
+        needs = fit.tiny_needs_training(cfg.pretrained)
+        label = fit.tiny_weights_label(cfg.pretrained)
         what = (f"{TINY}: training it first ({fit.tiny_training_estimate(cfg.tiny_steps)})" if needs
-                else f"{TINY} (cached)")
+                else f"{TINY} ({label})")
         with log.stage("model", what):
             if needs:
                 fit.train_tiny_stage(cfg.tiny_steps, progress=progress)
                 commands.append("clipica train-tiny")
             else:
-                log.reuse("cached weights")
-            model_eval = fit.model_eval()
+                log.reuse(label)
+            model_eval = fit.model_eval(cfg.pretrained)
 
     pre = f" --pretrained {cfg.pretrained}" if cfg.pretrained else ""
     with log.stage("extract", f"{cfg.data} through {cfg.model} into {rf.store}"):

@@ -1,4 +1,4 @@
-"""Resumable checkpoints of the ``tiny-faces`` training (:mod:`clipica.models.train_tiny`).
+"""Resumable checkpoints of the ``tiny-faces`` training (:mod:`clipica.models.tiny.train`).
 
 One safetensors file, written atomically: the model's tensors (``model/<name>``),
 the AdamW moments and step counts (``opt/<param index>/<key>``) and the torch RNG
