@@ -93,7 +93,7 @@ def _block_moments(zb, W32T, fun: str):
 
 
 def _moments(data: ProjectedRows, W: np.ndarray, fun: str):
-    """One pass: M = E[g(WZ) Z'] (K, K) and E[g'(WZ)] (K,), float64 numpy.
+    """One pass: M = E[g(WZ) Z'] (m, K) and E[g'(WZ)] (m,), float64 numpy, for W (m, K), m <= K.
 
     Products over rows run in float32 block by block (in parallel on CPU); the per-block
     sums and all K×K algebra are float64.
@@ -103,9 +103,8 @@ def _moments(data: ProjectedRows, W: np.ndarray, fun: str):
     def part(ab):
         return _block_moments(data.block(*ab), W32T, fun)
 
-    k = W.shape[0]
-    M = np.zeros((k, k))
-    dsum = np.zeros(k)
+    M = np.zeros(W.shape)
+    dsum = np.zeros(W.shape[0])
     for m, ds in data.runner.map(part, data.ranges()):
         M += m
         dsum += ds
@@ -113,23 +112,35 @@ def _moments(data: ProjectedRows, W: np.ndarray, fun: str):
 
 
 def _stationarity(M: np.ndarray, W: np.ndarray, dmean: np.ndarray) -> float:
-    """Largest |entry| of skew(diag(s) C), C = M W' = E[g(y) y'] (see module docstring)."""
+    """The stationarity criterion (module docstring) of W (m, K) with orthonormal rows.
+
+    With ``G = diag(s) M`` (m, K): the largest |entry| of skew(G W') (the rotations among the
+    m sources; all there is when m = K) and, when m < K, the largest row norm of
+    ``G (I - W'W)`` (turning a source towards the K - m directions outside their span): the
+    Riemannian gradient of the contrast on the Stiefel manifold, split in its two parts.
+    """
     C = M @ W.T
     s = np.sign(np.diag(C) - dmean)
     s[s == 0] = 1.0
     G = s[:, None] * C
-    return float(np.abs(0.5 * (G - G.T)).max())
+    grad = float(np.abs(0.5 * (G - G.T)).max())
+    if W.shape[0] < W.shape[1]:
+        out = s[:, None] * (M - C @ W)
+        grad = max(grad, float(np.sqrt((out * out).sum(axis=1)).max()))
+    return grad
 
 
 def sym_decorrelation(W: np.ndarray) -> np.ndarray:
-    """``(W W')^-1/2 W`` by a float64 eigendecomposition of the K×K product."""
+    """``(W W')^-1/2 W`` (W: (m, K), m <= K) by a float64 eigendecomposition of the m×m product."""
     s, u = np.linalg.eigh(W @ W.T)
     s = np.clip(s, np.finfo(np.float64).tiny, None)
     return (u / np.sqrt(s)) @ u.T @ W
 
 
 def _iterate(data: ProjectedRows, W, *, fun, max_iter, tol, history):
-    """FastICA fixed-point iterations from W (K, K) float64; returns (W, n_updates, converged, grad)."""
+    """FastICA fixed-point iterations from W (m, K) float64 (m = K: all sources; m < K: the m
+    sources of a partial fit, the other directions left free); returns (W, n_updates,
+    converged, grad)."""
     grad = float("inf")
     for it in range(max_iter + 1):
         M, dmean = _moments(data, W, fun)
@@ -203,12 +214,13 @@ WARM_TOL = 1e-3
 
 
 def fastica(data: ProjectedRows, *, fun="logcosh", max_iter=200, tol=1e-4, w_init=None,
-            random_state=None, warm_start_rows=0) -> FastICAResult:
+            random_state=None, warm_start_rows=0, full_iter=None) -> FastICAResult:
     """Parallel FastICA on whitened rows; see the module docstring.
 
     ``w_init`` (K, K) or None (standard normal from ``random_state``, a
     ``numpy.random.RandomState``); ``warm_start_rows`` > 0 first iterates on that many
-    randomly chosen rows. ``max_iter`` bounds each phase separately.
+    randomly chosen rows. ``max_iter`` bounds each phase separately; ``full_iter`` (default
+    ``max_iter``) bounds the phase on all rows (0: only measure the stationarity there).
     """
 
     if fun not in FUNS:
@@ -237,7 +249,8 @@ def fastica(data: ProjectedRows, *, fun="logcosh", max_iter=200, tol=1e-4, w_ini
     else:
         m = 0
     t0 = time.perf_counter()
-    W, n_full, converged, grad = _iterate(data, W, fun=fun, max_iter=max_iter, tol=tol, history=hist_full)
+    W, n_full, converged, grad = _iterate(data, W, fun=fun, max_iter=max_iter if full_iter is None else full_iter,
+                                          tol=tol, history=hist_full)
     seconds["iterations"] = time.perf_counter() - t0
     return FastICAResult(
         rotation=W,
@@ -253,12 +266,47 @@ def fastica(data: ProjectedRows, *, fun="logcosh", max_iter=200, tol=1e-4, w_ini
     )
 
 
+def fastica_partial(data: ProjectedRows, W: np.ndarray, *, fun="logcosh", max_iter=200,
+                    tol=1e-4) -> FastICAResult:
+    """Symmetric FastICA of m < K sources from the start W (m, K) on all rows of ``data``.
+
+    The fixed points are the m most non-Gaussian directions; the K − m others are not
+    estimated (a Gaussian remainder has no preferred rotation, so estimating it could never
+    converge). ``rotation`` of the result is (m, K) with orthonormal rows.
+    """
+    t0 = time.perf_counter()
+    hist: list = []
+    W, n_full, converged, grad = _iterate(data, sym_decorrelation(np.asarray(W, dtype=np.float64)),
+                                          fun=fun, max_iter=max_iter, tol=tol, history=hist)
+    return FastICAResult(rotation=W, n_iter=n_full, n_iter_warm=0, n_iter_full=n_full, converged=converged,
+                         stationarity=grad, warm_start_rows=0, history_full=hist,
+                         seconds={"iterations": time.perf_counter() - t0})
+
+
+def complement(W: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (K − m, K) of the directions orthogonal to the rows of W (m, K).
+
+    Deterministic for a given W (eigenvectors of I − W'W with eigenvalue 1, each with its
+    largest-magnitude entry positive); any rotation of it is as good.
+    """
+    k = W.shape[1]
+    m = W.shape[0]
+    if m >= k:
+        return np.zeros((0, k))
+    evals, evecs = np.linalg.eigh(np.eye(k) - W.T @ W)
+    Q = evecs[:, np.argsort(-evals)[: k - m]].T
+    idx = np.argmax(np.abs(Q), axis=1)
+    return Q * np.sign(Q[np.arange(k - m), idx])[:, None]
+
+
 def source_statistics(data: ProjectedRows, R: np.ndarray | None = None, fun: str = "logcosh",
                       stationarity: bool = True) -> dict:
     """Moments of the sources ``s = R z`` for every row ``z`` of ``data`` (R=None: s = z).
 
     Returns float64 numpy arrays: ``n``; ``m1..m4`` (K,) raw moments E[s^p];
-    ``logcosh`` (K,) E[log cosh s]; with ``stationarity=True`` also ``stationarity``
+    ``logcosh`` (K,) E[log cosh s]; ``oddexp`` (K,) E[s exp(-s²/2)] (with ``logcosh``, the
+    contrasts of :func:`clipica.decompositions.gaussianity.nongaussianity`); with
+    ``stationarity=True`` also ``stationarity``
     (float), the criterion of the module docstring evaluated with ``fun`` (meaningful when
     the sources are white: unit variance, uncorrelated). Float32 arithmetic and sums within
     a block (torch's sums are cascaded), float64 across blocks.
@@ -278,6 +326,7 @@ def source_statistics(data: ProjectedRows, R: np.ndarray | None = None, fun: str
             gy, ds = _g(s.clone(), fun)
             out += [ds, gy.T @ s]
         s2 = s * s
+        out.append((s * torch.exp(s2.mul(-0.5))).sum(0))
         out += [s2.sum(0), (s2 * s).sum(0), s2.square_().sum(0)]
         a = s.abs_()
         lc = torch.log1p_(torch.exp(a.mul(-2.0))).add_(a)  # log cosh + log 2, no overflow
@@ -297,6 +346,6 @@ def source_statistics(data: ProjectedRows, R: np.ndarray | None = None, fun: str
         sg[sg == 0] = 1.0
         G = sg[:, None] * C
         out["stationarity"] = float(np.abs(0.5 * (G - G.T)).max())
-    out["m2"], out["m3"], out["m4"], lc = acc
+    out["oddexp"], out["m2"], out["m3"], out["m4"], lc = acc
     out["logcosh"] = lc - np.log(2.0)
     return out

@@ -339,6 +339,7 @@ def find_blocks(
     n_bootstrap: int = 20,
     max_rows: int = 20000,
     random_state: int | None = 0,
+    fixed_block=None,
 ) -> BlockResult:
     """Group dependent sources into blocks (independent subspaces), see the module docstring.
 
@@ -358,6 +359,10 @@ def find_blocks(
         Row resamples for the stability of each block (0: skip).
     max_rows : int
         Rows used (a seeded subsample when there are more).
+    fixed_block : list of int or None
+        A block known in advance, e.g. an ICA's unidentifiable Gaussian block
+        (``ica.gaussian_block_``): its members are left out of the search and returned
+        together as the last block (dependence NaN, stability NaN: not estimated).
 
     Returns
     -------
@@ -383,25 +388,41 @@ def find_blocks(
     if n > max_rows:
         S = S[np.sort(rng.choice(n, max_rows, replace=False))]
         n = max_rows
-    D, _ = dependence_matrix(S, alpha)
+    fixed = sorted({int(i) for i in (fixed_block or [])})
+    if any(i < 0 or i >= K for i in fixed):
+        raise InputError(f"fixed_block must hold component indices in [0, {K}); got {fixed_block!r}.")
+    free = np.array([i for i in range(K) if i not in set(fixed)], dtype=int)
     # the null (independent sources, n rows) is inside D: each entry is a lower
     # confidence bound, so the cutoff is an effect size, the same at every n
     thr = float(min_dependence)
-    blocks = _average_linkage(D, thr, max_block_size)
+
+    def search(rows):
+        if free.size < 2:
+            return np.zeros((free.size, free.size)), [[int(i)] for i in free]
+        Df, _ = dependence_matrix(S[np.ix_(rows, free)] if rows is not None else S[:, free], alpha)
+        return Df, [[int(free[j]) for j in g] for g in _average_linkage(Df, thr, max_block_size)]
+
+    Df, blocks = search(None)
+    D = np.full((K, K), np.nan)
+    D[np.ix_(free, free)] = Df
+    if fixed:
+        blocks = blocks + [fixed]
 
     co = np.zeros((K, K))
     counts = np.zeros(len(blocks))
     keys = {tuple(b): i for i, b in enumerate(blocks)}
     for _ in range(n_bootstrap):
         idx = rng.integers(0, n, n)
-        Db, _ = dependence_matrix(S[idx], alpha)
-        for g in _average_linkage(Db, thr, max_block_size):
+        for g in search(idx)[1]:
             co[np.ix_(g, g)] += 1
             if tuple(g) in keys:
                 counts[keys[tuple(g)]] += 1
     if n_bootstrap:
         co /= n_bootstrap
+        co[np.ix_(fixed, fixed)] = 1.0
         stability = (counts / n_bootstrap).tolist()
+        if fixed:
+            stability[-1] = float("nan")
     else:
         co = np.full((K, K), np.nan)
         stability = [float("nan")] * len(blocks)
@@ -416,5 +437,5 @@ def find_blocks(
         min_dependence=float(min_dependence),
         alpha=float(alpha),
         random_state=random_state if isinstance(random_state, int) else None,
-        params={"max_block_size": max_block_size, "max_rows": max_rows},
+        params={"max_block_size": max_block_size, "max_rows": max_rows, "fixed_block": fixed},
     )

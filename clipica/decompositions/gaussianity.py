@@ -230,6 +230,48 @@ def null_maxima(n_samples: int, n_features: int, n_components: int, *, replicate
                                           int(random_state), bool(cache)))
 
 
+def statistic_from_moments(logcosh_mean, oddexp_mean, n_samples: int) -> np.ndarray:
+    """``T`` from the moments of unit-variance, zero-mean sources: ``E[log cosh s]`` and
+    ``E[s exp(-s²/2)]`` (K,) over ``n_samples`` rows (what the ICA solver measures in one pass)."""
+    g, v_a, v_b = _gauss_constants()
+    a = np.asarray(logcosh_mean, dtype=np.float64) - g
+    b = np.asarray(oddexp_mean, dtype=np.float64)
+    return n_samples * (a * a / v_a + b * b / v_b)
+
+
+def significance_from_statistic(statistic, n_samples: int, *, n_features: int | None = None, alpha: float = 0.05,
+                    random_state: int = 0, replicates: int = NULL_REPLICATES, iterations: int = NULL_ITERATIONS,
+                    null_rows: int = NULL_ROWS, cache: bool = True) -> GaussianityTest:
+    """:func:`component_significance` for statistics ``T`` (K,) already computed on
+    ``n_samples`` rows (e.g. by :func:`statistic_from_moments`)."""
+    stat = np.asarray(statistic, dtype=np.float64)
+    if stat.ndim != 1 or stat.size < 1:
+        raise InputError(f"statistic must be 1-D with at least one component; got shape {stat.shape}.")
+    if not (isinstance(alpha, int | float) and 0 < alpha < 1):
+        raise InputError(f"alpha must be a number in (0, 1); got alpha={alpha!r}.")
+    k = stat.size
+    d = k if n_features is None else int(n_features)
+    if d < k:
+        raise InputError(f"n_features={d} is smaller than the number of components ({k}).")
+    if replicates < 2 or iterations < 1:
+        raise InputError(f"need replicates >= 2 and iterations >= 1; got {replicates}, {iterations}.")
+    rows, maxima = null_maxima(n_samples, d, k, replicates=replicates, iterations=iterations,
+                               null_rows=null_rows, random_state=random_state, cache=cache)
+    loc, scale = gumbel_fit(maxima)
+    p = np.clip(gumbel_sf(stat, loc, scale), 0.0, 1.0)
+    method = (f"max-T: T = N (a^2/v_a + b^2/v_b) from E[log cosh s] and E[s exp(-s^2/2)] (Hyvarinen 1998); "
+              f"null = largest T of symmetric FastICA (logcosh, {iterations} iterations) on {replicates} "
+              f"Gaussian samples of {rows} x {d} whitened to K={k}; Gumbel fit by moments; family-wise "
+              f"over the {k} components")
+    return GaussianityTest(
+        statistic=stat, p_value=p, significant=p <= alpha, alpha=float(alpha), method=method,
+        n_samples=int(n_samples), n_features=None if n_features is None else int(n_features),
+        null={"rows": rows, "n_features": d, "n_components": k, "replicates": int(replicates),
+              "iterations": int(iterations), "seed": int(random_state), "gumbel_loc": loc,
+              "gumbel_scale": scale, "maxima": [float(v) for v in maxima]},
+    )
+
+
 def component_significance(codes, *, n_features: int | None = None, alpha: float = 0.05,
                            random_state: int = 0, replicates: int = NULL_REPLICATES,
                            iterations: int = NULL_ITERATIONS, null_rows: int = NULL_ROWS,
@@ -239,35 +281,14 @@ def component_significance(codes, *, n_features: int | None = None, alpha: float
 
     ``n_features``: D of the data the ICA was fitted on (None: K); the null whitens Gaussian
     data of that width to K. ``alpha``: family-wise level over the K components. Returns a
-    :class:`GaussianityTest`. InputError for codes that are not 2-D with at least 3 rows, an
-    ``alpha`` outside (0, 1), or ``n_features`` below K.
+    :class:`GaussianityTest`. InputError for codes that are not 2-D with at least 3 rows,
+    non-finite codes, an ``alpha`` outside (0, 1), or ``n_features`` below K.
     """
     S = np.asarray(codes)
     if S.ndim != 2 or S.shape[0] < 3 or S.shape[1] < 1:
         raise InputError(f"codes must be 2-D (n_samples >= 3, n_components >= 1); got shape {S.shape}.")
     if not np.all(np.isfinite(S)):
         raise InputError("codes contain NaN or infinity; the Gaussianity test needs finite values.")
-    if not (isinstance(alpha, int | float) and 0 < alpha < 1):
-        raise InputError(f"alpha must be a number in (0, 1); got alpha={alpha!r}.")
-    n, k = S.shape
-    d = k if n_features is None else int(n_features)
-    if d < k:
-        raise InputError(f"n_features={d} is smaller than the number of components ({k}).")
-    if replicates < 2 or iterations < 1:
-        raise InputError(f"need replicates >= 2 and iterations >= 1; got {replicates}, {iterations}.")
-    stat = nongaussianity(S)
-    rows, maxima = null_maxima(n, d, k, replicates=replicates, iterations=iterations, null_rows=null_rows,
-                               random_state=random_state, cache=cache)
-    loc, scale = gumbel_fit(maxima)
-    p = np.clip(gumbel_sf(stat, loc, scale), 0.0, 1.0)
-    method = (f"max-T: T = N (a^2/v_a + b^2/v_b) from E[log cosh s] and E[s exp(-s^2/2)] (Hyvarinen 1998); "
-              f"null = largest T of symmetric FastICA (logcosh, {iterations} iterations) on {replicates} "
-              f"Gaussian samples of {rows} x {d} whitened to K={k}; Gumbel fit by moments; family-wise "
-              f"over the {k} components")
-    return GaussianityTest(
-        statistic=stat, p_value=p, significant=p <= alpha, alpha=float(alpha), method=method,
-        n_samples=int(n), n_features=None if n_features is None else int(n_features),
-        null={"rows": rows, "n_features": d, "n_components": k, "replicates": int(replicates),
-              "iterations": int(iterations), "seed": int(random_state), "gumbel_loc": loc,
-              "gumbel_scale": scale, "maxima": [float(v) for v in maxima]},
-    )
+    return significance_from_statistic(nongaussianity(S), S.shape[0], n_features=n_features, alpha=alpha,
+                           random_state=random_state, replicates=replicates, iterations=iterations,
+                           null_rows=null_rows, cache=cache)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import numbers
 import time
 import warnings
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -67,6 +68,12 @@ SCALE_DOC = (
 SIGN_DOC = (
     "skewness positive; if |skewness| < 3*sqrt(6/N) the largest-magnitude loading in the "
     "component's mixing_ column is positive"
+)
+IDENTIFY_DOC = (
+    "non-Gaussian sources apart from a Gaussian remainder (clipica.decompositions._identify): "
+    "symmetric FastICA search, per-component Gaussianity test calibrated on the same search of "
+    "Gaussian data (family-wise at alpha), FastICA polish of the significant ones, the rest one "
+    "unidentifiable block (NGCA, Blanchard et al. 2006)"
 )
 ORDER_DOC = (
     "decreasing negentropy approximation J = (E[log cosh s] - E[log cosh nu])^2, "
@@ -129,6 +136,19 @@ class ICA(LinearDecomposition):
         Rows for the "fastica" warm start (iterate on a random subsample, then polish on
         all rows). "auto": max(20 000, 300·K) when that is at most half the rows, else no
         warm start; None or 0: never.
+    identify : bool or int, default=True
+        Tell the identifiable (non-Gaussian) components from a Gaussian remainder, reported
+        as one unidentifiable block, and judge convergence on the identifiable part
+        (:mod:`clipica.decompositions._identify`: a search, a Gaussianity test calibrated on
+        the same search of Gaussian data, a polish of the significant components; after
+        non-Gaussian component analysis, Blanchard et al., JMLR 2006). With "sklearn" or
+        "picard" the test is applied to their rotation of all K. False: every component is
+        estimated and counted, as before. An int m >= 1: take the m most non-Gaussian directions
+        of the search, whatever the test says (bootstrap refits of a stability run use their
+        reference's m; see :func:`clipica.decompositions.stability.stability`).
+    alpha : float, default=0.05
+        Family-wise level of that test over the K components
+        (:func:`clipica.decompositions.gaussianity.component_significance`).
 
     Attributes
     ----------
@@ -145,12 +165,25 @@ class ICA(LinearDecomposition):
         Per-component skewness (positive by construction unless tied) and excess kurtosis.
     negentropy_ : ndarray of shape (n_components,)
         The ordering criterion (decreasing).
+    identifiable_ : ndarray of shape (n_components,), bool
+        True for the identifiable components: the first ``m``, all of them with
+        ``identify=False``.
+    gaussian_block_ : list of int
+        The unidentifiable Gaussian block (components m..K-1; empty when m = K). It is also
+        the last entry of ``blocks_`` (the identifiable components are singletons there).
+        Its codes are an orthonormal basis of the remainder: any rotation of it is as good,
+        so no single code in it means anything.
+    gaussianity_ : GaussianityTest or None
+        The test of each final component (statistic, p_value, significant, alpha, method);
+        None with ``identify=False``.
     n_iter_ : int
-        Fixed-point iterations run (warm start + polish for "fastica").
+        Fixed-point iterations run (search + polish, or warm start + polish, for "fastica").
     converged_ : bool
+        True when the identifiable part converged (every component with ``identify=False``;
+        True when nothing is identifiable).
     stationarity_ : float
-        The stationarity criterion of the final solution, evaluated the same way for every
-        solver.
+        The stationarity criterion of the final solution (of the identifiable part for
+        "fastica" with ``identify=True``), evaluated the same way for every solver.
     fit_info_ : dict
         Solver, device, iteration breakdown, timings (seconds), data shape.
 
@@ -179,6 +212,8 @@ class ICA(LinearDecomposition):
         device="cpu",
         whiten="unit-variance",
         warm_start_samples="auto",
+        identify=True,
+        alpha=0.05,
     ):
         self.n_components = n_components
         self.solver = solver
@@ -189,17 +224,22 @@ class ICA(LinearDecomposition):
         self.device = device
         self.whiten = whiten
         self.warm_start_samples = warm_start_samples
+        self.identify = identify
+        self.alpha = alpha
 
     # ------------------------------------------------------------------ validation
     _parameter_constraints: ClassVar[dict] = {
         "n_components": ["positive_int", None], "solver": [SOLVERS], "fun": [FUNS], "whiten": [WHITEN],
         "max_iter": ["positive_int"], "tol": ["positive_real"],
-        "warm_start_samples": [("auto",), None, "nonnegative_int"],
+        "warm_start_samples": [("auto",), None, "nonnegative_int"], "identify": [(True, False), "positive_int"],
+        "alpha": ["positive_real"],
     }
 
     def _check_params(self) -> str:
         """Validate hyper-parameters; return the resolved solver name."""
         validate_params(self, self._parameter_constraints)
+        if not self.alpha < 1:
+            raise InputError(f"alpha must be in (0, 1); got alpha={self.alpha!r}.")
         if not isinstance(self.device, str):
             raise InputError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got device={self.device!r}.")
         solver = "fastica" if self.solver == "auto" else self.solver
@@ -261,49 +301,81 @@ class ICA(LinearDecomposition):
         t0 = time.perf_counter()
         data = W.whitened_rows(X, w, runner)
         timings["projection"] = time.perf_counter() - t0
-        if solver == "fastica":
+        m = k
+        test = None
+        if solver == "fastica" and self.identify:
+            from clipica.decompositions._identify import identify_and_rotate
+
+            R, m, test, res, ident = identify_and_rotate(
+                data, n_features=d, fun=self.fun, max_iter=self.max_iter, tol=self.tol, alpha=self.alpha,
+                random_state=rs, warm_start_rows=self._warm_rows(n, k),
+                n_identifiable=None if self.identify is True else int(self.identify))
+            timings.update(ident.pop("seconds"))
+            n_iter = ident["search_iterations"] + ident["polish_iterations"]
+            info.update(n_iter_warm=ident["search_iterations_warm"],
+                        n_iter_full=n_iter - ident["search_iterations_warm"],
+                        warm_start_rows=ident["warm_start_rows"],
+                        stationarity_history=ident.pop("stationarity_history", []), identify=ident)
+            converged, grad = (True, 0.0) if res is None else (res.converged, res.stationarity)
+        elif solver == "fastica":
             res = F.fastica(
                 data, fun=self.fun, max_iter=self.max_iter, tol=self.tol, random_state=rs,
                 warm_start_rows=self._warm_rows(n, k),
             )
-            R = res.rotation
-            n_iter, converged = res.n_iter, res.converged
+            R, n_iter, converged, grad = res.rotation, res.n_iter, res.converged, res.stationarity
             timings.update(res.seconds)
             info.update(n_iter_warm=res.n_iter_warm, n_iter_full=res.n_iter_full,
                         warm_start_rows=res.warm_start_rows,
                         stationarity_history=[float(h) for h in res.history_full])
-            if not converged:
-                warnings.warn(
-                    f"clipica FastICA did not converge in max_iter={self.max_iter} iterations "
-                    f"(stationarity {res.stationarity:.3g} > tol={self.tol:g}); increase max_iter "
-                    "or tol, or reduce n_components (near-Gaussian directions converge slowly).",
-                    ConvergenceWarning,
-                    stacklevel=3,
-                )
         else:
             t0 = time.perf_counter()
             with runner.blas_threads():
                 rotate = self._rotation_sklearn if solver == "sklearn" else self._rotation_picard
                 R, n_iter, converged = rotate(data, rs)
             timings["iterations"] = time.perf_counter() - t0
-        U = R @ w.matrix
+        if solver == "fastica" and not converged:
+            part = "its identifiable part " if m < k else ""
+            warnings.warn(
+                f"clipica FastICA did not converge on {part}in max_iter={self.max_iter} iterations "
+                f"(stationarity {grad:.3g} > tol={self.tol:g}); increase max_iter "
+                "or tol, or reduce n_components (near-Gaussian directions converge slowly).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         t0 = time.perf_counter()
         # fastica's last pass already measured the stationarity of R on all rows
         stats = F.source_statistics(data, R, self.fun, stationarity=solver != "fastica")
         if solver == "fastica":
-            stats["stationarity"] = res.stationarity
+            stats["stationarity"] = grad
         timings["statistics"] = time.perf_counter() - t0
+        ident = np.arange(k) < m
+        if self.identify:
+            ident, test = self._final_test(stats, n, d, ident, solver)
         del data
 
         t0 = time.perf_counter()
-        self._set_canonical(U, stats, w)
+        order = self._set_canonical(R @ w.matrix, stats, w, ident)
+        if test is not None:
+            test = replace(test, statistic=test.statistic[order], p_value=test.p_value[order],
+                           significant=test.significant[order])
         timings["canonical"] = time.perf_counter() - t0
         self.n_iter_ = int(n_iter)
         self.converged_ = bool(converged)
         self.stationarity_ = float(stats["stationarity"])
+        self.gaussianity_ = test
         timings["total"] = time.perf_counter() - t_start
         info["seconds"] = timings
         self.fit_info_ = info
+
+    def _final_test(self, stats, n, d, ident, solver):
+        """The Gaussianity test of the final K sources (the one recorded) and the identifiable
+        mask (K,): for "fastica" the one its search decided; for the solvers that rotate all K
+        at once ("sklearn", "picard") the components this test finds significant."""
+        from clipica.decompositions import gaussianity as G
+
+        T = G.statistic_from_moments(stats["logcosh"], stats["oddexp"], n)
+        test = G.significance_from_statistic(T, n, n_features=d, alpha=self.alpha)
+        return (ident if solver == "fastica" else test.significant.copy()), test
 
     def _warm_rows(self, n: int, k: int) -> int:
         from clipica.decompositions._fastica_torch import auto_warm_start_rows
@@ -356,8 +428,12 @@ class ICA(LinearDecomposition):
             )
         return np.asarray(W, dtype=np.float64), int(n_iter), converged
 
-    def _set_canonical(self, U, stats, w) -> None:
-        """Rescale, sign and order the raw unmixing ``U`` (K, D) into the canonical form."""
+    def _set_canonical(self, U, stats, w, ident) -> np.ndarray:
+        """Rescale, sign and order the raw unmixing ``U`` (K, D) into the canonical form;
+        returns the order (K,) applied to the rows.
+
+        The identifiable sources (``ident``, (K,) bool) come first, then the Gaussian block,
+        each part by decreasing negentropy; ``blocks_`` holds the block when there is one."""
         m1, m2, m3, m4 = stats["m1"], stats["m2"], stats["m3"], stats["m4"]
         n = stats["n"]
         var = np.maximum(m2 - m1**2, np.finfo(np.float64).tiny)
@@ -374,7 +450,13 @@ class ICA(LinearDecomposition):
         sign = np.where(np.abs(skew) >= tie, np.sign(skew), np.sign(big))
         sign[sign == 0] = 1.0
         U, A, skew = U * sign[:, None], A * sign[None, :], skew * sign
-        order = np.argsort(-negent, kind="stable")
+        ident = np.asarray(ident, dtype=bool)
+        m = int(ident.sum())
+        order = np.concatenate([np.flatnonzero(ident)[np.argsort(-negent[ident], kind="stable")],
+                                np.flatnonzero(~ident)[np.argsort(-negent[~ident], kind="stable")]])
+        self.identifiable_ = ident[order]
+        self.gaussian_block_ = list(range(m, k))
+        self.blocks_ = None if m == k else [[i] for i in range(m)] + [self.gaussian_block_]
         self.mean_ = w.mean.copy()
         self.whitening_ = w.matrix.copy()
         self.explained_variance_ = w.eigenvalues.copy()
@@ -386,6 +468,7 @@ class ICA(LinearDecomposition):
         self.kurtosis_ = kurt[order]
         self.negentropy_ = negent[order]
         self.sign_tie_threshold_ = float(tie)
+        return order
 
     # ------------------------------------------------------------------ persistence
     _array_names = (
@@ -434,6 +517,7 @@ class ICA(LinearDecomposition):
                  "negentropy": float(self.negentropy_[i])}
             if stab is not None:
                 c["stability"] = float(stab[i])
+            c["identifiable"] = bool(self.identifiable_[i])
             comps.append(c)
         meta = {
             "params": params,
@@ -446,6 +530,12 @@ class ICA(LinearDecomposition):
             "component_scale": SCALE_DOC,
             "canonical": {"sign": SIGN_DOC, "order": ORDER_DOC, "sign_tie_threshold": self.sign_tie_threshold_},
             "components": comps,
+            "identifiability": {
+                "method": IDENTIFY_DOC if self.identify else "off (identify=False): every component counted",
+                "n_identifiable": int(np.sum(self.identifiable_)),
+                "gaussian_block": [int(i) for i in self.gaussian_block_],
+                "test": None if self.gaussianity_ is None else self.gaussianity_.to_dict(),
+            },
             "provenance": {
                 "versions": versions,
                 "platform": platform.platform(),
@@ -475,4 +565,27 @@ class ICA(LinearDecomposition):
                 "ica.json lacks n_iter/converged/stationarity/canonical fields; was it hand-edited?"
             ) from None
         est.fit_info_ = dict(meta.get("fit", {}), seconds=meta.get("timings_seconds", {}))
+        est._restore_identifiability(meta.get("identifiability"), arrays["components"].shape[0])
         return est
+
+    def _restore_identifiability(self, ident: dict | None, k: int) -> None:
+        """``identifiable_``, ``gaussian_block_``, ``gaussianity_`` from ica.json (files written
+        before the split count every component as identifiable)."""
+        from clipica.decompositions.gaussianity import GaussianityTest
+        from clipica.errors import ArtifactError
+
+        if not ident:
+            self.identifiable_, self.gaussian_block_, self.gaussianity_ = np.ones(k, dtype=bool), [], None
+            return
+        try:
+            block = [int(i) for i in ident["gaussian_block"]]
+            m = int(ident["n_identifiable"])
+        except (KeyError, TypeError, ValueError):
+            raise ArtifactError("ica.json has a malformed 'identifiability' record; was it hand-edited?") from None
+        if block != list(range(m, k)):
+            raise ArtifactError(f"ica.json: gaussian_block {block} does not follow the {m} identifiable "
+                                f"components of {k}; was it hand-edited?")
+        self.identifiable_ = np.arange(k) < m
+        self.gaussian_block_ = block
+        test = ident.get("test")
+        self.gaussianity_ = None if test is None else GaussianityTest.from_dict(test, source="ica.json test")

@@ -44,10 +44,14 @@ from clipica.errors import InputError
 class StabilityResult:
     """Per-component stability of a K-component decomposition (arrays in the reference's order).
 
-    ``stability``, ``within``, ``between``: (K,) in [0, 1]; ``matched_similarity``:
-    (n_runs - 1, K) |correlation| of each other run's matched component with the
-    reference component; ``reference``: the decomposition fitted on all rows with the
-    first seed.
+    ``stability``, ``within``, ``between``: (K,) in [0, 1], NaN for the members of the
+    reference's unidentifiable Gaussian block (an ICA's ``gaussian_block_``: no single code
+    there can be stable); ``matched_similarity``: (n_runs - 1, m) |correlation| of each other
+    run's matched component with each of the reference's m identifiable components;
+    ``reference``: the decomposition fitted on all rows with the first seed;
+    ``identifiable``: (K,) bool, the reference's; ``n_identifiable``: per run;
+    ``gaussian_block``: the block's size and, as a subspace, its mean canonical correlation
+    with each other run's block.
     """
 
     n_components: int
@@ -62,10 +66,15 @@ class StabilityResult:
     seeds: list = field(default_factory=list)
     seconds: float = 0.0
     reference: object = None
+    identifiable: np.ndarray | None = None
+    n_identifiable: list = field(default_factory=list)
+    gaussian_block: dict = field(default_factory=dict)
 
     @property
     def stability_mean(self) -> float:
-        return float(np.mean(self.stability))
+        """Mean index over the identifiable components (NaN when there is none)."""
+        vals = self.stability[~np.isnan(self.stability)]
+        return float(np.mean(vals)) if vals.size else float("nan")
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no arrays of the reference fit)."""
@@ -74,15 +83,23 @@ class StabilityResult:
             "n_runs": self.n_runs,
             "bootstrap": self.bootstrap,
             "index": "Icasso-style: mean within-cluster |corr| minus mean between-cluster |corr|, clipped to [0, 1]",
-            "stability": [float(v) for v in self.stability],
-            "within": [float(v) for v in self.within],
-            "between": [float(v) for v in self.between],
-            "stability_mean": self.stability_mean,
+            "stability": [_num(v) for v in self.stability],
+            "within": [_num(v) for v in self.within],
+            "between": [_num(v) for v in self.between],
+            "stability_mean": _num(self.stability_mean),
+            "identifiable": None if self.identifiable is None else [bool(v) for v in self.identifiable],
+            "n_identifiable": [int(v) for v in self.n_identifiable],
+            "gaussian_block": dict(self.gaussian_block),
             "explained_variance": float(self.explained_variance),
             "converged": [bool(c) for c in self.converged],
             "seeds": [int(s) for s in self.seeds],
             "seconds": float(self.seconds),
         }
+
+
+def _num(v) -> float | None:
+    v = float(v)
+    return None if np.isnan(v) else v
 
 
 def _similarity(U1, U2, cov):
@@ -132,10 +149,6 @@ def stability(
     StabilityResult
         See the module docstring for the index.
     """
-    import warnings
-
-    from clipica.decompositions import _whitening as F
-
     build = _builder(decomposition, solver, ica_params)
     if not isinstance(n_runs, (int, np.integer)) or n_runs < 2:
         raise InputError(f"n_runs must be an integer >= 2 (the reference plus restarts); got n_runs={n_runs!r}.")
@@ -143,74 +156,147 @@ def stability(
     X = np.asarray(X) if not hasattr(X, "shape") else X
     if getattr(X, "ndim", 0) != 2:
         raise InputError(f"X must be 2-D (n_samples, n_features); got shape {getattr(X, 'shape', None)}.")
-    n = X.shape[0]
     rng = np.random.default_rng(random_state)
     seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=n_runs)]
     seeds[0] = int(random_state) if isinstance(random_state, (int, np.integer)) else seeds[0]
-    if _cov is None:
-        F.check_finite(X)
-        with F.Runner("cpu", n_entries=X.shape[0] * X.shape[1]) as runner:
-            _, cov = F.mean_and_covariance(X, runner)
-    else:
-        cov = _cov
-    unmixings, converged = [], []
-    reference = None
-    runs = range(n_runs)
-    if progress:
+    cov = _covariance(X) if _cov is None else _cov
+    label = f"{_label(decomposition)} stability K={n_components}" if progress else None
+    fits = _fit_runs(X, n_components, build, seeds, rng, bootstrap=bootstrap, label=label)
+    reference = fits[0]
+    k = reference.components_.shape[0]
+    masks = [_identifiable(est) for est in fits]
+    ident = masks[0]
+    ref = reference.components_[ident]
+    # each run's components (identifiable or not: a source that run put in its Gaussian block
+    # matches poorly, as it should) matched one-to-one to the reference's identifiable ones
+    aligned, matched = [ref], []
+    for est in fits[1:]:
+        U, sim = _matched(ref, est.components_, cov)
+        aligned.append(U)
+        matched.append(sim)
+    within, between = _icasso(aligned, cov)
+    full = [np.full(k, np.nan) for _ in range(3)]
+    for arr, vals in zip(full, (np.clip(within - between, 0.0, 1.0), within, between), strict=True):
+        arr[ident] = vals
+    index, within_k, between_k = full
+    block = _block_agreement([est.components_[~msk] for est, msk in zip(fits, masks, strict=True)], cov)
+    return StabilityResult(
+        n_components=k, n_runs=n_runs, bootstrap=bool(bootstrap), stability=index, within=within_k,
+        between=between_k, matched_similarity=np.array(matched), explained_variance=_explained_variance(reference, cov),
+        converged=[bool(getattr(est, "converged_", True)) for est in fits], seeds=seeds,
+        seconds=time.perf_counter() - t_start, reference=reference, identifiable=ident,
+        n_identifiable=[int(msk.sum()) for msk in masks], gaussian_block=block,
+    )
+
+
+def _covariance(X) -> np.ndarray:
+    """The data covariance (D, D), float64, ddof=0, streamed."""
+    from clipica.decompositions import _whitening as W
+
+    W.check_finite(X)
+    with W.Runner("cpu", n_entries=X.shape[0] * X.shape[1]) as runner:
+        return W.mean_and_covariance(X, runner)[1]
+
+
+def _fit_runs(X, k, build, seeds, rng, *, bootstrap: bool, label: str | None) -> list:
+    """The ``len(seeds)`` fits: run 0 on all rows, the others (with ``bootstrap``) on rows
+    resampled with replacement. Non-convergence is recorded per run (``converged_``), not warned."""
+    import warnings
+
+    n = X.shape[0]
+    runs = range(len(seeds))
+    if label:
         from tqdm.auto import tqdm
 
-        runs = tqdm(runs, desc=f"{_label(decomposition)} stability K={n_components}", unit="fit")
+        runs = tqdm(runs, desc=label, unit="fit")
+    fits = []
     for r in runs:
-        Xr = X
-        if bootstrap and r > 0:
-            Xr = np.asarray(X)[np.sort(rng.integers(0, n, size=n))]
+        Xr = np.asarray(X)[np.sort(rng.integers(0, n, size=n))] if bootstrap and r > 0 else X
+        est = build(k, seeds[r])
+        if r > 0 and est.get_params().get("identify", None) is True:
+            # the refits keep the reference's number of identifiable components: a resample
+            # deviates from the population about twice as much as a fresh sample, so its own
+            # Gaussianity test would find spurious ones (measured: 5 instead of 4 in a third
+            # of the refits on the planted tests' data)
+            m = int(np.sum(_identifiable(fits[0])))
+            if m > 0:
+                est.set_params(identify=m)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # non-convergence is recorded per run
-            est = build(n_components, seeds[r]).fit(Xr)
-        if r == 0:
-            reference = est
-        unmixings.append(est.components_)
-        converged.append(bool(getattr(est, "converged_", True)))
+            warnings.simplefilter("ignore")
+            fits.append(est.fit(Xr))
+        del Xr
+    return fits
+
+
+def _identifiable(est) -> np.ndarray:
+    """(K,) bool: the estimator's identifiable components (every one for estimators without
+    an ``identifiable_`` attribute)."""
+    k = est.components_.shape[0]
+    mask = getattr(est, "identifiable_", None)
+    return np.ones(k, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+
+
+def _matched(ref, U, cov):
+    """Rows of U (K, D) matched one-to-one (Hungarian on |corr|) to the m rows of ``ref``:
+    returns (U_matched (m, D), similarity of each pair (m,))."""
     from scipy.optimize import linear_sum_assignment
 
-    k = n_components
-    ref = unmixings[0]
-    # reorder every run's components to the reference's (cluster k = position k)
-    aligned = [ref]
-    matched = []
-    for U in unmixings[1:]:
-        sim = _similarity(ref, U, cov)
-        rows, cols = linear_sum_assignment(-sim)
-        order = np.empty(k, dtype=int)
-        order[rows] = cols
-        aligned.append(U[order])
-        matched.append(sim[np.arange(k), order])
-    within_sum = np.zeros(k)
-    within_cnt = 0
-    between_sum = np.zeros(k)
-    between_cnt = 0
-    for a in range(n_runs):
-        for b in range(n_runs):
-            if a == b:
-                # same run, different clusters: (nearly) uncorrelated by construction, but
-                # Icasso counts these pairs as between-cluster pairs too
-                between_sum += _offdiag_rowsum(_similarity(aligned[a], aligned[a], cov))
-                between_cnt += k - 1
-                continue
+    sim = _similarity(ref, U, cov)
+    rows, cols = linear_sum_assignment(-sim)
+    order = np.empty(ref.shape[0], dtype=int)
+    order[rows] = cols
+    return U[order], sim[np.arange(ref.shape[0]), order]
+
+
+def _icasso(aligned, cov):
+    """Icasso's mean within-cluster and between-cluster |corr| per cluster (module docstring);
+    ``aligned``: one (m, D) unmixing per run, row i of each in cluster i."""
+    m = aligned[0].shape[0]
+    within_sum, between_sum = np.zeros(m), np.zeros(m)
+    within_cnt = between_cnt = 0
+    for a in range(len(aligned)):
+        for b in range(len(aligned)):
             sim = _similarity(aligned[a], aligned[b], cov)
-            within_sum += np.diag(sim)
-            within_cnt += 1
+            # same run, different clusters: (nearly) uncorrelated by construction, but Icasso
+            # counts these pairs as between-cluster pairs too
             between_sum += _offdiag_rowsum(sim)
-            between_cnt += k - 1
+            between_cnt += m - 1
+            if a != b:
+                within_sum += np.diag(sim)
+                within_cnt += 1
     within = within_sum / max(within_cnt, 1)
-    between = between_sum / between_cnt if between_cnt else np.zeros(k)
-    index = np.clip(within - between, 0.0, 1.0)
-    ev = _explained_variance(reference, cov)
-    return StabilityResult(
-        n_components=k, n_runs=n_runs, bootstrap=bool(bootstrap), stability=index, within=within,
-        between=between, matched_similarity=np.array(matched), explained_variance=ev,
-        converged=converged, seeds=seeds, seconds=time.perf_counter() - t_start, reference=reference,
-    )
+    between = between_sum / between_cnt if between_cnt > 0 else np.zeros(m)
+    return within, between
+
+
+def _block_agreement(blocks, cov) -> dict:
+    """The reference's Gaussian block (rows of ``blocks[0]``) against each other run's, as
+    subspaces: the mean canonical correlation of their sources (1: the same subspace)."""
+    size = int(blocks[0].shape[0])
+    out = {"size": size, "sizes": [int(b.shape[0]) for b in blocks],
+           "measure": "mean canonical correlation between the block's span and each run's block span"}
+    if size == 0:
+        return {**out, "mean_canonical_correlation": []}
+    cc = []
+    for B in blocks[1:]:
+        if B.shape[0] == 0:
+            cc.append(0.0)
+            continue
+        cc.append(float(np.mean(canonical_correlations(blocks[0], B, cov))))
+    return {**out, "mean_canonical_correlation": cc}
+
+
+def canonical_correlations(U1, U2, cov) -> np.ndarray:
+    """Canonical correlations (min(a, b),) between the sources of unmixings U1 (a, D) and
+    U2 (b, D) under the data covariance ``cov`` (D, D): the cosines of the principal angles
+    between the two subspaces of sources, descending, in [0, 1]."""
+    def inv_sqrt(C):
+        s, u = np.linalg.eigh(0.5 * (C + C.T))
+        return (u / np.sqrt(np.clip(s, np.finfo(np.float64).tiny, None))) @ u.T
+
+    C12 = U1 @ cov @ U2.T
+    M = inv_sqrt(U1 @ cov @ U1.T) @ C12 @ inv_sqrt(U2 @ cov @ U2.T)
+    return np.clip(np.linalg.svd(M, compute_uv=False), 0.0, 1.0)
 
 
 def _offdiag_rowsum(M):
@@ -283,8 +369,11 @@ def sweep_k(X, ks, *, n_runs: int = 5, bootstrap: bool = True, random_state: int
     Returns a pandas DataFrame, one row per K (ascending), columns:
 
     - ``k``
-    - ``stability_mean``, ``stability_min``, ``stability_median``: over the K components
-    - ``n_stable``: components with stability >= ``stable_threshold``
+    - ``n_identifiable``: identifiable components of the reference fit (an ICA's non-Gaussian
+      ones; K for decompositions without a Gaussian block): what that K yields
+    - ``stability_mean``, ``stability_min``, ``stability_median``: over the identifiable
+      components (the Gaussian block is reported apart by :func:`stability`)
+    - ``n_stable``: identifiable components with stability >= ``stable_threshold``
     - ``explained_variance``: fraction of the total variance in the K principal directions
     - ``converged_fraction``: share of the ``n_runs`` fits that converged
     - ``seconds``: wall time for that K
@@ -303,8 +392,6 @@ def sweep(X, ks, *, n_runs: int = 5, bootstrap: bool = True, random_state: int =
           solver: str = "auto", stable_threshold: float = 0.8, progress: bool = False,
           decomposition="ica", **params) -> StabilitySweep:
     """:func:`sweep_k` as a :class:`StabilitySweep` (rows, per-component indices, parameters)."""
-    from clipica.decompositions import _whitening as F
-
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
         raise InputError(f"ks must be positive integers; got ks={ks!r}.")
@@ -312,20 +399,20 @@ def sweep(X, ks, *, n_runs: int = 5, bootstrap: bool = True, random_state: int =
         X = np.asarray(X)
         if X.ndim != 2:
             raise InputError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}.")
-    F.check_finite(X)
-    with F.Runner("cpu", n_entries=X.shape[0] * X.shape[1]) as runner:
-        _, cov = F.mean_and_covariance(X, runner)
+    cov = _covariance(X)
     rows, per = [], {}
     for k in ks:
         res = stability(X, k, n_runs=n_runs, bootstrap=bootstrap, random_state=random_state,
                         solver=solver, progress=progress, decomposition=decomposition, _cov=cov, **params)
         per[k] = [float(v) for v in res.stability]
+        vals = res.stability[~np.isnan(res.stability)]
         rows.append({
             "k": k,
-            "stability_mean": float(np.mean(res.stability)),
-            "stability_min": float(np.min(res.stability)),
-            "stability_median": float(np.median(res.stability)),
-            "n_stable": int(np.sum(res.stability >= stable_threshold)),
+            "n_identifiable": int(vals.size),
+            "stability_mean": float(np.mean(vals)) if vals.size else float("nan"),
+            "stability_min": float(np.min(vals)) if vals.size else float("nan"),
+            "stability_median": float(np.median(vals)) if vals.size else float("nan"),
+            "n_stable": int(np.sum(vals >= stable_threshold)),
             "explained_variance": res.explained_variance,
             "converged_fraction": float(np.mean(res.converged)),
             "seconds": res.seconds,
@@ -400,7 +487,8 @@ class StabilitySweep:
             return cls(
                 decomposition=str(body["decomposition"]),
                 rows=[dict(r) for r in body["rows"]],
-                per_component={int(k): [float(x) for x in v] for k, v in body["per_component"].items()},
+                per_component={int(k): [float("nan") if x is None else float(x) for x in v]
+                               for k, v in body["per_component"].items()},
                 params=dict(body.get("params") or {}),
                 chosen_k=None if body.get("chosen_k") is None else int(body["chosen_k"]),
                 rule=body.get("rule"),
@@ -419,6 +507,11 @@ def choose_k(sweep, min_stability: float = 0.8, min_fraction: float = 0.9) -> tu
     ``sweep.attrs["per_component"]`` (what :func:`sweep_k` records); without them the
     rule falls back to ``stability_mean >= min_stability``.
 
+    With an unidentifiable Gaussian block (an ICA; NaN indices in ``per_component``) only
+    the identifiable components count, and a larger K that adds only Gaussian directions
+    adds nothing: among the qualifying K the rule takes the smallest one that reaches the
+    most stable identifiable components.
+
     ``sweep`` is the DataFrame from :func:`sweep_k` (or anything with ``k`` and
     ``stability_mean`` columns). Returns ``(k, rule)`` with the rule in words, for reports.
     """
@@ -427,14 +520,24 @@ def choose_k(sweep, min_stability: float = 0.8, min_fraction: float = 0.9) -> tu
     per_component = getattr(sweep, "attrs", {}).get("per_component")
     df = pd.DataFrame(sweep)
     if per_component:
-        fraction = df["k"].map(
-            lambda k: float(np.mean(np.asarray(per_component[int(k)]) >= min_stability))
-        )
-        ok = df[fraction >= min_fraction]
+        def fraction_stable(k):
+            vals = np.asarray(per_component[int(k)], dtype=np.float64)
+            vals = vals[~np.isnan(vals)]  # the Gaussian block's members: no index
+            return float(np.mean(vals >= min_stability)) if vals.size else 0.0
+
+        ok = df[df["k"].map(fraction_stable) >= min_fraction]
         rule = (
-            f"largest K with at least {min_fraction:.0%} of its components at stability "
+            f"largest K with at least {min_fraction:.0%} of its identifiable components at stability "
             f">= {min_stability:g}"
         )
+        has_block = any(np.isnan(np.asarray(v, dtype=np.float64)).any() for v in per_component.values())
+        if has_block and len(ok):
+            n_stable = ok["k"].map(lambda k: int(np.sum(np.nan_to_num(
+                np.asarray(per_component[int(k)], dtype=np.float64), nan=-1.0) >= min_stability)))
+            best = n_stable.max()
+            rule = (f"smallest K reaching the most identifiable components at stability >= {min_stability:g} "
+                    f"({best}), among the K with at least {min_fraction:.0%} of theirs there")
+            return int(ok["k"][n_stable == best].min()), rule
     else:
         ok = df[df["stability_mean"] >= min_stability]
         rule = f"largest K with mean component stability >= {min_stability:g}"

@@ -283,7 +283,9 @@ def fit_stage(X, out_dir: str | os.PathLike, params: dict, *, store_fp: str | No
         from clipica.decompositions.blocks import MIN_ROWS, find_blocks
 
         if len(X) >= MIN_ROWS:
-            found = find_blocks(ica.transform(X), n_bootstrap=10, random_state=params["seed"])
+            # the ICA's unidentifiable Gaussian block stays one block, left out of the search
+            found = find_blocks(ica.transform(X), n_bootstrap=10, random_state=params["seed"],
+                                fixed_block=getattr(ica, "gaussian_block_", None))
             ica.blocks_ = found.blocks
         elif hasattr(log, "note"):
             # too few rows to measure dependence between sources: no blocks, said aloud

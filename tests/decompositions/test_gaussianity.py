@@ -23,7 +23,7 @@ def _rotated_by_fastica(X, k, seed):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Gaussian data never converges: expected here
-        ica = ICA(n_components=k, random_state=seed, max_iter=100).fit(X)
+        ica = ICA(n_components=k, random_state=seed, max_iter=100, identify=False).fit(X)
     return ica.transform(X)
 
 
