@@ -286,11 +286,13 @@ class ComponentNames:
         return [(self.vocabulary[j], float(norm[j])) for j in order]
 
     def block_names(self, blocks, n: int = 5) -> list[dict]:
-        """Per block of more than one component, its :meth:`top_in_block` entries."""
+        """Per block of more than one component, its :meth:`top_in_block` entries (not for the
+        unidentifiable Gaussian block: its subspace is noise)."""
         return [
             {"block": [int(k) for k in b],
              "top": [{"text": w, "norm": v} for w, v in self.top_in_block(b, n)]}
-            for b in blocks if len(b) > 1
+            for b in blocks
+            if len(b) > 1 and not set(map(int, b)) <= set(self.info.get("unidentifiable", ()))
         ]
 
     def names(self, component: int, pole: str = "+", n: int = 5) -> dict:
@@ -301,9 +303,12 @@ class ComponentNames:
         the top ``n`` when the threshold is unknown), and the pairs of a phrase and its
         negation (:func:`negation_pairs`) that both made the list. Such a pair means the
         model places "X" and "not X" together on this component, i.e. it does not separate
-        them; a reader must say so rather than print both as one name.
+        them; a reader must say so rather than print both as one name. A component of the
+        decomposition's unidentifiable Gaussian block (``info["unidentifiable"]``) gets no name.
         """
         items = self.top(component, pole, n)
+        if int(component) in self.info.get("unidentifiable", ()):
+            items = []  # a member of the decomposition's Gaussian block: its axis means nothing
         if self.threshold is not None:
             items = [(w, s) for w, s in items if abs(s) > self.threshold]
         shown = {w for w, _ in items}
@@ -477,6 +482,9 @@ def name_from_embeddings(
             projection.center = "vocabulary"
     scores = _project(T, W, projection)
     names = ComponentNames(vocabulary=list(vocabulary), scores=scores, projection=projection)
+    gaussian = [int(i) for i in (getattr(ica, "gaussian_block_", None) or [])]
+    if gaussian:  # the ICA's unidentifiable block: scored, never named (ComponentNames.names)
+        names.info["unidentifiable"] = gaussian
     if chance is not None and chance > 0:
         ref = reference_texts if reference_texts is not None else T
         names.threshold, names.info["chance"] = chance_threshold(

@@ -650,6 +650,8 @@ def _ica_with_blocks(tiny_store):
     if not out.exists():
         ica = load_decomposition(tiny_store / "ica")
         ica.blocks_ = [[0, 1, 2], [3], [4]]  # declared: the CLI reads blocks_ whoever found them
+        # ... and counted fully identifiable (the tiny store's ICA has a Gaussian block otherwise)
+        ica.identifiable_, ica.gaussian_block_ = np.ones(5, dtype=bool), []
         ica.save(out)
     return out
 
@@ -705,10 +707,22 @@ def test_bad_block_requests_are_one_line(tiny_store, tmp_path, capsys, argv, mat
 
 def test_block_traversal_needs_blocks(tiny_store, tmp_path, capsys):
     from clipica.cli import main
+    from clipica.decompositions import load_decomposition
 
-    code = main(["intervene", str(tiny_store / "store"), "--ica", str(tiny_store / "ica"),
+    ica = load_decomposition(tiny_store / "ica")
+    gaussian = ica.gaussian_block_
+    ica.blocks_ = None
+    ica.save(tmp_path / "no_blocks")
+    code = main(["intervene", str(tiny_store / "store"), "--ica", str(tmp_path / "no_blocks"),
                  "--block", "0", "--out", str(tmp_path / "x.png")])
     assert code == 2 and "no blocks_" in capsys.readouterr().err
+    # the unidentifiable Gaussian block is refused: a traversal of noise
+    if len(gaussian) > 1:
+        ica.blocks_ = [[i] for i in range(gaussian[0])] + [gaussian]
+        ica.save(tmp_path / "gauss")
+        code = main(["intervene", str(tiny_store / "store"), "--ica", str(tmp_path / "gauss"),
+                     "--block", str(gaussian[0]), "--out", str(tmp_path / "y.png")])
+        assert code == 2 and "unidentifiable Gaussian block" in capsys.readouterr().err
 
 
 def test_name_prints_and_writes_block_names(tiny_store, tmp_path, capsys):

@@ -334,9 +334,9 @@ class ICA(LinearDecomposition):
                 R, n_iter, converged = rotate(data, rs)
             timings["iterations"] = time.perf_counter() - t0
         if solver == "fastica" and not converged:
-            part = "its identifiable part " if m < k else ""
+            part = f" on its {m} identifiable components" if m < k else ""
             warnings.warn(
-                f"clipica FastICA did not converge on {part}in max_iter={self.max_iter} iterations "
+                f"clipica FastICA did not converge{part} in max_iter={self.max_iter} iterations "
                 f"(stationarity {grad:.3g} > tol={self.tol:g}); increase max_iter "
                 "or tol, or reduce n_components (near-Gaussian directions converge slowly).",
                 ConvergenceWarning,

@@ -61,10 +61,15 @@ def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: 
         raise InputError(f"block {b} is out of range: this decomposition has {len(blocks)} blocks "
                          f"(0 to {len(blocks) - 1}): {blocks}")
     block = [int(k) for k in blocks[b]]
+    gaussian = set(getattr(decomposition, "gaussian_block_", None) or [])
+    usable = [i for i, g in enumerate(blocks) if len(g) > 1 and not set(g) <= gaussian]
+    if gaussian and set(block) <= gaussian:
+        raise InputError(f"block {b} is the decomposition's unidentifiable Gaussian block: no direction "
+                         f"in it means more than another, so its traversal would show noise "
+                         f"(blocks of 2+ identifiable components: {usable})")
     if len(block) < 2:
         raise InputError(f"block {b} is the single component {block[0]}; traverse it with "
-                         f"--component {block[0]} (blocks of 2+ components: "
-                         f"{[i for i, g in enumerate(blocks) if len(g) > 1]})")
+                         f"--component {block[0]} (blocks of 2+ components: {usable})")
     expect = fingerprints(store_fp, decomposition, params)
     if reuse:
         doc = reuse_valid(json_path, "block_traversal", expect, log,
