@@ -29,9 +29,9 @@ from clipica.errors import (
 
 # public name -> module that defines it; resolved on first access (PEP 562)
 _LAZY = {
-    "EmbeddingStore": "clipica.store",
-    "extract": "clipica.extraction",
-    "merge": "clipica.extraction",
+    "EmbeddingStore": "clipica.embeddings.store",
+    "extract": "clipica.embeddings.extract",
+    "merge": "clipica.embeddings.extract",
     "load_encoder": "clipica.models",
     "open_source": "clipica.data",
     "ICA": "clipica.decompositions.ica",
@@ -42,7 +42,7 @@ _LAZY = {
     "make_decomposition": "clipica.decompositions.registry",
     "load_decomposition": "clipica.decompositions.registry",
     "decompositions": "clipica.decompositions",
-    "stability": "clipica.stability",
+    "stability": "module:clipica.decompositions.stability",
     "metrics": "clipica.metrics",
     "probe": "clipica.probes",
     "ProbeReport": "clipica.probes",

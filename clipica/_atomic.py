@@ -50,18 +50,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """JSON with a trailing newline; NaN is written as null so every reader can parse it."""
-    atomic_write_text(path, json.dumps(_nan_to_none(obj), indent=2, sort_keys=False) + "\n")
+    atomic_write_text(path, json.dumps(nan_to_none(obj), indent=2, sort_keys=False) + "\n")
 
 
-def _nan_to_none(obj: Any) -> Any:
+def nan_to_none(obj: Any) -> Any:
     import math
 
     if isinstance(obj, float):
         return None if math.isnan(obj) or math.isinf(obj) else obj
     if isinstance(obj, dict):
-        return {str(k): _nan_to_none(v) for k, v in obj.items()}
+        return {str(k): nan_to_none(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
+        return [nan_to_none(v) for v in obj]
     if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy scalar or array
-        return _nan_to_none(obj.tolist())
+        return nan_to_none(obj.tolist())
     return obj

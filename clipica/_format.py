@@ -9,7 +9,9 @@ Every result written by clipica is a JSON object of the form::
 ``tagged`` builds one, ``untag`` checks the tag and splits it back into the body and
 the fingerprints, ``check_fingerprints`` refuses an artifact computed from other
 inputs, and ``content_hash`` is the one fingerprint function (named arrays + JSON
-metadata -> sha256 hex digest). Ground layer: imports only numpy, json and errors.
+metadata -> sha256 hex digest). The fingerprints of a run's inputs (a store, a decomposition,
+a stage's settings) are here too, so that every layer can compute them. Ground layer:
+imports only numpy, json and errors.
 """
 
 from __future__ import annotations
@@ -167,3 +169,59 @@ def read_json(path: str | os.PathLike, tag: str | None = None) -> dict:
     if tag is not None:
         untag(d, tag, source=str(path))
     return d
+
+
+# ------------------------------------------------------------------ fingerprints of inputs
+
+
+def params_fingerprint(params: Mapping[str, Any]) -> str:
+    """Hash of a stage's settings (JSON-serialisable values; tuples count as lists)."""
+    return content_hash({}, {"params": params})
+
+
+_SAMPLE = 1 << 20  # bytes hashed at each end of a matrix file
+
+
+def store_fingerprint(store: Any) -> str:
+    """Hash of a finished store: its manifest's settings key, counts, shape and data bytes.
+
+    The key (model, pretrained tag, preprocessing, data fingerprint, options) and the
+    counts say what produced the store; the sizes and the first and last MiB of each
+    data file catch a store re-extracted into the same folder. Timestamps are left out,
+    so the same extraction run twice (or resumed after a kill) has the same fingerprint.
+    ``store`` is an :class:`~clipica.embeddings.store.EmbeddingStore` (anything with ``path`` and
+    ``manifest``) or its folder; this module reads the manifest itself because it sits
+    below the store in the layers.
+    """
+    if hasattr(store, "manifest") and hasattr(store, "path"):
+        folder, m = Path(store.path), store.manifest
+    else:
+        folder = Path(store)
+        m = read_json(folder / "manifest.json")
+    meta: dict[str, Any] = {k: m.get(k) for k in ("key", "counts", "embed_dim", "normalize",
+                                                   "label_columns", "schema_version")}
+    arrays = {}
+    for name in ("image.f32", "text.f32", "rows.parquet"):
+        p = folder / name
+        if not p.is_file():
+            meta[f"{name}_size"] = None
+            continue
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            head = f.read(_SAMPLE)
+            f.seek(max(0, size - _SAMPLE))
+            tail = f.read(_SAMPLE)
+        meta[f"{name}_size"] = size
+        arrays[f"{name}/head"] = np.frombuffer(head, dtype=np.uint8)
+        arrays[f"{name}/tail"] = np.frombuffer(tail, dtype=np.uint8)
+    return content_hash(arrays, meta)
+
+
+def decomposition_fingerprint(decomposition: Any) -> str:
+    """Content hash of a fitted decomposition: its own ``fingerprint()`` when it has one,
+    else the hash of ``mean_`` and ``components_`` (what every downstream result depends on)."""
+    fp = getattr(decomposition, "fingerprint", None)
+    if callable(fp):
+        return str(fp())
+    return content_hash({n: np.asarray(getattr(decomposition, n), dtype=np.float64)
+                         for n in ("mean_", "components_")})

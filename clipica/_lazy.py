@@ -17,7 +17,8 @@ def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict,
     """``(__getattr__, __dir__)`` for ``package`` whose ``exports`` map names to modules.
 
     A name equal to its module's last part (``clipica.metrics`` for ``metrics``) resolves to
-    the module itself. Resolved values are stored in ``namespace`` (the package's
+    the module itself, and so does a value written ``"module:clipica.decompositions.stability"``
+    (a module exported under a shorter name). Resolved values are stored in ``namespace`` (the package's
     ``globals()``), so each import happens once. ``__dir__`` lists ``listed`` (e.g. the
     package's ``__all__``) and the exports.
     """
@@ -26,8 +27,9 @@ def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict,
         module_name = exports.get(name)
         if module_name is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        module = importlib.import_module(module_name)
-        value = module if module_name == f"{package}.{name}" else getattr(module, name)
+        whole = module_name.startswith("module:")
+        module = importlib.import_module(module_name.removeprefix("module:"))
+        value = module if whole or module_name == f"{package}.{name}" else getattr(module, name)
         namespace[name] = value
         return value
 

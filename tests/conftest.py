@@ -97,8 +97,8 @@ def ray_local():
 def model_file(tmp_path_factory):
     """A random-weight tiny open_clip checkpoint + open_clip_config.json: usable as --model FILE in subprocesses.
 
-    32 px input, 16-dim embeddings (``_fake_models.TINY_CONFIG``).
+    32 px input, 16-dim embeddings (``tests.helpers.fake_models.TINY_CONFIG``).
     """
-    from _fake_models import save_tiny_open_clip_file
+    from tests.helpers.fake_models import save_tiny_open_clip_file
 
     return save_tiny_open_clip_file(tmp_path_factory.mktemp("model"))

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
+
+from tests.helpers import REPO
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 WRITES = {
     "01_quickstart.ipynb": ("runs/nb01_quickstart/report.html", "runs/nb01_quickstart/ica/ica.json"),
     "02_real_clip_celeba.ipynb": ("runs/nb02_real_clip_celeba/report.html",),

@@ -9,7 +9,7 @@ Same architecture, batch size and device, same process:
   DataLoader workers decode, preprocess and tokenise while the main process runs
   the forward pass and commits each batch to the store (fsync + atomic progress).
 
-With ``--engine ray`` the pipeline is :mod:`clipica.extraction_ray` on a local Ray
+With ``--engine ray`` the pipeline is :mod:`clipica.embeddings.ray_engine` on a local Ray
 (or ``--address``): read tasks decode, an actor pool runs the encoders, the driver
 commits. Its figure is the steady rate (rows after the first commit over the time
 they took: the actor start is excluded, a long run amortises it; the whole-run rate is
@@ -88,11 +88,11 @@ def _time_forward(encoder, pixels, tokens, n_batches: int) -> float:
     """images/s of encode_image + encode_text on ready tensors (n_batches batches)."""
     import torch
 
-    from clipica.models.base import _to_device
+    from clipica.models.base import to_device
 
     dev = encoder.device
     pixels = pixels.to(dev)
-    tokens = _to_device(tokens, dev)
+    tokens = to_device(tokens, dev)
     with torch.inference_mode():
         encoder.encode_image(pixels)  # warm-up
         encoder.encode_text(tokens)
@@ -137,7 +137,7 @@ def run(args) -> int:
     import torch
 
     import clipica
-    from clipica.extraction import default_num_workers
+    from clipica.embeddings.extract import default_num_workers
     from clipica.models import load_encoder
 
     if args.quick:
@@ -235,9 +235,9 @@ def _time_decode(folder: Path, encoder, n: int) -> float:
     import torch
 
     from clipica.data import open_source
-    from clipica.extraction import _RowDataset
+    from clipica.embeddings.batches import RowDataset
 
-    rows = _RowDataset(open_source(f"folder:{folder}", limit=n), encoder, True)
+    rows = RowDataset(open_source(f"folder:{folder}", limit=n), encoder, True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -292,7 +292,7 @@ def _run_ray(args) -> int:
 
     import clipica
     from clipica.data import open_source
-    from clipica.extraction_ray import RayEngine
+    from clipica.embeddings.ray_engine import RayEngine
     from clipica.models import load_encoder
 
     log = (lambda msg: None) if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))

@@ -14,8 +14,8 @@ and by the CPU seconds (user + sys) and peak memory of that process:
 1. ``first``: the first intervention (fits and caches the attribute probes), no decoder;
 2. ``second``: another component, same store and decomposition (the probes are cached);
 3. ``decoder``: a third component with the decoded view, i.e. a first decoder training
-   (its fixed budget: :data:`clipica.decoder.DEFAULT_PRESENTATIONS` images on at most
-   :data:`clipica.decoder.DEFAULT_ROWS` rows);
+   (its fixed budget: :data:`clipica.intervene.decoder.DEFAULT_PRESENTATIONS` images on at most
+   :data:`clipica.intervene.decoder.DEFAULT_ROWS` rows);
 4. ``first_small``: the first intervention on a store of ``rows / 10`` rows, the baseline of
    the same run: at a cost flat in N, ``first / first_small`` is near 1, not 10.
 
@@ -59,7 +59,7 @@ def write_store(path, n: int, d: int = 512, k: int = 64, attributes: int = 40, s
     from clipica.bench.pipeline import attribute_names
     from clipica.bench.probe import make_data
     from clipica.data import open_source
-    from clipica.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter
+    from clipica.embeddings.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter
 
     codes, labels = make_data(n, k, attributes, seed)
     rng = np.random.default_rng(seed + 1)

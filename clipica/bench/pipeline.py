@@ -83,7 +83,7 @@ def write_planted_store(
     ``chunk x d`` float32 rows; the embedding matrix goes to disk chunk by chunk.
     """
     from clipica.bench.probe import make_data
-    from clipica.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter
+    from clipica.embeddings.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter
 
     codes, labels = make_data(n, k, attributes, seed)
     rng = np.random.default_rng(seed + 1)
@@ -177,7 +177,7 @@ def agreement(full: dict, fast: dict, gap: float = 0.01) -> dict:
 
 
 def _store(work, name, n, args, text_model):
-    from clipica import artifacts
+    from clipica.pipeline import artifacts
 
     with _Clock() as c:
         store = write_planted_store(work / name, n=n, d=args["dim"], k=args["k"],

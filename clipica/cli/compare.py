@@ -8,7 +8,7 @@ HELP = "fit several decompositions (ICA+blocks, PCA, varimax, dictionary, SAE...
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from clipica.compare import DEFAULT_METHODS, METHODS
+    from clipica.probes.compare import DEFAULT_METHODS, METHODS
 
     parser.add_argument("store", metavar="STORE", help="embedding store directory (from `clipica extract`)")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
@@ -31,11 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from clipica import artifacts
-    from clipica.compare import CompareResult
+    from clipica.embeddings.store import EmbeddingStore
     from clipica.errors import ArtifactExistsError, InputError
+    from clipica.pipeline import artifacts
     from clipica.pipeline.blocks import compare_params, compare_stage
-    from clipica.store import EmbeddingStore
+    from clipica.probes.compare import CompareResult
 
     out = Path(args.out)
     if (out / "compare.json").exists() and not args.overwrite:

@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from clipica.demo import DemoConfig, run_demo
     from clipica.errors import InputError
+    from clipica.pipeline.demo import DemoConfig, run_demo
 
     overrides = {"seed": args.seed}
     if args.rows is not None:

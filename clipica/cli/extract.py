@@ -75,7 +75,7 @@ def parse_data_opts(items: list[str]) -> dict:
 def run(args) -> int:
     import sys
 
-    from clipica.extraction import extract
+    from clipica.embeddings.extract import extract
 
     store = extract(
         model=args.model,

@@ -55,7 +55,7 @@ def _load_matrix(spec: str, modality: str):
         if X.ndim != 2:
             raise InputError(f"{path} holds an array of shape {X.shape}; expected (n_rows, dim).")
         return X, {"npy": str(path), "modality": modality}
-    from clipica.store import EmbeddingStore
+    from clipica.embeddings.store import EmbeddingStore
 
     store = EmbeddingStore.open(path)
     X = store.image if modality == "image" else store.text
@@ -88,9 +88,8 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from clipica import artifacts
     from clipica.errors import ArtifactExistsError, InputError
-    from clipica.pipeline import chosen_k, fit_stage, ica_params
+    from clipica.pipeline import artifacts, chosen_k, fit_stage, ica_params
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:

@@ -9,7 +9,7 @@ HELP = ("sweep one ICA component (in units of its std): decoded + retrieved imag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from clipica.decoder import DEFAULT_PRESENTATIONS, DEFAULT_ROWS
+    from clipica.intervene.decoder import DEFAULT_PRESENTATIONS, DEFAULT_ROWS
 
     parser.add_argument("store", help="embedding store directory (from `clipica extract`)")
     parser.add_argument(
@@ -79,13 +79,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from clipica import artifacts
-
     # the contract arrays only: the estimator classes would import scikit-learn for nothing
     from clipica.decompositions import load_contract
-    from clipica.pipeline import traversal_params, traversal_stage
+    from clipica.embeddings.store import EmbeddingStore
+    from clipica.pipeline import artifacts, traversal_params, traversal_stage
     from clipica.pipeline.analyses import ATTRIBUTE_PROBES_JSON
-    from clipica.store import EmbeddingStore
 
     if args.block is not None:
         return _run_block(args)
@@ -115,10 +113,10 @@ def run(args: argparse.Namespace) -> int:
 def _run_block(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from clipica import artifacts
     from clipica.decompositions import load_decomposition
+    from clipica.embeddings.store import EmbeddingStore
+    from clipica.pipeline import artifacts
     from clipica.pipeline.blocks import BLOCK_ROWS, block_traversal_params, block_traversal_stage
-    from clipica.store import EmbeddingStore
 
     params = block_traversal_params(args.block, rows=BLOCK_ROWS if args.rows is None else args.rows,
                                     alphas=args.alphas, axes=args.axes, seed=args.seed)

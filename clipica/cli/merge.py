@@ -14,7 +14,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import sys
 
-    from clipica.extraction import merge
+    from clipica.embeddings.extract import merge
 
     store = merge(args.shards, args.out, overwrite=args.overwrite)
     c = store.manifest["counts"]

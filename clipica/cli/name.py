@@ -43,10 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from clipica import artifacts
     from clipica.decompositions import load_decomposition
-    from clipica.pipeline import name_stage, naming_params
-    from clipica.store import EmbeddingStore
+    from clipica.embeddings.store import EmbeddingStore
+    from clipica.pipeline import artifacts, name_stage, naming_params
 
     params = naming_params(vocab=args.vocab, template=args.template, top=args.top, prompts=args.prompt)
     store = EmbeddingStore.open(args.store)

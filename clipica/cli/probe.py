@@ -86,11 +86,10 @@ def _ica_modality(ica_dir) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from clipica import artifacts
     from clipica.decompositions import load_decomposition
+    from clipica.embeddings.store import EmbeddingStore
     from clipica.errors import ArtifactExistsError, InputError
-    from clipica.pipeline import probe_params, probe_stage
-    from clipica.store import EmbeddingStore
+    from clipica.pipeline import artifacts, probe_params, probe_stage
 
     # the flags' own names in the messages (the stage's checks speak in API terms)
     for flag, value, low in (("--C", args.C, None), ("--dci-rows", args.dci_rows, 8),

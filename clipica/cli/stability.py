@@ -28,11 +28,10 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from clipica import artifacts
+    from clipica.embeddings.store import EmbeddingStore
     from clipica.errors import InputError
-    from clipica.pipeline import stability_params, stability_stage
+    from clipica.pipeline import artifacts, stability_params, stability_stage
     from clipica.pipeline._log import ReuseCounter
-    from clipica.store import EmbeddingStore
 
     if min(args.k_grid) < 2:
         raise InputError(f"--k-grid values must be at least 2, got {args.k_grid}")

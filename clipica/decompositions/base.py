@@ -259,7 +259,7 @@ class LinearDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         check_is_fitted(self)
         from safetensors.numpy import save as st_save
 
-        from clipica._atomic import _nan_to_none
+        from clipica._atomic import nan_to_none
         from clipica._format import FINGERPRINTS_KEY, FORMAT_KEY
 
         arrays = self._arrays()
@@ -276,7 +276,7 @@ class LinearDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         meta = {**common, **{k: v for k, v in meta.items() if k not in common}}
         meta["arrays"] = {"file": ARRAYS_FILE, "names": list(arrays),
                           "shapes": {k: list(v.shape) for k, v in arrays.items()}}
-        text = json.dumps(_nan_to_none(meta), indent=2) + "\n"
+        text = json.dumps(nan_to_none(meta), indent=2) + "\n"
         write_folder(path, {ARRAYS_FILE: st_save(arrays), self.meta_file: text.encode("utf-8")},
                      overwrite=overwrite)
         return Path(path)

@@ -54,7 +54,7 @@ quadrants of their two). The rule measures that:
 5. Stability: the rule is re-run on ``n_bootstrap`` resamples of the rows (with
    replacement, same sources); a block's stability is the fraction of resamples that
    produce exactly that block; ``co_membership[i, j]`` is how often ``i`` and ``j`` shared
-   a block. The ICA itself is not refitted (that is :mod:`clipica.stability`'s job).
+   a block. The ICA itself is not refitted (that is :mod:`clipica.decompositions.stability`'s job).
 
 What this does not see: dependence that leaves every combination occupied, such as the
 shared scale of a spherical scale mixture (ISA's textbook block), or 4th- and
@@ -128,10 +128,10 @@ class BlockResult:
 
     def to_dict(self, fingerprints: dict[str, str] | None = None) -> dict[str, Any]:
         """The ``blocks.json`` layout (format tag ``clipica.blocks/1``, input fingerprints)."""
-        from clipica._atomic import _nan_to_none
+        from clipica._atomic import nan_to_none
         from clipica._format import tagged
 
-        return _nan_to_none(tagged(
+        return nan_to_none(tagged(
             FORMAT,
             {
                 "blocks": [list(map(int, b)) for b in self.blocks],

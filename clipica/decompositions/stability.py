@@ -462,7 +462,7 @@ class StabilitySweep:
     def to_dict(self, fingerprints: dict | None = None) -> dict:
         """JSON-ready, tagged ``clipica.stability/1`` with the inputs' ``fingerprints``
         (e.g. ``{"store": ...}``)."""
-        from clipica._atomic import _nan_to_none
+        from clipica._atomic import nan_to_none
         from clipica._format import tagged
 
         body = {
@@ -474,7 +474,7 @@ class StabilitySweep:
             "chosen_k": self.chosen_k,
             "rule": self.rule,
         }
-        return tagged(STABILITY_FORMAT, _nan_to_none(body), fingerprints)
+        return tagged(STABILITY_FORMAT, nan_to_none(body), fingerprints)
 
     @classmethod
     def from_dict(cls, d: dict, *, source: str = "stability sweep") -> StabilitySweep:

@@ -44,7 +44,7 @@ def _features(store, modality: str) -> np.ndarray:
 
 
 def _open(path, what: str):
-    from clipica.store import EmbeddingStore
+    from clipica.embeddings.store import EmbeddingStore
 
     if not Path(path).exists():
         raise InputError(f"fewshot: {what} store {path} does not exist")
@@ -89,7 +89,7 @@ def fewshot_from_stores(
     Raises InputError (one line) for a missing store, a missing label column, or a class
     with fewer rows than shots + validation shots.
     """
-    from clipica.artifacts import params_fingerprint, store_fingerprint
+    from clipica._format import params_fingerprint, store_fingerprint
 
     store = _open(train, "train")
     X = _features(store, modality)

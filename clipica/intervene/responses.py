@@ -215,7 +215,7 @@ def default_prompt_pairs(attributes: Any = None) -> list[tuple[str, str, str]]:
 
     Restricted to ``attributes`` when given (unknown names are skipped).
     """
-    from clipica.naming import load_attribute_phrases
+    from clipica.naming.names import load_attribute_phrases
 
     pairs = load_attribute_phrases()
     if attributes is not None:

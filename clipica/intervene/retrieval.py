@@ -65,36 +65,15 @@ def retrieve_neighbours(
     return best_i, best_s
 
 
-def _images_to_array(images: list, size: int) -> np.ndarray:
-    """PIL images -> float32 (n, size, size, 3) in [0, 1]."""
-    from PIL import Image
-
-    out = np.empty((len(images), size, size, 3), dtype=np.float32)
-    for j, im in enumerate(images):
-        im = im.convert("RGB")
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.BILINEAR)
-        out[j] = np.asarray(im, dtype=np.float32) / 255.0
-    return out
-
-
-def _load_images(store: Any, indices: Any, size: int) -> np.ndarray:
-    from clipica.errors import ClipicaError
-
-    idx = [int(i) for i in np.asarray(indices).reshape(-1)]
+def load_images(store: Any, indices: Any, size: int) -> np.ndarray:
+    """Store rows ``indices`` (any shape, flattened) -> float32 (n, size, size, 3) in [0, 1]."""
     try:
-        images = store.load_images(idx)
-    except ClipicaError as exc:
+        return store.image_array(indices, size)
+    except StoreError as exc:
         raise StoreError(
-            f"this store's images cannot be loaded ({exc}); interventions need the images: "
-            "check that the data source recorded in the manifest is still readable"
+            f"{exc}; interventions need the dataset images: check that the data source recorded "
+            "in the manifest is still readable"
         ) from exc
-    if any(im is None for im in images):
-        raise StoreError(
-            "this store has no images for some rows (a text-only source?); retrieval and decoded "
-            "traversals need the dataset images"
-        )
-    return _images_to_array(images, size)
 
 
 @dataclass
@@ -143,9 +122,9 @@ def retrieval_traversal(
     )
     if store is not None:
         flat = idx[:, :, 0].T.reshape(-1)  # (N*A,) row-major in the (N, A) grid
-        res.images = _load_images(store, flat, image_size).reshape(N, A_, image_size, image_size, 3)
+        res.images = load_images(store, flat, image_size).reshape(N, A_, image_size, image_size, 3)
         if traversal.rows is not None:
-            res.sources = _load_images(store, traversal.rows, image_size)
+            res.sources = load_images(store, traversal.rows, image_size)
     return res
 
 
@@ -158,7 +137,7 @@ class DecodedTraversal:
 
 
 def decoded_traversal(traversal: Traversal, decoder: Any) -> DecodedTraversal:
-    """Decode the edited sources with a :class:`clipica.decoder.ComponentDecoder`.
+    """Decode the edited sources with a :class:`clipica.intervene.decoder.ComponentDecoder`.
 
     Grid layout as in :func:`retrieval_traversal`: rows = source samples,
     columns = alphas. Pixels are real values in [0, 1] (sigmoid output), never clipped.

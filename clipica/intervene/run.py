@@ -32,8 +32,8 @@ from clipica.intervene.responses import (
 from clipica.intervene.retrieval import (
     DecodedTraversal,
     RetrievalTraversal,
-    _load_images,
     decoded_traversal,
+    load_images,
     retrieval_traversal,
 )
 
@@ -58,7 +58,7 @@ class InterventionResult:
         alphas, sigma, center, mode, rows), the retrieved rows and similarities, the
         attribute and text responses, and ``info``. :meth:`from_dict` reads it back.
         """
-        from clipica._atomic import _nan_to_none
+        from clipica._atomic import nan_to_none
         from clipica._format import tagged
 
         t = self.traversal
@@ -120,7 +120,7 @@ class InterventionResult:
             }
             out["text_logit_scale"] = self.text.logit_scale
         out["decoded"] = self.decoded is not None
-        return tagged(INTERVENE_FORMAT, _nan_to_none(out), fingerprints)
+        return tagged(INTERVENE_FORMAT, nan_to_none(out), fingerprints)
 
     def to_json(self) -> dict:
         """:meth:`to_dict` without fingerprints (kept for older callers)."""
@@ -213,7 +213,7 @@ class _RowIds:
         return len(self._ids)
 
 
-def _pick_rows(store: Any, n_rows: int, seed: int) -> np.ndarray:
+def sample_rows(store: Any, n_rows: int, seed: int) -> np.ndarray:
     N = len(store.image)
     if N < 2:
         raise StoreError("the store has fewer than 2 rows; nothing to traverse")
@@ -262,7 +262,7 @@ def run_intervention(
     component = _check_component(component, K)
     X = store.image
     if np.isscalar(rows):
-        idx = _pick_rows(store, int(rows), seed)
+        idx = sample_rows(store, int(rows), seed)
     else:
         idx = np.asarray(rows, dtype=np.int64).reshape(-1)
         if idx.size == 0 or idx.min() < 0 or idx.max() >= len(X):
@@ -270,7 +270,7 @@ def run_intervention(
     # sorted once here so every view (grids, curves, JSON) shares one alpha order
     alphas = np.sort(np.asarray(alphas, dtype=np.float64).reshape(-1))
     # fail early (exit status 2 from the CLI) when the images are not reachable
-    _load_images(store, idx[:1], image_size)
+    load_images(store, idx[:1], image_size)
     mu, sd = component_stats(ica, X) if stats is None else (np.asarray(stats[0]), np.asarray(stats[1]))
     if mu.shape != (K,) or sd.shape != (K,):
         raise InputError(f"stats must be (mean, std) of shape ({K},) each, got {mu.shape} and {sd.shape}")

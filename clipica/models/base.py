@@ -3,7 +3,7 @@
 Backends (open_clip, Hugging Face transformers, the built-in ``tiny-faces``)
 subclass :class:`Encoder` and implement the five primitives; the numpy
 conveniences ``encode_images`` / ``encode_texts`` are shared. torch stays inside
-``clipica.models`` and ``clipica.extraction``: what leaves is numpy.
+``clipica.models`` and ``clipica.embeddings.extract``: what leaves is numpy.
 """
 
 from __future__ import annotations
@@ -90,16 +90,17 @@ class Encoder(ABC):
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
                 tokens, _ = self.tokenize(list(texts[start : start + batch_size]))
-                tokens = _to_device(tokens, self.device)
+                tokens = to_device(tokens, self.device)
                 out.append(self.encode_text(tokens).float().cpu().numpy())
         if not out:
             return np.zeros((0, self.embed_dim), dtype=np.float32)
         return np.concatenate(out).astype(np.float32, copy=False)
 
 
-def _to_device(tokens: Any, device: Any) -> Any:
+def to_device(tokens: Any, device: Any) -> Any:
+    """Token ids (a tensor, or a dict of tensors for HF tokenizers) moved to ``device``."""
     if hasattr(tokens, "to"):
-        return tokens.to(device)
+        return tokens.to(device, non_blocking=True)
     if isinstance(tokens, dict):
-        return {k: v.to(device) for k, v in tokens.items()}
+        return {k: v.to(device, non_blocking=True) for k, v in tokens.items()}
     return tokens

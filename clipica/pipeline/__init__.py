@@ -2,7 +2,7 @@
 
 ``run`` chains them (``clipica run``); every command of the command line is a thin call
 to one stage here. Stages write typed results into a run folder
-(:mod:`clipica.artifacts`) and reuse the ones whose input fingerprints still match.
+(:mod:`clipica.pipeline.artifacts`) and reuse the ones whose input fingerprints still match.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from clipica import artifacts
+from clipica.pipeline import artifacts
 
 #: test hook: ``CLIPICA_TEST_KILL_AT=<stage>`` kills the process (SIGKILL, as ``kill -9``)
 #: when that stage starts, after its header; the resume tests use it. Unset in normal use.

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from clipica import artifacts
 from clipica._atomic import atomic_write_bytes, atomic_write_text
 from clipica.errors import InputError, StoreMismatchError
+from clipica.pipeline import artifacts
 from clipica.pipeline._log import reuse_valid
 
 #: files ``probe_stage`` writes into its folder (probe.json last: it marks the set finished)
@@ -212,7 +212,7 @@ def name_stage(store, ica, out_dir: str | os.PathLike, params: dict, *, store_fp
     """Reuse ``out_dir/naming.json`` for this store, decomposition and vocabulary, else name
     every component (and ``params["prompts"]`` by reverse lookup) and write it with
     ``naming.txt``. Returns the ``naming.json`` payload (``text``: the readable table)."""
-    from clipica.naming import format_matches, match_prompts, name_components
+    from clipica.naming.names import format_matches, match_prompts, name_components
 
     out_dir = Path(out_dir)
     path = out_dir / artifacts.NAMING_JSON
@@ -495,7 +495,7 @@ def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_f
 
     decoder = None
     if params["decoder"]:
-        from clipica.decoder import load_or_train
+        from clipica.intervene.decoder import load_or_train
 
         decoder = load_or_train(store, ica, decoder_dir, epochs=params["decoder_epochs"],
                                 retrain=retrain_decoder, seed=params["seed"], progress=progress)

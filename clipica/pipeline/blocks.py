@@ -2,9 +2,9 @@
 
 ``block_traversal_stage`` is ``clipica intervene --block B``: the decomposition's block
 ``B`` (``blocks_[B]``, 2 or more components; a 3-component block keeps its third
-component fixed, see :mod:`clipica.block_traversal`) swept over a 2-D grid, each cell
+component fixed, see :mod:`clipica.intervene.block_traversal`) swept over a 2-D grid, each cell
 shown by the nearest store image. ``compare_stage`` is ``clipica compare`` and the
-``compare`` stage of ``clipica run``: :func:`clipica.compare.compare` on a store,
+``compare`` stage of ``clipica run``: :func:`clipica.probes.compare.compare` on a store,
 written as ``compare.json`` (+ csv, figures) and reused while its inputs match.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clipica import artifacts
 from clipica.errors import InputError
+from clipica.pipeline import artifacts
 from clipica.pipeline._log import reuse_valid
 
 #: images shown per grid (source rows), and the rows giving each component's std
@@ -27,7 +27,7 @@ REFERENCE_ROWS = 5000
 def block_traversal_params(block: int, *, rows: int = BLOCK_ROWS, alphas=None, axes=None,
                            seed: int = 0) -> dict:
     """The parameters a block traversal's fingerprint covers."""
-    from clipica.block_traversal import DEFAULT_GRID
+    from clipica.intervene.block_traversal import DEFAULT_GRID
 
     if rows < 1:
         raise InputError(f"--rows must be >= 1; got {rows}")
@@ -48,7 +48,7 @@ def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: 
     steps, units, source rows and the nearest store row of every cell). Returns that
     payload. Reuses it when its fingerprints match and its PNGs exist.
     """
-    from clipica.block_traversal import edit_block, retrieve_grid
+    from clipica.intervene.block_traversal import edit_block, retrieve_grid
     from clipica.pipeline.analyses import fingerprints, traversal_paths
 
     png, stem, json_path = traversal_paths(png, decomposition, store)
@@ -87,7 +87,7 @@ def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: 
     import matplotlib
 
     matplotlib.use("Agg")
-    from clipica.intervene.retrieval import _load_images
+    from clipica.intervene.retrieval import load_images
     from clipica.viz.traversal import plot_block_grid
 
     size = 64
@@ -95,7 +95,7 @@ def block_traversal_stage(store, decomposition, png: str | os.PathLike, params: 
     png.parent.mkdir(parents=True, exist_ok=True)
     figures = []
     for j, r in enumerate(rows):
-        images = _load_images(store, tr.neighbours[:, :, j], size).reshape(A, A, size, size, 3)
+        images = load_images(store, tr.neighbours[:, :, j], size).reshape(A, A, size, size, 3)
         fixed = [k for k in block if k not in tr.axes]
         title = (f"block {b} {block}: c{tr.axes[0]} x c{tr.axes[1]} in std units"
                  + (f", {', '.join(f'c{k}' for k in fixed)} fixed" if fixed else "") + f"; nearest images, row {int(r)}")
@@ -115,7 +115,7 @@ def compare_params(methods, k: int, *, seeds=None, quick: bool = False,
                    max_rows: int | None = None, factors=(), modality: str = "image") -> dict:
     """The settings a ``compare.json``'s fingerprint covers. ``quick``: at most 5000 rows and,
     unless ``seeds`` are given, 2 seeds (0, 1) instead of 3 (0, 1, 2)."""
-    from clipica.compare import METHODS, QUICK_SEEDS
+    from clipica.probes.compare import METHODS, QUICK_SEEDS
 
     methods = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
     bad = [m for m in methods if m not in METHODS]
@@ -135,11 +135,11 @@ def compare_stage(store, out_dir: str | os.PathLike, params: dict, *, store_fp: 
                   progress: bool = True, reuse: bool = True) -> dict:
     """``out_dir/compare.json`` (+ ``compare.csv``, ``compare_scores.png``,
     ``compare_methods.png``) for this store and settings: reused when its fingerprints
-    (store, params) match, else computed with :func:`clipica.compare.compare`. Returns the
+    (store, params) match, else computed with :func:`clipica.probes.compare.compare`. Returns the
     ``compare.json`` payload."""
     from clipica._atomic import atomic_write_text
-    from clipica.compare import CompareResult, compare
     from clipica.errors import StoreError
+    from clipica.probes.compare import CompareResult, compare
 
     out_dir = Path(out_dir)
     path = out_dir / "compare.json"

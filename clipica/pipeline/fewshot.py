@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from clipica import artifacts
 from clipica._atomic import atomic_write_text
+from clipica.pipeline import artifacts
 from clipica.pipeline._log import reuse_valid
 
 FEWSHOT_JSON = "fewshot.json"
@@ -22,7 +22,7 @@ OUTPUTS = ("table.md", "table.csv", "fewshot.png", FEWSHOT_JSON)
 
 def expected_fingerprints(train, *, shifts=None, test=None, settings: dict) -> dict:
     """The fingerprints a valid ``fewshot.json`` for these inputs carries."""
-    from clipica.store import EmbeddingStore
+    from clipica.embeddings.store import EmbeddingStore
 
     def fp(path):
         return artifacts.store_fingerprint(EmbeddingStore.open(path)) if Path(path).exists() else None

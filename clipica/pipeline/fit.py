@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from clipica import artifacts
 from clipica.errors import ArtifactError, InputError
+from clipica.pipeline import artifacts
 
 #: seconds per training step of tiny-faces on a 2-core CPU (0.34-0.36 CPU seconds per step with one
 #: torch thread, measured on this project's machine; see the data card): the announced
@@ -80,9 +80,9 @@ def store_is_complete(path: str | os.PathLike) -> bool:
 
 
 def extract_stage(model: str, data: str, out: str | os.PathLike, *, log=None, **options: Any):
-    """:func:`clipica.extraction.extract` (resumable; a finished store with the same settings
+    """:func:`clipica.embeddings.extract.extract` (resumable; a finished store with the same settings
     is returned as is, and the log says "reused")."""
-    from clipica.extraction import extract
+    from clipica.embeddings.extract import extract
 
     was_complete = store_is_complete(out)
     store = extract(model, data, out, **options)

@@ -14,9 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from clipica import artifacts
 from clipica.errors import ArtifactError, InputError, UnsafePathError
-from clipica.pipeline import analyses
+from clipica.pipeline import analyses, artifacts
 
 _PNG_KEYS = ("figure_png", "decoded_png", "retrieval_png", "response_png", "text_png")
 
@@ -210,8 +209,7 @@ def strongest_components(probe_doc: dict, n: int, attributes: Sequence[str] | No
 def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
            commands: Sequence[str] = (), title: str | None = None) -> Path:
     """``out/report.html`` from gathered results (:func:`gather`); computes nothing."""
-    from clipica.report import build_report, probe_attributes
-    from clipica.report_html import carried_by
+    from clipica.report import build_report, carried_by, probe_attributes
 
     probe = results.get("probe")
     summary = dict(results.get("summary") or {})
@@ -263,7 +261,7 @@ def report_stage(store_dir: str | os.PathLike, ica_dir: str | os.PathLike, out: 
     ``factors``: declared categorical factors (``"NAME=COL1,COL2,..."``), see :func:`gather`."""
     from clipica.decompositions import load_decomposition
     from clipica.decompositions.base import find_meta_file
-    from clipica.store import EmbeddingStore
+    from clipica.embeddings.store import EmbeddingStore
 
     if n_traversals < 0:
         raise InputError(f"traversals must be 0 or more, got {n_traversals}")

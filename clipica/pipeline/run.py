@@ -3,7 +3,7 @@
 model (tiny-faces only: trained once when missing) → extract → stability sweep and K
 → fit → probe (baselines, metrics) → names → selectivity → traversals → report + summary.
 
-Every stage writes its typed result into the run folder (:class:`clipica.artifacts.RunFolder`)
+Every stage writes its typed result into the run folder (:class:`clipica.pipeline.artifacts.RunFolder`)
 with the fingerprints of its inputs. Rerunning the same command after an interruption
 (even ``kill -9``) resumes: a stage whose valid output exists is reused (the log says
 "reused"), an interrupted extraction continues from its last commit, and a stage whose
@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from clipica import artifacts
 from clipica.errors import InputError
-from clipica.pipeline import analyses, blocks, fit
+from clipica.pipeline import analyses, artifacts, blocks, fit
 from clipica.pipeline._log import ReuseCounter, StageLog
 from clipica.pipeline.report import gather, render, strongest_components
 
@@ -44,7 +43,7 @@ class RunConfig:
     decoder, decoder_epochs : the decoded view of the traversals (None = its default budget).
     tiny_steps : training steps when ``tiny-faces`` must be trained first.
     compare, compare_quick : other decompositions fitted at the run's K and scored on the
-    same rows (:mod:`clipica.compare`), into ``RUN/compare``; None: no compare stage.
+    same rows (:mod:`clipica.probes.compare`), into ``RUN/compare``; None: no compare stage.
     """
 
     model: str

@@ -227,10 +227,10 @@ class ProbeReport:
         if clash:
             raise ValueError(f"metric names {sorted(clash)} clash with probe.json fields")
         out.update(self.metrics)
-        from clipica._atomic import _nan_to_none
+        from clipica._atomic import nan_to_none
         from clipica._format import tagged
 
-        return tagged(PROBE_FORMAT, _nan_to_none(out), fingerprints)
+        return tagged(PROBE_FORMAT, nan_to_none(out), fingerprints)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "probe report") -> ProbeReport:

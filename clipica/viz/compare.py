@@ -1,4 +1,4 @@
-"""Figures of a :class:`clipica.compare.CompareResult`: scores per attribute, numbers per method."""
+"""Figures of a :class:`clipica.probes.compare.CompareResult`: scores per attribute, numbers per method."""
 
 from __future__ import annotations
 

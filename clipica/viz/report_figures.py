@@ -19,7 +19,7 @@ MANY_ATTRIBUTES = 15
 def plot_auc_comparison(rows: Mapping[str, Mapping[str, Any]], columns=("ica", "pca", "raw")):
     """Best single-code AUC per attribute for ICA and each baseline.
 
-    ``rows`` is :func:`clipica.report.probe_attributes` output (folded AUCs). Up to
+    ``rows`` is :func:`clipica.report.build.probe_attributes` output (folded AUCs). Up to
     :data:`MANY_ATTRIBUTES` attributes: grouped bars; more: a dot plot, one line per
     attribute sorted by the ICA AUC (best at the top). The legend sits outside the axes.
     """

@@ -1,4 +1,4 @@
-"""Figures for :mod:`clipica.stability`: stability against K, and per-component stability.
+"""Figures for :mod:`clipica.decompositions.stability`: stability against K, and per-component stability.
 
 matplotlib is imported inside the functions (Agg-safe); each returns the Figure and
 never calls ``show``.
@@ -16,7 +16,7 @@ def _sweep_columns(sweep: Any) -> dict:
     if "k" not in df or "stability_mean" not in df:
         from clipica.errors import InputError
 
-        raise InputError("a stability sweep needs columns 'k' and 'stability_mean' (see clipica.stability.sweep_k).")
+        raise InputError("a stability sweep needs columns 'k' and 'stability_mean' (see clipica.decompositions.stability.sweep_k).")
     return df.sort_values("k")
 
 
@@ -25,7 +25,7 @@ def plot_stability_vs_k(sweep: Any, chosen_k: int | None = None, threshold: floa
 
     Parameters
     ----------
-    sweep : DataFrame from :func:`clipica.stability.sweep_k`, or a dict of lists / list of
+    sweep : DataFrame from :func:`clipica.decompositions.stability.sweep_k`, or a dict of lists / list of
         records with ``k``, ``stability_mean`` and optionally ``stability_min``,
         ``explained_variance``.
     chosen_k : int, optional
@@ -74,7 +74,7 @@ def plot_stability_vs_k(sweep: Any, chosen_k: int | None = None, threshold: floa
 def plot_component_stability(result: Any, threshold: float | None = 0.8, ax=None):
     """Bar chart of each component's stability index (canonical order).
 
-    ``result`` is a :class:`clipica.stability.StabilityResult` or an array of indices.
+    ``result`` is a :class:`clipica.decompositions.stability.StabilityResult` or an array of indices.
     Returns the matplotlib Figure.
     """
     import numpy as np

@@ -243,7 +243,7 @@ def plot_block_grid(images: Any, alphas: Any, axes: Any, *, title: str | None = 
     """A block traversal as a 2-D image grid: rows sweep component ``axes[0]``, columns ``axes[1]``.
 
     images : array (A, A, H, W, 3) in [0, 1] (e.g. the nearest store image of each cell of
-    :class:`clipica.block_traversal.BlockTraversal` for one source row).
+    :class:`clipica.intervene.block_traversal.BlockTraversal` for one source row).
     """
     from matplotlib.figure import Figure
 

@@ -28,8 +28,8 @@ class TraversalViewer:
     store : EmbeddingStore the ICA was fitted on (images are reloaded from its source).
     ica : fitted ICA.
     rows : int (that many random rows, drawn with ``seed``) or explicit store row indices.
-    decoder : a :class:`clipica.decoder.ComponentDecoder`, the ICA directory it
-        was saved in (by ``clipica intervene`` or :func:`clipica.decoder.load_or_train`),
+    decoder : a :class:`clipica.intervene.decoder.ComponentDecoder`, the ICA directory it
+        was saved in (by ``clipica intervene`` or :func:`clipica.intervene.decoder.load_or_train`),
         or None (no decoded row).
     probes : fitted :class:`clipica.intervene.AttributeProbes`; fitted on the store
         when None and the store has binary labels.
@@ -51,12 +51,12 @@ class TraversalViewer:
         image_size: int = 64,
     ) -> None:
         from clipica.intervene import binary_attributes, component_stats, fit_attribute_probes
-        from clipica.intervene.run import _pick_rows
+        from clipica.intervene.run import sample_rows
 
         self.store = store
         self.ica = ica
         if decoder is not None and not hasattr(decoder, "decode"):
-            from clipica.decoder import ComponentDecoder, ica_fingerprint
+            from clipica.intervene.decoder import ComponentDecoder, ica_fingerprint
 
             decoder = ComponentDecoder.load(decoder)
             if decoder.ica_fingerprint_ not in (None, ica_fingerprint(ica)):
@@ -70,7 +70,7 @@ class TraversalViewer:
         self.n_components = int(np.asarray(ica.components_).shape[0])
         X = store.image
         if np.isscalar(rows):
-            self.rows = _pick_rows(store, int(rows), seed)
+            self.rows = sample_rows(store, int(rows), seed)
         else:
             self.rows = np.asarray(rows, dtype=np.int64).reshape(-1)
             if self.rows.size == 0 or self.rows.min() < 0 or self.rows.max() >= len(X):
@@ -125,12 +125,12 @@ class TraversalViewer:
         return out
 
     def _load(self, indices: Any) -> np.ndarray:
-        from clipica.intervene.retrieval import _load_images
+        from clipica.intervene.retrieval import load_images
 
         idx = [int(i) for i in np.asarray(indices).reshape(-1)]
         missing = sorted({i for i in idx if i not in self._images})
         if missing:
-            arr = _load_images(self.store, missing, self.image_size)
+            arr = load_images(self.store, missing, self.image_size)
             self._images.update(zip(missing, arr, strict=True))
         return np.stack([self._images[i] for i in idx])
 

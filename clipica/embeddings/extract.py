@@ -1,0 +1,435 @@
+"""The extraction loop: dataset -> CLIP forward -> :class:`~clipica.embeddings.store.EmbeddingStore`.
+
+Batches are fixed windows of source positions (``[start + k*B, start + (k+1)*B)``),
+so a resumed run recomputes exactly the batches an uninterrupted run would
+have computed, and its store ends up identical. Decoding, preprocessing and
+tokenisation run in DataLoader worker processes, overlapping the forward pass
+in the main process. A row whose image is bad is recorded in ``errors.jsonl``
+(``on_error="skip"``) or stops the run with a :class:`BadImageError`
+naming the file (``on_error="fail"``), after every earlier batch was committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from clipica._atomic import atomic_write_json, umask_mode
+from clipica.embeddings._lock import WriterLock
+from clipica.embeddings.batches import (
+    Collate,
+    RowDataset,
+    bad_row_error,
+    embed_batch,
+)
+from clipica.embeddings.store import (
+    ERRORS,
+    IMAGE,
+    LOCK,
+    MANIFEST,
+    ROWS,
+    SCHEMA_VERSION,
+    TEXT,
+    EmbeddingStore,
+    StoreWriter,
+    is_store_file,
+    package_versions,
+    remove_store,
+    rows_frame,
+)
+from clipica.errors import (
+    ArtifactExistsError,
+    InputError,
+    StoreError,
+    StoreMismatchError,
+)
+
+ON_ERROR = ("skip", "fail")
+ENGINES = ("local", "ray")
+
+
+def parse_shard(shard) -> tuple[int, int] | None:
+    """'I/N' (0-based I) or (I, N) -> (I, N); None stays None."""
+    if shard is None:
+        return None
+    if isinstance(shard, str):
+        try:
+            i, n = (int(x) for x in shard.split("/"))
+        except ValueError:
+            raise InputError(f"--shard must look like I/N (e.g. 0/4), got {shard!r}") from None
+    else:
+        i, n = (int(x) for x in shard)
+    if n < 1 or not 0 <= i < n:
+        raise InputError(f"--shard {i}/{n}: need N >= 1 and 0 <= I < N")
+    return i, n
+
+
+def shard_range(n_rows: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    """Contiguous slice of positions for shard I of N: shards concatenated in order = all rows."""
+    if shard is None:
+        return 0, n_rows
+    i, n = shard
+    return i * n_rows // n, (i + 1) * n_rows // n
+
+
+def default_num_workers() -> int:
+    """Leave one core to the forward pass; at most 4 decoders."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def extract(
+    model: str,
+    data: str,
+    out: str | os.PathLike,
+    *,
+    pretrained: str | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+    precision: str = "fp32",
+    limit: int | None = None,
+    split: str | None = None,
+    shard=None,
+    on_error: str = "skip",
+    overwrite: bool = False,
+    normalize: bool = False,
+    num_workers: int | None = None,
+    data_options: dict | None = None,
+    progress: bool = True,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    gpus_per_worker: float | None = None,
+    cpus_per_worker: float | None = None,
+    preprocess: str = "original",
+) -> EmbeddingStore:
+    """Embed every row of ``data`` with ``model`` into the store at ``out``; resumable.
+
+    Parameters
+    ----------
+    model, pretrained : model spec and weights (see :func:`clipica.load_encoder`).
+    data : a ``--data`` spec (see :func:`clipica.open_source`); ``split``, ``limit``
+        and ``data_options`` (column names, captions file) are passed to it.
+    out : store folder. Rerunning the same call resumes an interrupted run or
+        returns the finished store; different settings raise StoreMismatchError
+        unless ``overwrite=True``.
+    batch_size : rows per forward pass (and per commit).
+    device : "cpu", "cuda", "cuda:N" or "auto". precision : "fp32", "bf16" or
+        "fp16" (autocast on GPU; CPU computes in fp32).
+    shard : "I/N" to embed only the I-th of N contiguous slices (see :func:`merge`).
+    on_error : "skip" (record bad rows in errors.jsonl) or "fail" (raise BadImageError).
+    normalize : L2-normalise embeddings before storing (recorded in the manifest);
+        by default they are stored as the model returns them.
+    num_workers : DataLoader worker processes (default: cores - 1, at most 4; 0 = in-process).
+    engine : "local" (this process + DataLoader workers) or "ray" (Ray Data: decoding in
+        read tasks, encoders in an actor pool; see :mod:`clipica.embeddings.ray_engine`). Both
+        write the same store (ids, row order, errors; embeddings equal to float rounding)
+        and either can resume the other's unfinished store.
+    address, workers, gpus_per_worker, cpus_per_worker : Ray only: the cluster to join
+        (default: the running Ray of this process, else a local one), encoder actors, and
+        each actor's GPUs and CPUs (see :func:`clipica.embeddings.ray_engine.RayEngine`).
+    preprocess : "original" (the model's original pipeline: the same embeddings from
+        open_clip and transformers for OpenAI/open_clip CLIPs) or "native" (a
+        transformers model's own processor as-is); part of the resume key and
+        recorded in the manifest (see :func:`clipica.load_encoder`).
+
+    Returns
+    -------
+    EmbeddingStore with ``image`` (and ``text`` when the source has captions)
+    of shape (n_rows, embed_dim), float32.
+    """
+    from clipica.data import open_source, resolve_spec
+    from clipica.models import PRECISIONS, resolve_device
+    from clipica.models.preprocess import check_preprocess
+
+    if on_error not in ON_ERROR:
+        raise InputError(f"--on-error must be one of {', '.join(ON_ERROR)}; got {on_error!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if num_workers is not None and num_workers < 0:
+        raise InputError(f"--num-workers must be >= 0, got {num_workers}")
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    ray_engine = None
+    if engine == "ray":
+        from clipica.embeddings.ray_engine import RayEngine
+
+        ray_engine = RayEngine(address=address, workers=workers, gpus_per_worker=gpus_per_worker,
+                               cpus_per_worker=cpus_per_worker, device=device)  # checks args and that ray imports
+    else:
+        given = [f"--{n.replace('_', '-')}" for n, v in (("address", address), ("workers", workers),
+                 ("gpus_per_worker", gpus_per_worker), ("cpus_per_worker", cpus_per_worker)) if v is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} only apply to --engine ray")
+    check_preprocess(preprocess)
+    shard_t = parse_shard(shard)
+    # after the argument checks, so that bad input stays one line; before the slow part
+    # (pandas/torch imports, reading a label table), so that it is not silent
+    if progress:  # importing pandas/torch and reading a label table take seconds on a busy CPU
+        sys.stderr.write(f"clipica extract: reading {data}\n")
+        sys.stderr.flush()
+    data_options = {k: v for k, v in (data_options or {}).items() if v is not None}
+    # the manifest records absolute paths: the store's rows can be reopened from any directory
+    data, data_options = resolve_spec(data, data_options)
+    # with Ray the encoders run on the workers' devices; the driver only needs the model's metadata
+    dev = resolve_device("cpu" if ray_engine else device)
+
+    source = open_source(data, split=split, limit=limit, **data_options)
+    n_source = len(source)
+    start, stop = shard_range(n_source, shard_t)
+    has_text = bool(getattr(source, "has_captions", True))
+    key = {
+        "model": model,
+        "pretrained": pretrained,
+        "data": data,
+        "split": split,
+        "limit": limit,
+        "data_options": data_options,
+        "fingerprint": source.fingerprint(),
+        "shard": list(shard_t) if shard_t else None,
+        "batch_size": batch_size,
+        "precision": precision,
+        "normalize": bool(normalize),
+        "preprocess": preprocess,  # a resume never mixes two preprocessings
+    }
+    writer = StoreWriter(out, key, overwrite=overwrite)  # holds the store's lock until closed
+    if writer.state == "complete":
+        writer.close()
+        if progress:
+            sys.stderr.write(f"clipica extract: {out} is already complete ({writer.manifest['counts']['rows']} rows)\n")
+        return EmbeddingStore.open(out)
+
+    try:
+        if ray_engine is not None:
+            ray_engine.connect()  # a bad --address fails here, before any model is loaded
+        return _run(ray_engine, model=model, pretrained=pretrained, data=data, out=out, split=split,
+                    limit=limit, data_options=data_options, source=source, key=key, writer=writer,
+                    start=start, stop=stop, has_text=has_text, batch_size=batch_size, dev=dev,
+                    precision=precision, on_error=on_error, normalize=normalize, num_workers=num_workers,
+                    progress=progress, preprocess=preprocess)
+    finally:
+        writer.close()
+        if ray_engine is not None:
+            ray_engine.shutdown()
+
+
+def _run(ray_engine, *, model, pretrained, data, out, split, limit, data_options, source, key, writer,
+         start, stop, has_text, batch_size, dev, precision, on_error, normalize, num_workers, progress,
+         preprocess):
+    import torch
+
+    from clipica.models import load_encoder
+
+    n_source = len(source)
+    if progress:  # importing torch/open_clip and building the model: tens of seconds on a busy CPU
+        sys.stderr.write(f"clipica extract: loading {model}" + (f" ({pretrained})" if pretrained else "")
+                         + f" for {stop - start} rows\n")
+        sys.stderr.flush()
+    encoder = load_encoder(model, pretrained=pretrained, device=dev, precision=precision,
+                           preprocess=preprocess)
+    engine_info = ray_engine.describe() if ray_engine is not None else {"name": "local"}
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "complete": False,
+        "key": key,
+        "model": {"spec": model, "pretrained": pretrained, "encoder_spec": encoder.spec,
+                  "preprocess": preprocess, "encoder": encoder.describe()},
+        "data": {"spec": data, "split": split, "limit": limit, "options": data_options,
+                 "fingerprint": key["fingerprint"], "n_source_rows": n_source, "source": source.describe()},
+        "shard": key["shard"],
+        "positions": [start, stop],
+        "embed_dim": int(encoder.embed_dim),
+        "has_text": has_text,
+        "label_columns": list(source.label_columns),
+        "normalize": bool(normalize),  # L2 per row before storing (naming reads this key)
+        "normalization": "l2 per row" if normalize else "none (as returned by the model's projection)",
+        "batch_size": batch_size,
+        "precision": precision,
+        "device": ray_engine.device if ray_engine is not None else str(dev),
+        "engine": engine_info,  # the engine of the run that last wrote to the store
+        "dtype": "float32",
+        "layout": {"image": "image.f32", "text": "text.f32" if has_text else None,
+                   "order": "C, row-major (n_rows, embed_dim)", "rows": "rows.parquet", "errors": "errors.jsonl"},
+        "versions": package_versions(),
+    }
+    pos = writer.begin(manifest, start)
+    writer.manifest["engine"] = engine_info
+    if pos > stop or pos < start:
+        raise StoreError(f"{out}: progress position {pos} outside this run's rows [{start}, {stop})")
+    if ray_engine is not None:
+        view = encoder.worker_view() if hasattr(encoder, "worker_view") else encoder
+        del encoder  # the driver keeps only the preprocessing and tokenizer
+        return ray_engine.run(writer, source, view, positions=(pos, stop), batch_size=batch_size,
+                              has_text=has_text, on_error=on_error, normalize=normalize,
+                              progress=progress, label_columns=list(source.label_columns),
+                              encoder_args={"spec": model, "pretrained": pretrained, "precision": precision,
+                                            "preprocess": preprocess})
+
+    windows = [list(range(a, min(a + batch_size, stop))) for a in range(pos, stop, batch_size)]
+    view = encoder.worker_view() if hasattr(encoder, "worker_view") else encoder
+    dataset = RowDataset(source, view, has_text)
+    workers = default_num_workers() if num_workers is None else int(num_workers)
+    if not windows:  # resumed after the last commit: nothing left to decode
+        workers = 0
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=windows,
+        num_workers=workers,
+        collate_fn=Collate(view, has_text),
+        pin_memory=dev.type == "cuda",
+        prefetch_factor=4 if workers else None,
+        persistent_workers=False,
+    )
+    pause = float(os.environ.get("CLIPICA_TEST_COMMIT_PAUSE", "0") or 0)  # test hook (resume tests)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=stop - start, initial=pos - start, unit="img", desc="extract", disable=not progress,
+               dynamic_ncols=True, smoothing=0.1)
+    t0 = time.perf_counter()
+    done = 0
+    try:
+        for batch in loader:
+            if batch["bad"] and on_error == "fail":
+                raise bad_row_error(batch["bad"][0], writer.progress["n_rows"])
+            writer.commit(**embed_batch(encoder, batch, has_text=has_text, normalize=normalize,
+                                        precision=precision, label_columns=source.label_columns),
+                          _pause=pause)
+            done += len(batch["positions"])
+            bar.update(len(batch["positions"]))
+            if batch["bad"] and progress:
+                bar.set_postfix(errors=writer.progress["n_errors"])
+    finally:
+        bar.close()
+        writer.close_files()  # the lock stays held through finalize
+    seconds = time.perf_counter() - t0
+    rate = done / seconds if seconds > 0 else 0.0
+    if progress and done:
+        sys.stderr.write(f"clipica extract: {done} rows this run, {rate:.1f} images/s\n")
+    # throughput of the run that finished the store (decode + forward + writes), for benchmarks
+    last_run = {"positions": done, "seconds": round(seconds, 4), "images_per_s": round(rate, 3),
+                "num_workers": workers, "device": str(dev)}
+    return writer.finalize({"last_run": last_run})
+
+
+def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> EmbeddingStore:
+    """Join the finished shard stores of one ``--shard I/N`` extraction into one store at ``out``.
+
+    Shards must come from the same model, data and options, cover 0..N-1 once
+    each, and be complete. Rows keep source order (shard slices are contiguous).
+
+    The merged store is written into a hidden sibling folder (``.NAME.*.merge.tmp``)
+    and renamed to ``out`` once complete, so ``out`` never holds half a store; a
+    merge killed with ``kill -9`` leaves only that hidden folder, which may be
+    deleted. ``overwrite`` replaces a folder that holds store files only (a store,
+    or an older clipica's unfinished leftovers) and refuses any other folder.
+    """
+    stores = [EmbeddingStore.open(p) for p in shards]
+    if not stores:
+        raise InputError("merge needs at least one shard store")
+    keys = []
+    for s in stores:
+        k = dict(s.manifest["key"])
+        if k.get("shard") is None:
+            raise StoreMismatchError(f"{s.path} is not a shard (it was extracted without --shard)")
+        keys.append(k)
+    n = keys[0]["shard"][1]
+    base = {k: v for k, v in keys[0].items() if k != "shard"}
+    for s, k in zip(stores, keys, strict=True):
+        other = {a: b for a, b in k.items() if a != "shard"}
+        if other != base:
+            diff = [a for a in base if base.get(a) != other.get(a)]
+            raise StoreMismatchError(f"{s.path} was extracted with different settings ({', '.join(diff)}) than {stores[0].path}")
+    indices = sorted(k["shard"][0] for k in keys)
+    if indices != list(range(n)) or any(k["shard"][1] != n for k in keys):
+        got = sorted(f"{k['shard'][0]}/{k['shard'][1]}" for k in keys)
+        raise StoreMismatchError(f"merge needs shards 0/{n} .. {n - 1}/{n} exactly once each; got {got}")
+    order = sorted(range(len(stores)), key=lambda j: keys[j]["shard"][0])
+    stores = [stores[j] for j in order]
+
+    out = Path(out)
+    _check_merge_target(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # written in a hidden sibling folder and renamed into place when whole: a merge killed
+    # half-way never leaves a half store under the final name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".merge.tmp", dir=out.parent))
+    try:
+        _write_merged(stores, tmp)
+        if out.exists():
+            lock = WriterLock(out / LOCK)  # refuses while an extraction writes there
+            remove_store(out, keep=(LOCK,))
+            lock.release()
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return EmbeddingStore.open(out)
+
+
+def _check_merge_target(out: Path, overwrite: bool) -> None:
+    """``out`` may be new, empty, or (with ``overwrite``) a folder of store files only."""
+    if out.exists() and not out.is_dir():
+        raise ArtifactExistsError(f"--out {out} exists and is not a folder")
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    foreign = [name for name in entries if not is_store_file(name)]
+    if foreign:
+        raise ArtifactExistsError(f"--out {out} holds files that are not an embedding store's ({foreign[0]!r}); "
+                                  "choose another folder")
+    if entries and not overwrite:
+        what = "a store" if MANIFEST in entries else "the leftovers of an unfinished store"
+        raise ArtifactExistsError(f"--out {out} already holds {what}; pass --overwrite to replace it")
+
+
+def _write_merged(stores: list[EmbeddingStore], out: Path) -> None:
+    """The merged store's files in ``out`` (an empty folder); the manifest last."""
+    import pandas as pd
+
+    os.chmod(out, umask_mode(0o777))  # mkdtemp makes 0700; a store folder gets the user's usual mode
+    has_text = bool(stores[0].manifest.get("has_text"))
+    for name, wanted in ((IMAGE, True), (TEXT, has_text)):
+        if not wanted:
+            continue
+        with open(out / name, "wb") as dst:
+            for s in stores:
+                with open(s.path / name, "rb") as src:
+                    nbytes = s.n_rows * s.embed_dim * 4
+                    while nbytes > 0:  # copy exactly the committed bytes, in chunks
+                        chunk = src.read(min(nbytes, 1 << 24))
+                        if not chunk:
+                            raise StoreError(f"{s.path / name} is shorter than its manifest says")
+                        dst.write(chunk)
+                        nbytes -= len(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+    labels = stores[0].label_columns
+    frame = pd.concat([s.rows for s in stores], ignore_index=True)
+    frame = rows_frame(frame.to_dict("records"), labels)
+    frame.to_parquet(out / ROWS, index=False)
+    with open(out / ERRORS, "w", encoding="utf-8") as f:
+        for s in stores:
+            for rec in s.errors.to_dict("records"):
+                f.write(json.dumps({"id": rec["id"], "source_index": int(rec["source_index"]),
+                                    "reason": rec["reason"]}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    with open(out / ROWS, "rb") as f:
+        os.fsync(f.fileno())
+    m = json.loads(json.dumps(stores[0].manifest))
+    m["key"]["shard"] = None
+    m["shard"] = None
+    m["positions"] = [stores[0].manifest["positions"][0], stores[-1].manifest["positions"][1]]
+    m.pop("last_run", None)
+    m["merged_from"] = [str(s.path) for s in stores]
+    m["counts"] = {
+        c: sum(int(s.manifest["counts"].get(c, 0)) for s in stores)
+        for c in ("rows", "errors", "truncated_captions", "missing_captions")
+    }
+    m["complete"] = True
+    atomic_write_json(out / MANIFEST, m)
