@@ -10,6 +10,7 @@ matplotlib) load when a function that needs them is first used.
 
 from __future__ import annotations
 
+from clipica import _moved
 from clipica._lazy import lazy_exports
 from clipica._version import __version__
 from clipica.errors import (
@@ -72,3 +73,5 @@ __all__ = [
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)
+
+_moved.install()  # the 0.1 module paths, with a DeprecationWarning each

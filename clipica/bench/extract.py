@@ -341,9 +341,11 @@ def _run_ray(args) -> int:
                     f"(read tasks -> {engine.workers} encoder actor(s) -> driver commits) ...")
                 store = clipica.extract(model=args.model, pretrained=args.pretrained, data=f"folder:{folder}",
                                         out=tmp / f"store{r}", batch_size=args.batch_size, device=args.device,
-                                        progress=not args.json, engine="ray", address=args.address,
-                                        workers=engine.workers, cpus_per_worker=engine.cpus_per_worker,
-                                        gpus_per_worker=engine.gpus_per_worker)
+                                        progress=not args.json,
+                                        engine=RayEngine(address=args.address, workers=engine.workers,
+                                                         cpus_per_worker=engine.cpus_per_worker,
+                                                         gpus_per_worker=engine.gpus_per_worker,
+                                                         device=args.device))
                 last = store.manifest["last_run"]
                 pipe = float(last["steady_images_per_s"] or last["images_per_s"])
                 log(f"  {pipe:.2f} images/s steady ({last['images_per_s']:.2f} with the actor start); "
@@ -360,6 +362,20 @@ def _run_ray(args) -> int:
             result["decode_images_per_s_per_core"] = round(_time_decode(folder, encoder, args.batch_size), 3)
     finally:
         engine.shutdown()
+    _summarise_ray(result, rounds, engine.workers)
+    if args.out:
+        from clipica._atomic import atomic_write_json
+
+        atomic_write_json(Path(args.out) / "bench_extract.json", result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_ray(result, args, engine)
+    return 0
+
+
+def _summarise_ray(result: dict, rounds: list[dict], workers: int) -> None:
+    """Medians over the rounds, the ratio, and the decode cores one encoder worker needs."""
     result.update(
         forward_images_per_s=float(np.median([x["forward_images_per_s"] for x in rounds])),
         pipeline_images_per_s=float(np.median([x["pipeline_images_per_s"] for x in rounds])),
@@ -370,23 +386,18 @@ def _run_ray(args) -> int:
     )
     # sizing (README "Scaling out"): CPUs that keep one encoder worker fed = its forward rate / d
     result["decode_cores_per_worker"] = round(
-        result["forward_images_per_s"] / engine.workers / result["decode_images_per_s_per_core"], 3)
+        result["forward_images_per_s"] / workers / result["decode_images_per_s_per_core"], 3)
     result["ratio_vs_all_threads"] = round(result["pipeline_images_per_s"] / result["forward_all_threads_images_per_s"], 4)
-    if args.out:
-        from clipica._atomic import atomic_write_json
 
-        atomic_write_json(Path(args.out) / "bench_extract.json", result)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"model {args.model} ({args.pretrained}), {encoder_size(result)}, batch {args.batch_size}, "
-              f"Ray: {engine.workers} worker(s) x {engine.cpus_per_worker:g} CPU, {engine.gpus_per_worker:g} GPU, "
-              f"cluster {result['cluster']}")
-        print(f"forward alone : {result['forward_images_per_s']:.1f} images/s on {result['forward_threads']} thread(s)")
-        print(f"Ray pipeline  : {result['pipeline_images_per_s']:.1f} images/s (steady)")
-        print(f"ratio         : {result['ratio']:.3f}  (target >= {TARGETS['ratio_ray']})")
-        print(f"all-core forward {result['forward_all_threads_images_per_s']:.1f} images/s "
-              f"(ratio {result['ratio_vs_all_threads']:.3f}, for context)")
-        print(f"decoding      : {result['decode_images_per_s_per_core']:.1f} images/s per core "
-              f"({result['decode_cores_per_worker']:.2f} cores keep one encoder worker fed)")
-    return 0
+
+def _print_ray(result: dict, args, engine) -> None:
+    print(f"model {args.model} ({args.pretrained}), {encoder_size(result)}, batch {args.batch_size}, "
+          f"Ray: {engine.workers} worker(s) x {engine.cpus_per_worker:g} CPU, {engine.gpus_per_worker:g} GPU, "
+          f"cluster {result['cluster']}")
+    print(f"forward alone : {result['forward_images_per_s']:.1f} images/s on {result['forward_threads']} thread(s)")
+    print(f"Ray pipeline  : {result['pipeline_images_per_s']:.1f} images/s (steady)")
+    print(f"ratio         : {result['ratio']:.3f}  (target >= {TARGETS['ratio_ray']})")
+    print(f"all-core forward {result['forward_all_threads_images_per_s']:.1f} images/s "
+          f"(ratio {result['ratio_vs_all_threads']:.3f}, for context)")
+    print(f"decoding      : {result['decode_images_per_s_per_core']:.1f} images/s per core "
+          f"({result['decode_cores_per_worker']:.2f} cores keep one encoder worker fed)")

@@ -54,8 +54,8 @@ def add_engine_arguments(parser) -> None:
                    help="Ray: CPUs per encoder actor (default 1; the rest decode)")
 
 
-def engine_kwargs(args) -> dict:
-    """The engine arguments of :func:`clipica.extract` from parsed args."""
+def engine_options(args) -> dict:
+    """The engine options from parsed args (see :func:`clipica.embeddings.ray_engine.engine_from_options`)."""
     return {"engine": args.engine, "address": args.address, "workers": args.workers,
             "gpus_per_worker": args.gpus_per_worker, "cpus_per_worker": args.cpus_per_worker}
 
@@ -76,6 +76,7 @@ def run(args) -> int:
     import sys
 
     from clipica.embeddings.extract import extract
+    from clipica.embeddings.ray_engine import engine_from_options
 
     store = extract(
         model=args.model,
@@ -94,7 +95,7 @@ def run(args) -> int:
         num_workers=args.num_workers,
         data_options=parse_data_opts(args.data_opt),
         progress=not args.quiet,
-        **engine_kwargs(args),
+        engine=engine_from_options(**engine_options(args), device=args.device),
         preprocess=args.preprocess,
     )
     counts = store.manifest["counts"]

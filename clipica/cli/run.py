@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     from clipica.cli.demo import format_summary
-    from clipica.cli.extract import engine_kwargs
+    from clipica.cli.extract import engine_options
     from clipica.errors import InputError
     from clipica.pipeline import RunConfig, run
 
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                     n_traversals=args.traversals, decoder=not args.no_decoder,
                     decoder_epochs=args.decoder_epochs, preprocess=args.preprocess,
                     compare=_methods(args.compare), compare_quick=args.compare_quick,
-                    **engine_kwargs(args))
+                    **engine_options(args))
     summary = run(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     print(format_summary(summary))
     if summary.get("reused"):

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from clipica._atomic import atomic_write_json, umask_mode
 from clipica.embeddings._lock import WriterLock
@@ -38,7 +39,6 @@ from clipica.embeddings.store import (
     EmbeddingStore,
     StoreWriter,
     is_store_file,
-    package_versions,
     remove_store,
     rows_frame,
 )
@@ -51,6 +51,21 @@ from clipica.errors import (
 
 ON_ERROR = ("skip", "fail")
 ENGINES = ("local", "ray")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages that shape the numbers (read from metadata, nothing imported)."""
+    import platform
+    from importlib import metadata
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("clipica", "numpy", "torch", "torchvision", "open_clip_torch", "transformers",
+                 "datasets", "pillow", "pyarrow", "pandas"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def parse_shard(shard) -> tuple[int, int] | None:
@@ -100,11 +115,7 @@ def extract(
     num_workers: int | None = None,
     data_options: dict | None = None,
     progress: bool = True,
-    engine: str = "local",
-    address: str | None = None,
-    workers: int | None = None,
-    gpus_per_worker: float | None = None,
-    cpus_per_worker: float | None = None,
+    engine: Any = "local",
     preprocess: str = "original",
 ) -> EmbeddingStore:
     """Embed every row of ``data`` with ``model`` into the store at ``out``; resumable.
@@ -125,13 +136,12 @@ def extract(
     normalize : L2-normalise embeddings before storing (recorded in the manifest);
         by default they are stored as the model returns them.
     num_workers : DataLoader worker processes (default: cores - 1, at most 4; 0 = in-process).
-    engine : "local" (this process + DataLoader workers) or "ray" (Ray Data: decoding in
-        read tasks, encoders in an actor pool; see :mod:`clipica.embeddings.ray_engine`). Both
-        write the same store (ids, row order, errors; embeddings equal to float rounding)
-        and either can resume the other's unfinished store.
-    address, workers, gpus_per_worker, cpus_per_worker : Ray only: the cluster to join
-        (default: the running Ray of this process, else a local one), encoder actors, and
-        each actor's GPUs and CPUs (see :func:`clipica.embeddings.ray_engine.RayEngine`).
+    engine : "local" (this process + DataLoader workers), or a
+        :class:`~clipica.embeddings.ray_engine.RayEngine` (Ray Data: decoding in read tasks,
+        encoders in an actor pool; its arguments say which cluster, how many encoders and
+        their GPUs/CPUs); "ray" is ``RayEngine(device=device)``. Both write the same store
+        (ids, row order, errors; embeddings equal to float rounding) and either can resume
+        the other's unfinished store.
     preprocess : "original" (the model's original pipeline: the same embeddings from
         open_clip and transformers for OpenAI/open_clip CLIPs) or "native" (a
         transformers model's own processor as-is); part of the resume key and
@@ -143,7 +153,44 @@ def extract(
     of shape (n_rows, embed_dim), float32.
     """
     from clipica.data import open_source, resolve_spec
-    from clipica.models import PRECISIONS, resolve_device
+
+    _check_options(on_error=on_error, batch_size=batch_size, precision=precision,
+                   num_workers=num_workers, preprocess=preprocess)
+    ray_engine = _ray_engine(engine, device)  # checks its arguments and that ray imports
+    shard_t = parse_shard(shard)
+    # after the argument checks, so that bad input stays one line; before the slow part
+    # (pandas/torch imports, reading a label table), so that it is not silent
+    if progress:  # importing pandas/torch and reading a label table take seconds on a busy CPU
+        sys.stderr.write(f"clipica extract: reading {data}\n")
+        sys.stderr.flush()
+    data_options = {k: v for k, v in (data_options or {}).items() if v is not None}
+    # the manifest records absolute paths: the store's rows can be reopened from any directory
+    data, data_options = resolve_spec(data, data_options)
+    source = open_source(data, split=split, limit=limit, **data_options)
+    run = _Run(model=model, pretrained=pretrained, data=data, out=out, split=split, limit=limit,
+               data_options=data_options, source=source, shard=shard_t, batch_size=batch_size,
+               precision=precision, normalize=normalize, preprocess=preprocess, on_error=on_error,
+               num_workers=num_workers, progress=progress,
+               # with Ray the encoders run on the workers' devices; the driver needs only metadata
+               device="cpu" if ray_engine else device)
+    writer = StoreWriter(out, run.key, overwrite=overwrite)  # holds the store's lock until closed
+    if writer.state == "complete":
+        writer.close()
+        if progress:
+            sys.stderr.write(f"clipica extract: {out} is already complete ({writer.manifest['counts']['rows']} rows)\n")
+        return EmbeddingStore.open(out)
+    try:
+        if ray_engine is not None:
+            ray_engine.connect()  # a bad --address fails here, before any model is loaded
+        return run.execute(writer, ray_engine)
+    finally:
+        writer.close()
+        if ray_engine is not None:
+            ray_engine.shutdown()
+
+
+def _check_options(*, on_error, batch_size, precision, num_workers, preprocess) -> None:
+    from clipica.models import PRECISIONS
     from clipica.models.preprocess import check_preprocess
 
     if on_error not in ON_ERROR:
@@ -154,168 +201,157 @@ def extract(
         raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if num_workers is not None and num_workers < 0:
         raise InputError(f"--num-workers must be >= 0, got {num_workers}")
-    if engine not in ENGINES:
-        raise InputError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    ray_engine = None
-    if engine == "ray":
+    check_preprocess(preprocess)
+
+
+def _ray_engine(engine: Any, device: str):
+    """None for the local engine, else the :class:`RayEngine` to run on."""
+    if isinstance(engine, str):
+        if engine not in ENGINES:
+            raise InputError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+        if engine == "local":
+            return None
         from clipica.embeddings.ray_engine import RayEngine
 
-        ray_engine = RayEngine(address=address, workers=workers, gpus_per_worker=gpus_per_worker,
-                               cpus_per_worker=cpus_per_worker, device=device)  # checks args and that ray imports
-    else:
-        given = [f"--{n.replace('_', '-')}" for n, v in (("address", address), ("workers", workers),
-                 ("gpus_per_worker", gpus_per_worker), ("cpus_per_worker", cpus_per_worker)) if v is not None]
-        if given:
-            raise InputError(f"{', '.join(given)} only apply to --engine ray")
-    check_preprocess(preprocess)
-    shard_t = parse_shard(shard)
-    # after the argument checks, so that bad input stays one line; before the slow part
-    # (pandas/torch imports, reading a label table), so that it is not silent
-    if progress:  # importing pandas/torch and reading a label table take seconds on a busy CPU
-        sys.stderr.write(f"clipica extract: reading {data}\n")
-        sys.stderr.flush()
-    data_options = {k: v for k, v in (data_options or {}).items() if v is not None}
-    # the manifest records absolute paths: the store's rows can be reopened from any directory
-    data, data_options = resolve_spec(data, data_options)
-    # with Ray the encoders run on the workers' devices; the driver only needs the model's metadata
-    dev = resolve_device("cpu" if ray_engine else device)
-
-    source = open_source(data, split=split, limit=limit, **data_options)
-    n_source = len(source)
-    start, stop = shard_range(n_source, shard_t)
-    has_text = bool(getattr(source, "has_captions", True))
-    key = {
-        "model": model,
-        "pretrained": pretrained,
-        "data": data,
-        "split": split,
-        "limit": limit,
-        "data_options": data_options,
-        "fingerprint": source.fingerprint(),
-        "shard": list(shard_t) if shard_t else None,
-        "batch_size": batch_size,
-        "precision": precision,
-        "normalize": bool(normalize),
-        "preprocess": preprocess,  # a resume never mixes two preprocessings
-    }
-    writer = StoreWriter(out, key, overwrite=overwrite)  # holds the store's lock until closed
-    if writer.state == "complete":
-        writer.close()
-        if progress:
-            sys.stderr.write(f"clipica extract: {out} is already complete ({writer.manifest['counts']['rows']} rows)\n")
-        return EmbeddingStore.open(out)
-
-    try:
-        if ray_engine is not None:
-            ray_engine.connect()  # a bad --address fails here, before any model is loaded
-        return _run(ray_engine, model=model, pretrained=pretrained, data=data, out=out, split=split,
-                    limit=limit, data_options=data_options, source=source, key=key, writer=writer,
-                    start=start, stop=stop, has_text=has_text, batch_size=batch_size, dev=dev,
-                    precision=precision, on_error=on_error, normalize=normalize, num_workers=num_workers,
-                    progress=progress, preprocess=preprocess)
-    finally:
-        writer.close()
-        if ray_engine is not None:
-            ray_engine.shutdown()
+        return RayEngine(device=device)
+    if not all(hasattr(engine, a) for a in ("connect", "run", "describe", "shutdown")):
+        raise InputError(f"engine must be 'local', 'ray' or a RayEngine, got {type(engine).__name__}")
+    return engine
 
 
-def _run(ray_engine, *, model, pretrained, data, out, split, limit, data_options, source, key, writer,
-         start, stop, has_text, batch_size, dev, precision, on_error, normalize, num_workers, progress,
-         preprocess):
-    import torch
+class _Run:
+    """One extraction's settings, its resume key and manifest, and the local loop."""
 
-    from clipica.models import load_encoder
+    def __init__(self, *, model, pretrained, data, out, split, limit, data_options, source, shard,
+                 batch_size, precision, normalize, preprocess, on_error, num_workers, progress, device):
+        from clipica.models import resolve_device
 
-    n_source = len(source)
-    if progress:  # importing torch/open_clip and building the model: tens of seconds on a busy CPU
-        sys.stderr.write(f"clipica extract: loading {model}" + (f" ({pretrained})" if pretrained else "")
-                         + f" for {stop - start} rows\n")
-        sys.stderr.flush()
-    encoder = load_encoder(model, pretrained=pretrained, device=dev, precision=precision,
-                           preprocess=preprocess)
-    engine_info = ray_engine.describe() if ray_engine is not None else {"name": "local"}
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "complete": False,
-        "key": key,
-        "model": {"spec": model, "pretrained": pretrained, "encoder_spec": encoder.spec,
-                  "preprocess": preprocess, "encoder": encoder.describe()},
-        "data": {"spec": data, "split": split, "limit": limit, "options": data_options,
-                 "fingerprint": key["fingerprint"], "n_source_rows": n_source, "source": source.describe()},
-        "shard": key["shard"],
-        "positions": [start, stop],
-        "embed_dim": int(encoder.embed_dim),
-        "has_text": has_text,
-        "label_columns": list(source.label_columns),
-        "normalize": bool(normalize),  # L2 per row before storing (naming reads this key)
-        "normalization": "l2 per row" if normalize else "none (as returned by the model's projection)",
-        "batch_size": batch_size,
-        "precision": precision,
-        "device": ray_engine.device if ray_engine is not None else str(dev),
-        "engine": engine_info,  # the engine of the run that last wrote to the store
-        "dtype": "float32",
-        "layout": {"image": "image.f32", "text": "text.f32" if has_text else None,
-                   "order": "C, row-major (n_rows, embed_dim)", "rows": "rows.parquet", "errors": "errors.jsonl"},
-        "versions": package_versions(),
-    }
-    pos = writer.begin(manifest, start)
-    writer.manifest["engine"] = engine_info
-    if pos > stop or pos < start:
-        raise StoreError(f"{out}: progress position {pos} outside this run's rows [{start}, {stop})")
-    if ray_engine is not None:
+        self.model, self.pretrained, self.data, self.out = model, pretrained, data, out
+        self.split, self.limit, self.data_options, self.source = split, limit, data_options, source
+        self.batch_size, self.precision, self.normalize = batch_size, precision, normalize
+        self.preprocess, self.on_error, self.progress = preprocess, on_error, progress
+        self.num_workers = num_workers
+        self.dev = resolve_device(device)
+        self.start, self.stop = shard_range(len(source), shard)
+        self.has_text = bool(getattr(source, "has_captions", True))
+        self.key = {
+            "model": model,
+            "pretrained": pretrained,
+            "data": data,
+            "split": split,
+            "limit": limit,
+            "data_options": data_options,
+            "fingerprint": source.fingerprint(),
+            "shard": list(shard) if shard else None,
+            "batch_size": batch_size,
+            "precision": precision,
+            "normalize": bool(normalize),
+            "preprocess": preprocess,  # a resume never mixes two preprocessings
+        }
+
+    def manifest(self, encoder, ray_engine, engine_info: dict) -> dict:
+        source, key, has_text = self.source, self.key, self.has_text
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "complete": False,
+            "key": key,
+            "model": {"spec": self.model, "pretrained": self.pretrained, "encoder_spec": encoder.spec,
+                      "preprocess": self.preprocess, "encoder": encoder.describe()},
+            "data": {"spec": self.data, "split": self.split, "limit": self.limit,
+                     "options": self.data_options, "fingerprint": key["fingerprint"],
+                     "n_source_rows": len(source), "source": source.describe()},
+            "shard": key["shard"],
+            "positions": [self.start, self.stop],
+            "embed_dim": int(encoder.embed_dim),
+            "has_text": has_text,
+            "label_columns": list(source.label_columns),
+            "normalize": bool(self.normalize),  # L2 per row before storing (naming reads this key)
+            "normalization": "l2 per row" if self.normalize else "none (as returned by the model's projection)",
+            "batch_size": self.batch_size,
+            "precision": self.precision,
+            "device": ray_engine.device if ray_engine is not None else str(self.dev),
+            "engine": engine_info,  # the engine of the run that last wrote to the store
+            "dtype": "float32",
+            "layout": {"image": "image.f32", "text": "text.f32" if has_text else None,
+                       "order": "C, row-major (n_rows, embed_dim)", "rows": "rows.parquet",
+                       "errors": "errors.jsonl"},
+            "versions": package_versions(),
+        }
+
+    def execute(self, writer, ray_engine) -> EmbeddingStore:
+        from clipica.models import load_encoder
+
+        if self.progress:  # importing torch/open_clip and building the model: tens of seconds on a busy CPU
+            sys.stderr.write(f"clipica extract: loading {self.model}"
+                             + (f" ({self.pretrained})" if self.pretrained else "")
+                             + f" for {self.stop - self.start} rows\n")
+            sys.stderr.flush()
+        encoder = load_encoder(self.model, pretrained=self.pretrained, device=self.dev,
+                               precision=self.precision, preprocess=self.preprocess)
+        engine_info = ray_engine.describe() if ray_engine is not None else {"name": "local"}
+        pos = writer.begin(self.manifest(encoder, ray_engine, engine_info), self.start)
+        writer.manifest["engine"] = engine_info
+        if pos > self.stop or pos < self.start:
+            raise StoreError(f"{self.out}: progress position {pos} outside this run's rows "
+                             f"[{self.start}, {self.stop})")
         view = encoder.worker_view() if hasattr(encoder, "worker_view") else encoder
+        if ray_engine is None:
+            return self._local(writer, encoder, view, pos)
         del encoder  # the driver keeps only the preprocessing and tokenizer
-        return ray_engine.run(writer, source, view, positions=(pos, stop), batch_size=batch_size,
-                              has_text=has_text, on_error=on_error, normalize=normalize,
-                              progress=progress, label_columns=list(source.label_columns),
-                              encoder_args={"spec": model, "pretrained": pretrained, "precision": precision,
-                                            "preprocess": preprocess})
+        return ray_engine.run(writer, self.source, view, positions=(pos, self.stop),
+                              batch_size=self.batch_size, has_text=self.has_text,
+                              on_error=self.on_error, normalize=self.normalize,
+                              progress=self.progress, label_columns=list(self.source.label_columns),
+                              encoder_args={"spec": self.model, "pretrained": self.pretrained,
+                                            "precision": self.precision, "preprocess": self.preprocess})
 
-    windows = [list(range(a, min(a + batch_size, stop))) for a in range(pos, stop, batch_size)]
-    view = encoder.worker_view() if hasattr(encoder, "worker_view") else encoder
-    dataset = RowDataset(source, view, has_text)
-    workers = default_num_workers() if num_workers is None else int(num_workers)
-    if not windows:  # resumed after the last commit: nothing left to decode
-        workers = 0
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_sampler=windows,
-        num_workers=workers,
-        collate_fn=Collate(view, has_text),
-        pin_memory=dev.type == "cuda",
-        prefetch_factor=4 if workers else None,
-        persistent_workers=False,
-    )
-    pause = float(os.environ.get("CLIPICA_TEST_COMMIT_PAUSE", "0") or 0)  # test hook (resume tests)
+    def _local(self, writer, encoder, view, pos: int) -> EmbeddingStore:
+        """Decode in DataLoader workers, encode here, commit one batch at a time."""
+        import torch
+        from tqdm.auto import tqdm
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=stop - start, initial=pos - start, unit="img", desc="extract", disable=not progress,
-               dynamic_ncols=True, smoothing=0.1)
-    t0 = time.perf_counter()
-    done = 0
-    try:
-        for batch in loader:
-            if batch["bad"] and on_error == "fail":
-                raise bad_row_error(batch["bad"][0], writer.progress["n_rows"])
-            writer.commit(**embed_batch(encoder, batch, has_text=has_text, normalize=normalize,
-                                        precision=precision, label_columns=source.label_columns),
-                          _pause=pause)
-            done += len(batch["positions"])
-            bar.update(len(batch["positions"]))
-            if batch["bad"] and progress:
-                bar.set_postfix(errors=writer.progress["n_errors"])
-    finally:
-        bar.close()
-        writer.close_files()  # the lock stays held through finalize
-    seconds = time.perf_counter() - t0
-    rate = done / seconds if seconds > 0 else 0.0
-    if progress and done:
-        sys.stderr.write(f"clipica extract: {done} rows this run, {rate:.1f} images/s\n")
-    # throughput of the run that finished the store (decode + forward + writes), for benchmarks
-    last_run = {"positions": done, "seconds": round(seconds, 4), "images_per_s": round(rate, 3),
-                "num_workers": workers, "device": str(dev)}
-    return writer.finalize({"last_run": last_run})
+        start, stop, source = self.start, self.stop, self.source
+        windows = [list(range(a, min(a + self.batch_size, stop))) for a in range(pos, stop, self.batch_size)]
+        workers = default_num_workers() if self.num_workers is None else int(self.num_workers)
+        if not windows:  # resumed after the last commit: nothing left to decode
+            workers = 0
+        loader = torch.utils.data.DataLoader(
+            RowDataset(source, view, self.has_text),
+            batch_sampler=windows,
+            num_workers=workers,
+            collate_fn=Collate(view, self.has_text),
+            pin_memory=self.dev.type == "cuda",
+            prefetch_factor=4 if workers else None,
+            persistent_workers=False,
+        )
+        pause = float(os.environ.get("CLIPICA_TEST_COMMIT_PAUSE", "0") or 0)  # test hook (resume tests)
+        bar = tqdm(total=stop - start, initial=pos - start, unit="img", desc="extract",
+                   disable=not self.progress, dynamic_ncols=True, smoothing=0.1)
+        t0 = time.perf_counter()
+        done = 0
+        try:
+            for batch in loader:
+                if batch["bad"] and self.on_error == "fail":
+                    raise bad_row_error(batch["bad"][0], writer.progress["n_rows"])
+                writer.commit(**embed_batch(encoder, batch, has_text=self.has_text,
+                                            normalize=self.normalize, precision=self.precision,
+                                            label_columns=source.label_columns),
+                              _pause=pause)
+                done += len(batch["positions"])
+                bar.update(len(batch["positions"]))
+                if batch["bad"] and self.progress:
+                    bar.set_postfix(errors=writer.progress["n_errors"])
+        finally:
+            bar.close()
+            writer.close_files()  # the lock stays held through finalize
+        seconds = time.perf_counter() - t0
+        rate = done / seconds if seconds > 0 else 0.0
+        if self.progress and done:
+            sys.stderr.write(f"clipica extract: {done} rows this run, {rate:.1f} images/s\n")
+        # throughput of the run that finished the store (decode + forward + writes), for benchmarks
+        last_run = {"positions": done, "seconds": round(seconds, 4), "images_per_s": round(rate, 3),
+                    "num_workers": workers, "device": str(self.dev)}
+        return writer.finalize({"last_run": last_run})
 
 
 def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> EmbeddingStore:

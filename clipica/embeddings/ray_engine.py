@@ -81,6 +81,22 @@ def _split_address(address: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
+def engine_from_options(engine: str = "local", *, address=None, workers=None, gpus_per_worker=None,
+                        cpus_per_worker=None, device: str = "cpu"):
+    """The ``engine=`` of :func:`clipica.extract` from the command line's flat options.
+
+    "local" (refusing Ray-only options given with it) or a :class:`RayEngine` built from them.
+    """
+    if engine != "ray":
+        given = [f"--{n.replace('_', '-')}" for n, v in (("address", address), ("workers", workers),
+                 ("gpus_per_worker", gpus_per_worker), ("cpus_per_worker", cpus_per_worker)) if v is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} only apply to --engine ray")
+        return engine
+    return RayEngine(address=address, workers=workers, gpus_per_worker=gpus_per_worker,
+                     cpus_per_worker=cpus_per_worker, device=device)
+
+
 class RayEngine:
     """Where and how wide the Ray pipeline runs; created by :func:`clipica.extract`.
 

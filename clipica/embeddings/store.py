@@ -62,21 +62,6 @@ _ALL_FILES = (MANIFEST, IMAGE, TEXT, ROWS, ERRORS, PROGRESS, ROWS_PARTIAL, LOCK)
 BASE_COLUMNS = ("id", "source_index", "caption", "split")
 
 
-def package_versions() -> dict[str, str | None]:
-    """Versions of the packages that shape the numbers (read from metadata, nothing imported)."""
-    import platform
-    from importlib import metadata
-
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("clipica", "numpy", "torch", "torchvision", "open_clip_torch", "transformers",
-                 "datasets", "pillow", "pyarrow", "pandas"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 class EmbeddingStore:
     """A finished (or, with ``require_complete=False``, partial) store opened for reading.
 

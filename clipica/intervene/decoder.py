@@ -248,7 +248,6 @@ def train_decoder(
     baseline ``history_["baseline_mse"]``. A tqdm bar shows the images presented.
     """
     import torch
-    from tqdm.auto import tqdm
 
     S = np.asarray(sources, dtype=np.float64)
     Y = _to_chw(images, image_size)
@@ -264,15 +263,7 @@ def train_decoder(
     perm = rng.permutation(len(S))
     n_val = int(round(val_fraction * len(S))) if val_fraction > 0 else 0
     val, tr = perm[:n_val], perm[n_val:]
-    if epochs is not None:
-        if not epochs > 0:
-            raise InputError(f"epochs must be > 0, got {epochs}")
-        presentations = int(math.ceil(float(epochs) * len(tr)))
-    elif presentations is None:
-        presentations = DEFAULT_PRESENTATIONS
-    presentations = int(presentations)
-    if presentations < 1:
-        raise InputError(f"presentations must be a positive integer, got {presentations}")
+    presentations = _budget(presentations, epochs, len(tr))
     batch_size = max(2, min(int(batch_size), len(tr)))  # BatchNorm needs 2+ samples
     steps = max(1, math.ceil(presentations / batch_size))
     torch.manual_seed(seed)
@@ -280,12 +271,51 @@ def train_decoder(
     dec.source_mean_ = S[tr].mean(0)
     sd = S[tr].std(0)
     dec.source_std_ = np.where(sd > 0, sd, 1.0)
-    X = dec._inputs(S)
-    Yt = torch.from_numpy(Y)
-    model = dec.module
     with torch.no_grad():
         m = torch.from_numpy(Y[tr].mean(0)).clamp(0.01, 0.99)
-        model.pixel_bias.copy_(torch.log(m / (1 - m)))
+        dec.module.pixel_bias.copy_(torch.log(m / (1 - m)))
+    train_mse = _optimise(dec.module, dec._inputs(S), torch.from_numpy(Y), tr, steps=steps,
+                          batch_size=batch_size, lr=lr, seed=seed, progress=progress)
+    hist = {
+        "train_mse_running": train_mse,
+        "presentations": int(steps * batch_size),
+        "steps": int(steps),
+        "batch_size": int(batch_size),
+        "epochs": round(steps * batch_size / len(tr), 3),
+        "n_train": int(len(tr)),
+        "n_val": int(len(val)),
+    }
+    mean_img = Y[tr].mean(0)
+    eval_rows = val if len(val) else tr
+    pred = dec.decode(S[eval_rows]).transpose(0, 3, 1, 2)
+    hist["val_mse" if len(val) else "train_mse"] = float(np.mean((pred - Y[eval_rows]) ** 2))
+    hist["baseline_mse"] = float(np.mean((mean_img[None] - Y[eval_rows]) ** 2))
+    hist["baseline"] = "mean training image"
+    dec.history_ = hist
+    return dec
+
+
+def _budget(presentations: int | None, epochs: float | None, n_train: int) -> int:
+    """Training images to present: ``presentations``, or ``epochs`` passes over ``n_train`` rows."""
+    if epochs is not None:
+        if not epochs > 0:
+            raise InputError(f"epochs must be > 0, got {epochs}")
+        presentations = int(math.ceil(float(epochs) * n_train))
+    elif presentations is None:
+        presentations = DEFAULT_PRESENTATIONS
+    presentations = int(presentations)
+    if presentations < 1:
+        raise InputError(f"presentations must be a positive integer, got {presentations}")
+    return presentations
+
+
+def _optimise(model: Any, X: Any, Yt: Any, tr: np.ndarray, *, steps: int, batch_size: int, lr: float,
+              seed: int, progress: bool) -> float:
+    """Adam with a one-cycle learning rate on MSE over the training rows ``tr``; returns the
+    running training MSE of the last batches."""
+    import torch
+    from tqdm.auto import tqdm
+
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     gen = torch.Generator().manual_seed(seed)
@@ -312,23 +342,7 @@ def train_decoder(
             train_mse, tot, cnt = tot / max(cnt, 1), 0.0, 0  # running MSE of the last batches
             bar.set_postfix(mse=f"{train_mse:.4f}", refresh=False)
     bar.close()
-    hist = {
-        "train_mse_running": train_mse,
-        "presentations": int(steps * batch_size),
-        "steps": int(steps),
-        "batch_size": int(batch_size),
-        "epochs": round(steps * batch_size / len(tr), 3),
-        "n_train": int(len(tr)),
-        "n_val": int(len(val)),
-    }
-    mean_img = Y[tr].mean(0)
-    eval_rows = val if len(val) else tr
-    pred = dec.decode(S[eval_rows]).transpose(0, 3, 1, 2)
-    hist["val_mse" if len(val) else "train_mse"] = float(np.mean((pred - Y[eval_rows]) ** 2))
-    hist["baseline_mse"] = float(np.mean((mean_img[None] - Y[eval_rows]) ** 2))
-    hist["baseline"] = "mean training image"
-    dec.history_ = hist
-    return dec
+    return train_mse
 
 
 def ica_fingerprint(ica: Any) -> str:

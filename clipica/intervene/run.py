@@ -261,12 +261,7 @@ def run_intervention(
     K = np.asarray(ica.components_).shape[0]
     component = _check_component(component, K)
     X = store.image
-    if np.isscalar(rows):
-        idx = sample_rows(store, int(rows), seed)
-    else:
-        idx = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if idx.size == 0 or idx.min() < 0 or idx.max() >= len(X):
-            raise InputError(f"row indices must lie in [0, {len(X)}), got {idx.tolist()}")
+    idx = _row_indices(store, rows, seed)
     # sorted once here so every view (grids, curves, JSON) shares one alpha order
     alphas = np.sort(np.asarray(alphas, dtype=np.float64).reshape(-1))
     # fail early (exit status 2 from the CLI) when the images are not reachable
@@ -295,19 +290,7 @@ def run_intervention(
     if probes is not None:
         attr = attribute_response(tr, probes)
 
-    text = None
-    if isinstance(prompt_pairs, str) and prompt_pairs == "auto":
-        prompt_pairs = default_prompt_pairs(store.label_columns) or default_prompt_pairs()[:8]
-    if prompt_pairs:
-        if encoder is None:
-            encoder = store.load_encoder()
-        names = [p[0] for p in prompt_pairs]
-        pos = encoder.encode_texts([p[1] for p in prompt_pairs])
-        neg = encoder.encode_texts([p[2] for p in prompt_pairs])
-        text = text_response(
-            tr, pos, neg, names, prompts=[(p[1], p[2]) for p in prompt_pairs]
-        )
-
+    text = _text_view(tr, store, prompt_pairs, encoder)
     decoded = decoded_traversal(tr, decoder) if decoder is not None else None
     ids = _RowIds(store.rows["id"].to_numpy()) if "id" in store.rows.columns else None
     info: dict[str, Any] = {}
@@ -327,3 +310,28 @@ def run_intervention(
         row_id_lookup=ids,
     )
     return res
+
+
+def _row_indices(store: Any, rows: Any, seed: int) -> np.ndarray:
+    """``rows`` random rows drawn with ``seed`` (an int), or the given row indices checked."""
+    if np.isscalar(rows):
+        return sample_rows(store, int(rows), seed)
+    n = len(store.image)
+    idx = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= n:
+        raise InputError(f"row indices must lie in [0, {n}), got {idx.tolist()}")
+    return idx
+
+
+def _text_view(tr: Traversal, store: Any, prompt_pairs: Any, encoder: Any) -> TextResponse | None:
+    """The zero-shot prompt pairs' response along the traversal (None without prompt pairs)."""
+    if isinstance(prompt_pairs, str) and prompt_pairs == "auto":
+        prompt_pairs = default_prompt_pairs(store.label_columns) or default_prompt_pairs()[:8]
+    if not prompt_pairs:
+        return None
+    if encoder is None:
+        encoder = store.load_encoder()
+    names = [p[0] for p in prompt_pairs]
+    pos = encoder.encode_texts([p[1] for p in prompt_pairs])
+    neg = encoder.encode_texts([p[2] for p in prompt_pairs])
+    return text_response(tr, pos, neg, names, prompts=[(p[1], p[2]) for p in prompt_pairs])

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from clipica.embeddings.ray_engine import engine_from_options
 from clipica.errors import InputError
 from clipica.pipeline import analyses, artifacts, blocks, fit
 from clipica.pipeline._log import ReuseCounter, StageLog
@@ -118,129 +119,163 @@ def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwr
     (otherwise refused, :class:`~clipica.errors.StoreMismatchError`).
     """
     cfg.validate()
-    rf = artifacts.RunFolder(out)
-    rf.root.mkdir(parents=True, exist_ok=True)
-    log = StageLog(total=len(_stage_names(cfg)), quiet=not progress, prefix=prefix)
-    commands: list[str] = []
-    model_eval = None
+    r = _Run(cfg, artifacts.RunFolder(out), progress=progress,
+             log=StageLog(total=len(_stage_names(cfg)), quiet=not progress, prefix=prefix))
+    r.rf.root.mkdir(parents=True, exist_ok=True)
+    model_eval = r.model() if cfg.model == TINY else None
+    store, store_fp = r.extract(overwrite)
+    k, rule, stability = r.choose_k(store, store_fp)
+    ica = r.fit(store, store_fp, k, rule)
+    probe, naming, selectivity, shared = r.analyses(store, ica, store_fp)
+    traversed = r.traversals(store, ica, store_fp, probe)
+    if cfg.compare:
+        r.compare(store, store_fp, k)
+    r.commands.append(f"clipica report {r.rf.store} --ica {r.rf.ica} --out {r.rf.root}")
+    summary = build_summary(cfg, store, ica, r.rf, k=k, rule=rule, stability=stability, probe=probe,
+                            naming=naming, selectivity=selectivity, attributes=shared,
+                            model_eval=model_eval, store_fp=store_fp)
+    summary["traversals"] = traversed
+    summary["commands"] = r.commands
+    return r.report(store, ica, store_fp, summary)
 
-    if cfg.model == TINY:
+
+class _Run:
+    """The stages of :func:`run`, in order, sharing the run folder, the log and the commands."""
+
+    def __init__(self, cfg: RunConfig, rf: artifacts.RunFolder, *, progress: bool, log: StageLog):
+        self.cfg, self.rf, self.progress, self.log = cfg, rf, progress, log
+        self.commands: list[str] = []  # the equivalent commands, for the report
+
+    def model(self) -> dict | None:
+        cfg, log = self.cfg, self.log
         needs = fit.tiny_needs_training(cfg.pretrained)
         label = fit.tiny_weights_label(cfg.pretrained)
         what = (f"{TINY}: training it first ({fit.tiny_training_estimate(cfg.tiny_steps)})" if needs
                 else f"{TINY} ({label})")
         with log.stage("model", what):
             if needs:
-                fit.train_tiny_stage(cfg.tiny_steps, progress=progress)
-                commands.append("clipica train-tiny")
+                fit.train_tiny_stage(cfg.tiny_steps, progress=self.progress)
+                self.commands.append("clipica train-tiny")
             else:
                 log.reuse(label)
-            model_eval = fit.model_eval(cfg.pretrained)
+            return fit.model_eval(cfg.pretrained)
 
-    pre = f" --pretrained {cfg.pretrained}" if cfg.pretrained else ""
-    with log.stage("extract", f"{cfg.data} through {cfg.model} into {rf.store}"):
-        cmd = f"clipica extract --model {cfg.model}{pre} --data {cfg.data} --out {rf.store} --batch-size {cfg.batch_size}"
-        cmd += (f" --limit {cfg.limit}" if cfg.limit else "") + (f" --split {cfg.split}" if cfg.split else "")
-        cmd += f" --preprocess {cfg.preprocess}" if cfg.preprocess != "original" else ""
-        cmd += f" --engine {cfg.engine}" if cfg.engine != "local" else ""
-        commands.append(cmd)
-        store = fit.extract_stage(cfg.model, cfg.data, rf.store, log=log, pretrained=cfg.pretrained,
-                                  batch_size=cfg.batch_size, device=cfg.device, limit=cfg.limit,
-                                  split=cfg.split, num_workers=cfg.num_workers, overwrite=overwrite,
-                                  progress=progress, preprocess=cfg.preprocess, engine=cfg.engine,
-                                  address=cfg.address, workers=cfg.workers,
-                                  gpus_per_worker=cfg.gpus_per_worker,
-                                  cpus_per_worker=cfg.cpus_per_worker)
-        store_fp = artifacts.store_fingerprint(store)
+    def extract(self, overwrite: bool):
+        cfg, rf = self.cfg, self.rf
+        pre = f" --pretrained {cfg.pretrained}" if cfg.pretrained else ""
+        with self.log.stage("extract", f"{cfg.data} through {cfg.model} into {rf.store}"):
+            cmd = (f"clipica extract --model {cfg.model}{pre} --data {cfg.data} --out {rf.store} "
+                   f"--batch-size {cfg.batch_size}")
+            cmd += (f" --limit {cfg.limit}" if cfg.limit else "") + (f" --split {cfg.split}" if cfg.split else "")
+            cmd += f" --preprocess {cfg.preprocess}" if cfg.preprocess != "original" else ""
+            cmd += f" --engine {cfg.engine}" if cfg.engine != "local" else ""
+            self.commands.append(cmd)
+            engine = engine_from_options(cfg.engine, address=cfg.address, workers=cfg.workers,
+                                         gpus_per_worker=cfg.gpus_per_worker,
+                                         cpus_per_worker=cfg.cpus_per_worker, device=cfg.device)
+            store = fit.extract_stage(cfg.model, cfg.data, rf.store, log=self.log, pretrained=cfg.pretrained,
+                                      batch_size=cfg.batch_size, device=cfg.device, limit=cfg.limit,
+                                      split=cfg.split, num_workers=cfg.num_workers, overwrite=overwrite,
+                                      progress=self.progress, preprocess=cfg.preprocess, engine=engine)
+            return store, artifacts.store_fingerprint(store)
 
-    stability = None
-    if cfg.k == "auto":
+    def choose_k(self, store, store_fp: str) -> tuple[int, str, dict | None]:
+        cfg, rf = self.cfg, self.rf
+        if cfg.k != "auto":
+            return int(cfg.k), "given (--k)", None
         params = fit.stability_params(cfg.k_grid, restarts=cfg.restarts, sweep_rows=cfg.sweep_rows,
                                       seed=cfg.seed, threshold=cfg.stability_threshold)
-        with log.stage("stability", f"ICA restarts for K in {params['k_grid']}"):
-            commands.append(f"clipica stability {rf.store} --k-grid {' '.join(map(str, params['k_grid']))} "
-                            f"--restarts {cfg.restarts} --rows {cfg.sweep_rows} --seed {cfg.seed} --out {rf.stability}")
-            stability = fit.stability_stage(store, rf.stability, params, store_fp=store_fp, log=log,
-                                            progress=progress)
-        k, rule = int(stability["chosen_k"]), str(stability["rule"])
-    else:
-        k, rule = int(cfg.k), "given (--k)"
+        with self.log.stage("stability", f"ICA restarts for K in {params['k_grid']}"):
+            self.commands.append(
+                f"clipica stability {rf.store} --k-grid {' '.join(map(str, params['k_grid']))} "
+                f"--restarts {cfg.restarts} --rows {cfg.sweep_rows} --seed {cfg.seed} --out {rf.stability}")
+            stability = fit.stability_stage(store, rf.stability, params, store_fp=store_fp, log=self.log,
+                                            progress=self.progress)
+        return int(stability["chosen_k"]), str(stability["rule"]), stability
 
-    params = fit.ica_params(k, seed=cfg.seed)
-    with log.stage("ica", f"K = {k} ({rule})"):
-        commands.append(f"clipica ica {rf.store} -k {'auto' if cfg.k == 'auto' else k} --seed {cfg.seed} "
-                        f"--out {rf.ica} --overwrite")
-        ica = fit.fit_stage(store.image, rf.ica, params, store_fp=store_fp,
-                            source=_source(store, rf.store), log=log, progress=progress)
+    def fit(self, store, store_fp: str, k: int, rule: str):
+        cfg, rf = self.cfg, self.rf
+        params = fit.ica_params(k, seed=cfg.seed)
+        with self.log.stage("ica", f"K = {k} ({rule})"):
+            self.commands.append(f"clipica ica {rf.store} -k {'auto' if cfg.k == 'auto' else k} "
+                                 f"--seed {cfg.seed} --out {rf.ica} --overwrite")
+            return fit.fit_stage(store.image, rf.ica, params, store_fp=store_fp,
+                                 source=_source(store, rf.store), log=self.log, progress=self.progress)
 
-    inputs = {"store": str(rf.store), "ica": str(rf.ica)}
-    with log.stage("probe", "every component against every attribute, next to PCA / raw / random rotation"):
-        commands.append(f"clipica probe {rf.store} --ica {rf.ica} --out {rf.probe} --seed {cfg.seed} --overwrite")
-        probe = analyses.probe_stage(store, ica, rf.probe, analyses.probe_params(seed=cfg.seed),
-                                     store_fp=store_fp, inputs={"ica": str(rf.ica)}, log=log,
-                                     progress=progress)
+    def analyses(self, store, ica, store_fp: str):
+        """The probe, naming and selectivity stages -> (probe, naming, selectivity, attributes)."""
+        cfg, rf, log = self.cfg, self.rf, self.log
+        inputs = {"store": str(rf.store), "ica": str(rf.ica)}
+        with log.stage("probe", "every component against every attribute, next to PCA / raw / random rotation"):
+            self.commands.append(f"clipica probe {rf.store} --ica {rf.ica} --out {rf.probe} "
+                                 f"--seed {cfg.seed} --overwrite")
+            probe = analyses.probe_stage(store, ica, rf.probe, analyses.probe_params(seed=cfg.seed),
+                                         store_fp=store_fp, inputs={"ica": str(rf.ica)}, log=log,
+                                         progress=self.progress)
+        with log.stage("naming", "top words at both poles of every component"):
+            self.commands.append(f"clipica name {rf.store} --ica {rf.ica}")
+            naming = analyses.name_stage(store, ica, rf.naming, analyses.naming_params(),
+                                         store_fp=store_fp, inputs=inputs, log=log)
+        attrs = probe.get("attributes") or {}
+        shared = [a for a in (cfg.attributes or attrs) if a in attrs]
+        with log.stage("selectivity", "sweep each attribute's best component, watch every attribute probe"):
+            best = {a: int(attrs[a]["best_component"]) for a in shared}
+            selectivity = analyses.selectivity_stage(
+                store, ica, rf.selectivity_json, best, store_fp=store_fp, seed=cfg.seed, log=log,
+                probes_path=rf.ica / analyses.ATTRIBUTE_PROBES_JSON)
+        return probe, naming, selectivity, shared
 
-    with log.stage("naming", "top words at both poles of every component"):
-        commands.append(f"clipica name {rf.store} --ica {rf.ica}")
-        naming = analyses.name_stage(store, ica, rf.naming, analyses.naming_params(),
-                                     store_fp=store_fp, inputs=inputs, log=log)
+    def traversals(self, store, ica, store_fp: str, probe: dict) -> list[dict]:
+        cfg, rf, log = self.cfg, self.rf, self.log
+        inputs = {"store": str(rf.store), "ica": str(rf.ica)}
+        targets = _traversal_targets(probe, cfg)
+        with log.stage("traversals", f"decoded and retrieved traversals of components {[c for c, _ in targets]}"):
+            traversed, n_reused = [], 0
+            for i, (comp, attr) in enumerate(targets, 1):
+                log.note(f"component {comp}" + (f" ({attr})" if attr else "") + f", {i}/{len(targets)}")
+                png = rf.traversals / f"component_{comp:02d}.png"
+                tparams = analyses.traversal_params(comp, rows=cfg.traversal_rows, seed=cfg.seed,
+                                                    decoder=cfg.decoder, decoder_epochs=cfg.decoder_epochs)
+                cmd = (f"clipica intervene {rf.store} --ica {rf.ica} --component {comp} --out {png} "
+                       f"--rows {cfg.traversal_rows} --seed {cfg.seed}")
+                cmd += "" if cfg.decoder_epochs is None else f" --decoder-epochs {cfg.decoder_epochs}"
+                self.commands.append(cmd + ("" if cfg.decoder else " --no-decoder"))
+                sub = ReuseCounter()
+                analyses.traversal_stage(store, ica, png, tparams, store_fp=store_fp, decoder_dir=rf.decoder,
+                                         probes_path=rf.ica / analyses.ATTRIBUTE_PROBES_JSON,
+                                         inputs=inputs, log=sub, progress=self.progress)
+                n_reused += sub.n
+                traversed.append({"component": comp, "attribute": attr})
+            if targets and n_reused == len(targets):
+                log.reuse(f"{n_reused} traversals in {rf.traversals}")
+        return traversed
 
-    attrs = probe.get("attributes") or {}
-    shared = [a for a in (cfg.attributes or attrs) if a in attrs]
-    with log.stage("selectivity", "sweep each attribute's best component, watch every attribute probe"):
-        best = {a: int(attrs[a]["best_component"]) for a in shared}
-        selectivity = analyses.selectivity_stage(
-            store, ica, rf.selectivity_json, best, store_fp=store_fp, seed=cfg.seed, log=log,
-            probes_path=rf.ica / analyses.ATTRIBUTE_PROBES_JSON)
-
-    targets = _traversal_targets(probe, cfg)
-    with log.stage("traversals", f"decoded and retrieved traversals of components {[c for c, _ in targets]}"):
-        traversed, n_reused = [], 0
-        for i, (comp, attr) in enumerate(targets, 1):
-            log.note(f"component {comp}" + (f" ({attr})" if attr else "") + f", {i}/{len(targets)}")
-            png = rf.traversals / f"component_{comp:02d}.png"
-            tparams = analyses.traversal_params(comp, rows=cfg.traversal_rows, seed=cfg.seed,
-                                                decoder=cfg.decoder, decoder_epochs=cfg.decoder_epochs)
-            cmd = (f"clipica intervene {rf.store} --ica {rf.ica} --component {comp} --out {png} "
-                   f"--rows {cfg.traversal_rows} --seed {cfg.seed}")
-            cmd += "" if cfg.decoder_epochs is None else f" --decoder-epochs {cfg.decoder_epochs}"
-            commands.append(cmd + ("" if cfg.decoder else " --no-decoder"))
-            sub = ReuseCounter()
-            analyses.traversal_stage(store, ica, png, tparams, store_fp=store_fp, decoder_dir=rf.decoder,
-                                     probes_path=rf.ica / analyses.ATTRIBUTE_PROBES_JSON,
-                                     inputs=inputs, log=sub, progress=progress)
-            n_reused += sub.n
-            traversed.append({"component": comp, "attribute": attr})
-        if targets and n_reused == len(targets):
-            log.reuse(f"{n_reused} traversals in {rf.traversals}")
-
-    if cfg.compare:
+    def compare(self, store, store_fp: str, k: int) -> None:
+        cfg, rf = self.cfg, self.rf
         seeds = [cfg.seed + i for i in range(2 if cfg.compare_quick else 3)]
         cparams = blocks.compare_params(cfg.compare, k, seeds=seeds, quick=cfg.compare_quick)
-        with log.stage("compare", f"{', '.join(cparams['methods'])} at K = {k} on the same rows"):
-            commands.append(f"clipica compare {rf.store} --methods {','.join(cparams['methods'])} --k {k} "
-                            f"--seeds {','.join(map(str, seeds))} --out {rf.compare} --overwrite"
-                            + (" --quick" if cfg.compare_quick else ""))
-            blocks.compare_stage(store, rf.compare, cparams, store_fp=store_fp, log=log, progress=progress)
+        with self.log.stage("compare", f"{', '.join(cparams['methods'])} at K = {k} on the same rows"):
+            self.commands.append(f"clipica compare {rf.store} --methods {','.join(cparams['methods'])} --k {k} "
+                                 f"--seeds {','.join(map(str, seeds))} --out {rf.compare} --overwrite"
+                                 + (" --quick" if cfg.compare_quick else ""))
+            blocks.compare_stage(store, rf.compare, cparams, store_fp=store_fp, log=self.log,
+                                 progress=self.progress)
 
-    commands.append(f"clipica report {rf.store} --ica {rf.ica} --out {rf.root}")
-    summary = build_summary(cfg, store, ica, rf, k=k, rule=rule, stability=stability, probe=probe,
-                            naming=naming, selectivity=selectivity, attributes=shared,
-                            model_eval=model_eval, store_fp=store_fp)
-    summary["traversals"] = traversed
-    summary["commands"] = commands
-    with log.stage("report", f"{rf.report}"):
-        summary["timings"] = dict(log.timings)  # the report shows the stages before it
+    def report(self, store, ica, store_fp: str, summary: dict) -> dict:
+        """Write summary.json and report.html; the summary's timings include the report's own."""
+        rf, log = self.rf, self.log
+        with log.stage("report", f"{rf.report}"):
+            summary["timings"] = dict(log.timings)  # the report shows the stages before it
+            summary["reused"] = list(log.reused)
+            artifacts.save_result(rf.summary, summary, kind="summary", fingerprints=summary["fingerprints"])
+            results = gather(store, ica, rf.root, store_fp=store_fp, ica_dir=rf.ica, compute_missing=False)
+            render(rf.root, results, store=store, ica_dir=rf.ica,
+                   ica_meta=artifacts.read_json(rf.ica / "ica.json"), commands=self.commands)
+        summary["timings"] = dict(log.timings)
+        summary["timings"]["total"] = round(sum(log.timings.values()), 2)
         summary["reused"] = list(log.reused)
         artifacts.save_result(rf.summary, summary, kind="summary", fingerprints=summary["fingerprints"])
-        results = gather(store, ica, rf.root, store_fp=store_fp, ica_dir=rf.ica, compute_missing=False)
-        render(rf.root, results, store=store, ica_dir=rf.ica,
-               ica_meta=artifacts.read_json(rf.ica / "ica.json"), commands=commands)
-    summary["timings"] = dict(log.timings)
-    summary["timings"]["total"] = round(sum(log.timings.values()), 2)
-    summary["reused"] = list(log.reused)
-    artifacts.save_result(rf.summary, summary, kind="summary", fingerprints=summary["fingerprints"])
-    return summary
+        return summary
 
 
 def _traversal_targets(probe: dict, cfg: RunConfig) -> list[tuple[int, str | None]]:

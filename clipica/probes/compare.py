@@ -315,13 +315,41 @@ def compare(
         bootstrap resamples (not 10) for the stability of ICA's blocks.
     max_rows : use a seeded subsample of at most this many rows.
     """
-    import pandas as pd
-
     from clipica.data.label_groups import check_factors, detect_exclusive_groups
-    from clipica.decompositions.blocks import find_blocks
-    from clipica.probes.probe import _classify_columns, _resolve_split
+    from clipica.probes.probe import classify_columns, resolve_split
 
     t_all = time.perf_counter()
+    X, df, methods, seeds = _check_inputs(X, labels, k=k, methods=methods, seeds=seeds, max_rows=max_rows)
+    n, d = X.shape
+    attrs, latents = classify_columns(df, None, None)
+    # a constant column (no positives, or no negatives) scores nothing
+    attrs = [a for a in attrs if 0 < np.nansum(df[a].to_numpy(dtype=np.float64)) < df[a].notna().sum()]
+    latents = [c for c in latents if str(c).startswith("latent_")]
+    facs = check_factors(factors, df) if factors else detect_exclusive_groups(df[attrs])
+    tr, te, _, _ = resolve_split(None, df, n, test_size, seeds[0])
+    targets = {"df": df, "attrs": attrs, "facs": facs, "tr": tr, "te": te,
+               "Z": df[latents].to_numpy(dtype=np.float64) if latents else None,
+               "Yb": df[list(attrs)].to_numpy(dtype=np.float64)}
+    items = methods
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(methods, desc="compare", unit="method")
+    results = {name: _fit_and_score(name, X, k=k, seeds=seeds, quick=quick, C=C, **targets)
+               for name in items}
+    return CompareResult(
+        methods=results, attributes=list(map(str, attrs)), factors=[f.to_dict() for f in facs],
+        k=int(k), seeds=seeds, n_rows=int(n), n_features=int(d), n_train=int(tr.size),
+        n_test=int(te.size), quick=bool(quick), seconds=float(time.perf_counter() - t_all),
+        versions=_versions(), fingerprints=dict(fingerprints or {}),
+    )
+
+
+def _check_inputs(X, labels, *, k, methods, seeds, max_rows):
+    """-> (X float32 (n, d), labels frame row-aligned with X, methods, seeds), subsampled to
+    ``max_rows``; InputError on anything else."""
+    import pandas as pd
+
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2:
         raise InputError(f"X must be (n_samples, n_features); got shape {X.shape}.")
@@ -342,59 +370,45 @@ def compare(
         raise InputError(f"labels has {len(df)} rows but X has {n}; they must be row-aligned.")
     if max_rows is not None and n > max_rows:
         keep = np.sort(np.random.default_rng(seeds[0]).choice(n, max_rows, replace=False))
-        X, df, n = X[keep], df.iloc[keep].reset_index(drop=True), max_rows
-    attrs, latents = _classify_columns(df, None, None)
-    # a constant column (no positives, or no negatives) scores nothing
-    attrs = [a for a in attrs if 0 < np.nansum(df[a].to_numpy(dtype=np.float64)) < df[a].notna().sum()]
-    latents = [c for c in latents if str(c).startswith("latent_")]
-    facs = check_factors(factors, df) if factors else detect_exclusive_groups(df[attrs])
-    tr, te, _, _ = _resolve_split(None, df, n, test_size, seeds[0])
-    Z = df[latents].to_numpy(dtype=np.float64) if latents else None
-    Yb = df[[a for a in attrs]].to_numpy(dtype=np.float64)
+        X, df = X[keep], df.iloc[keep].reset_index(drop=True)
+    return X, df, methods, seeds
 
-    results: dict[str, MethodResult] = {}
-    items = methods
-    if progress:
-        from tqdm.auto import tqdm
 
-        items = tqdm(methods, desc="compare", unit="method")
-    for name in items:
-        fits = []
-        t0 = time.perf_counter()
-        for i, s in enumerate(seeds):
-            dec = make_method(name, k, d, s, quick).fit(X)
-            if i == 0:
-                fit_seconds = time.perf_counter() - t0
-            fits.append(dec)
-            if METHODS[name][0] in DETERMINISTIC:
-                break  # every seed gives the same fit: stability 1 by construction
-        dec = fits[0]
-        codes = np.asarray(dec.transform(X), dtype=np.float64)
-        per_seed = [dictionary_stability(dec.mixing_, f.mixing_) for f in fits[1:]] or [1.0]
-        blocks = block_stab = None
-        if name == "ica":
-            br = find_blocks(codes, n_bootstrap=5 if quick else 10, random_state=seeds[0])
-            blocks, block_stab = br.blocks, br.stability
-            dec.blocks_ = blocks
-        attributes, factors_out, score = _score_method(
-            name, codes, df, attrs, facs, tr, te, blocks=blocks, C=C, random_state=seeds[0]
-        )
-        recon = np.asarray(dec.inverse_transform(codes.astype(X.dtype)), dtype=np.float64)
-        nz = codes != 0
-        results[name] = MethodResult(
-            name=name, kind=METHODS[name][0], n_components=int(codes.shape[1]),
-            fit_seconds=float(fit_seconds), r2=_r2(X.astype(np.float64), recon),
-            mean_l0=float(nz.sum(axis=1).mean()), dead_codes=int((~nz.any(axis=0)).sum()),
-            stability=float(np.mean(per_seed)), stability_per_seed=[float(v) for v in per_seed],
-            mcc_latents=_mcc_or_none(codes, Z), mcc_attributes=_mcc_or_none(codes, Yb),
-            attributes=attributes, factors=factors_out, attribute_score=score,
-            blocks=blocks, block_stability=block_stab,
-        )
-    return CompareResult(
-        methods=results, attributes=list(map(str, attrs)), factors=[f.to_dict() for f in facs],
-        k=int(k), seeds=seeds, n_rows=int(n), n_features=int(d), n_train=int(tr.size),
-        n_test=int(te.size), quick=bool(quick), seconds=float(time.perf_counter() - t_all),
-        versions=_versions(), fingerprints=dict(fingerprints or {}),
+def _fit_and_score(name: str, X, *, k, seeds, quick, C, df, attrs, facs, tr, te, Z, Yb) -> MethodResult:
+    """Fit one method for every seed (once if deterministic) and score the first fit."""
+    from clipica.decompositions.blocks import find_blocks
+
+    d = X.shape[1]
+    fits = []
+    t0 = time.perf_counter()
+    for i, s in enumerate(seeds):
+        dec = make_method(name, k, d, s, quick).fit(X)
+        if i == 0:
+            fit_seconds = time.perf_counter() - t0
+        fits.append(dec)
+        if METHODS[name][0] in DETERMINISTIC:
+            break  # every seed gives the same fit: stability 1 by construction
+    dec = fits[0]
+    codes = np.asarray(dec.transform(X), dtype=np.float64)
+    per_seed = [dictionary_stability(dec.mixing_, f.mixing_) for f in fits[1:]] or [1.0]
+    blocks = block_stab = None
+    if name == "ica":
+        br = find_blocks(codes, n_bootstrap=5 if quick else 10, random_state=seeds[0])
+        blocks, block_stab = br.blocks, br.stability
+        dec.blocks_ = blocks
+    attributes, factors_out, score = _score_method(
+        name, codes, df, attrs, facs, tr, te, blocks=blocks, C=C, random_state=seeds[0]
+    )
+    recon = np.asarray(dec.inverse_transform(codes.astype(X.dtype)), dtype=np.float64)
+    nz = codes != 0
+    return MethodResult(
+        name=name, kind=METHODS[name][0], n_components=int(codes.shape[1]),
+        fit_seconds=float(fit_seconds), r2=_r2(X.astype(np.float64), recon),
+        mean_l0=float(nz.sum(axis=1).mean()), dead_codes=int((~nz.any(axis=0)).sum()),
+        stability=float(np.mean(per_seed)), stability_per_seed=[float(v) for v in per_seed],
+        mcc_latents=_mcc_or_none(codes, Z), mcc_attributes=_mcc_or_none(codes, Yb),
+        attributes=attributes, factors=factors_out, attribute_score=score,
+        blocks=blocks, block_stability=block_stab,
     )
 
 

@@ -3,7 +3,7 @@
 :func:`fit_logistic` fits one L2-penalised logistic regression per label column on
 standardised features, all labels in one L-BFGS/Newton run (the problems are separable,
 so the solution is scikit-learn's ``LogisticRegression(C=C)`` per label;
-``tests/test_probes.py`` checks it). Used by the attribute probes (:mod:`clipica.probes`),
+``tests/probes/test_probes.py`` checks it). Used by the attribute probes (:mod:`clipica.probes`),
 the intervention attribute probes (:mod:`clipica.intervene`) and tiny-faces' evaluation;
 the few-shot protocol's multinomial problems use :mod:`clipica.probes.multinomial`.
 numpy/scipy only; no torch.

@@ -140,7 +140,7 @@ def _label_frame(labels, n: int):
     return df
 
 
-def _classify_columns(df, attributes, factors) -> tuple[list[str], list[str]]:
+def classify_columns(df, attributes, factors) -> tuple[list[str], list[str]]:
     """Binary attributes and continuous factors by the one rule of :mod:`clipica.data.labels`,
     or the named ones (checked)."""
     if attributes is None and factors is None:
@@ -182,7 +182,7 @@ def _seeded_split(n: int, test_size: float, random_state: int, reason: str | Non
     return tr, te, source, info
 
 
-def _resolve_split(split, df, n: int, test_size: float, random_state: int):
+def resolve_split(split, df, n: int, test_size: float, random_state: int):
     """Return (train_idx, test_idx, source, info).
 
     A split column (or ``split=`` array) without at least 2 train and 2 test (or val)
@@ -434,7 +434,7 @@ def plan_probe(
         raise InputError("codes contain NaN or inf; drop those rows (and their labels) first.")
     n = codes.shape[0]
     df = _label_frame(labels, n)
-    attrs, facs = _classify_columns(df, attributes, factors)
+    attrs, facs = classify_columns(df, attributes, factors)
     import pandas as pd
 
     Y = (
@@ -450,7 +450,7 @@ def plan_probe(
     if facs and not np.all(np.isfinite(F)):
         bad = [f for f, ok in zip(facs, np.all(np.isfinite(F), axis=0), strict=True) if not ok]
         raise InputError(f"continuous factors must be finite; missing values in {bad}.")
-    tr, te, source, split_info = _resolve_split(split, df, n, test_size, random_state)
+    tr, te, source, split_info = resolve_split(split, df, n, test_size, random_state)
     sets = {name: codes}
     for bname, b in (baselines or {}).items():
         if not (hasattr(b, "dtype") and b.dtype in (np.float32, np.float64)):

@@ -429,10 +429,38 @@ def build_report(
                      if f is not None]
     rows = probe_attributes(probe) if probe else {}
     summary = dict(summary or {})
+    poles = naming_poles(naming)
+    if metrics is None and probe:
+        metrics = {k: probe[k] for k in ("mcc", "dci", "mig", "sap", "modularity") if probe.get(k)}
+    facs = report_factors(factors, compare)
+    sections = _top_sections(title, summary, rows, probe, compare, facs, poles)
+    sections += _figure_sections(rows, heatmap)
+    metrics = dict(metrics or {})
+    # "ground truth" only when there are ground-truth latents (MCC); the other scores are
+    # against the labelled attributes and get their own heading
+    gt = _section_ground_truth({"mcc": metrics.pop("mcc")} if metrics.get("mcc") else None)
+    if gt:
+        sections += ["<h2>Against the ground truth</h2>", gt]
+    sections.append(_section_ground_truth(metrics))  # its own h3: scores against the attributes
+    sections += _lower_sections(rows, poles, naming, interventions, stability, stability_png, compare,
+                                fewshot, extra_figures, provenance, summary.get("timings"))
+    doc = (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+        + "\n".join(s for s in sections if s)
+        + "</main></body></html>\n"
+    )
+    path = out_dir / filename
+    atomic_write_text(path, doc)
+    return path
+
+
+def _attribute_names(rows: Mapping[str, Mapping[str, Any]], summary: Mapping[str, Any],
+                     poles: Mapping[int, Mapping[str, list]]) -> tuple[dict, dict]:
+    """``(selectivity, top_words)`` per attribute for the probe table."""
     attr_summary = summary.get("attributes") or {}
     selectivity = {a: v.get("selectivity") for a, v in attr_summary.items() if isinstance(v, Mapping)}
     top_words = {a: v.get("top_words") or [] for a, v in attr_summary.items() if isinstance(v, Mapping)}
-    poles = naming_poles(naming)
     for attr, r in rows.items():  # names from the naming JSON (above chance) win over the summary's
         comp = r.get("best_component")
         if comp is not None and int(comp) in poles:
@@ -446,10 +474,12 @@ def build_report(
             strong, _ = carried_by({a: q for a, q in rows.items() if q.get("pole") == r.get("pole")},
                                    int(r["best_component"]))
             owner[attr] = bool(strong) and strong[0][0] == attr
-    top_words = {a: (w if owner.get(a, True) else []) for a, w in top_words.items()}
-    if metrics is None and probe:
-        metrics = {k: probe[k] for k in ("mcc", "dci", "mig", "sap", "modularity") if probe.get(k)}
+    return selectivity, {a: (w if owner.get(a, True) else []) for a, w in top_words.items()}
 
+
+def _top_sections(title: str, summary: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]],
+                  probe: Any, compare: Any, facs: list, poles: Mapping[int, Mapping[str, list]]) -> list[str]:
+    """Title, headline, warnings, the cards and the probe table."""
     subtitle = " · ".join(
         f"{k} {summary[k]}" for k in ("model", "data") if summary.get(k) is not None
     ) or "ICA components of CLIP embeddings"
@@ -463,8 +493,8 @@ def build_report(
         )
     split = probe.get("split") if isinstance(probe, Mapping) else None
     present = [b for b in BASELINES if any(r.get(b) is not None for r in rows.values())]
-    facs = report_factors(factors, compare)
-    sections = [
+    selectivity, top_words = _attribute_names(rows, summary, poles)
+    return [
         f"<h1>{_e(title)}</h1><p class=\"sub\">{_e(subtitle)} — generated {now}</p>",
         headline(rows, present, compare, facs),
         warn,
@@ -473,6 +503,10 @@ def build_report(
         "<h2>Which component carries which attribute</h2>",
         _section_probe_table(rows, selectivity, top_words, facs),
     ]
+
+
+def _figure_sections(rows: Mapping[str, Mapping[str, Any]], heatmap: Any) -> list[str]:
+    sections = []
     if rows:
         from clipica.viz.report_figures import plot_auc_comparison
 
@@ -492,13 +526,13 @@ def build_report(
                 "the table. Components reordered so each attribute's best match lies on the diagonal.",
             )
         )
-    metrics = dict(metrics or {})
-    # "ground truth" only when there are ground-truth latents (MCC); the other scores are
-    # against the labelled attributes and get their own heading
-    gt = _section_ground_truth({"mcc": metrics.pop("mcc")} if metrics.get("mcc") else None)
-    if gt:
-        sections += ["<h2>Against the ground truth</h2>", gt]
-    sections.append(_section_ground_truth(metrics))  # its own h3: scores against the attributes
+    return sections
+
+
+def _lower_sections(rows, poles, naming, interventions, stability, stability_png, compare, fewshot,
+                    extra_figures, provenance, timings) -> list[str]:
+    """Names, traversals, stability, the other decompositions, few-shot, glossary, provenance."""
+    sections: list[str] = []
     sections += [
         "<h2>Component names from the text encoder</h2>",
         _section_naming(poles, rows, threshold=naming_threshold(naming),
@@ -519,14 +553,6 @@ def build_report(
     sections += ["<h2>Glossary</h2>", glossary_section()]
     sections += [
         "<h2>Provenance</h2>",
-        _section_provenance(provenance, summary.get("timings")),
+        _section_provenance(provenance, timings),
     ]
-    doc = (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
-        + "\n".join(s for s in sections if s)
-        + "</main></body></html>\n"
-    )
-    path = out_dir / filename
-    atomic_write_text(path, doc)
-    return path
+    return sections

@@ -27,7 +27,7 @@ LAYERS = [
     ("embeddings", ["embeddings"]),
     ("models", ["models"]),
     ("data", ["data"]),
-    ("ground", ["errors", "_atomic", "_cache", "_version", "_format", "_linalg", "_lazy", "__init__"]),
+    ("ground", ["errors", "_atomic", "_cache", "_version", "_format", "_linalg", "_lazy", "_moved", "__init__"]),
 ]
 RANK = {top: len(LAYERS) - i for i, (_, tops) in enumerate(LAYERS) for top in tops}
 #: what may sit at the top of clipica/ besides private helpers

@@ -118,6 +118,10 @@ class _Store:
         self.loaded += len(idx)
         return [self._pil[i] for i in idx]
 
+    from clipica.embeddings.store import EmbeddingStore
+
+    image_array = EmbeddingStore.image_array  # the real reader, over this fake's load_images
+
 
 def test_load_or_train_saves_with_the_ica_and_reuses(tmp_path):
     S, imgs = blobs(3, N=96)
