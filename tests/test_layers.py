@@ -18,14 +18,11 @@ MODS = house.read_package(PACKAGE)
 
 #: debts being paid this round; each list may only shrink (a test fails when an entry is gone,
 #: so that it is removed here too)
-KNOWN_CIRCLES = [["clipica.decompositions.registry", "clipica.decompositions.saved"]]
-KNOWN_PRIVATE = {
-    ("clipica.bench.ica", "_picard_available"),
-    ("clipica.bench.pipeline", "_fastica_torch"),
-}
-KNOWN_LONG_MODULES = {"clipica.models.train_tiny", "clipica.probes.logistic", "clipica.probes.probe"}
+KNOWN_CIRCLES: list[list[str]] = []
+KNOWN_PRIVATE: set[tuple[str, str]] = set()
+KNOWN_LONG_MODULES = {"clipica.probes.logistic", "clipica.probes.probe"}
 #: at most this many functions over 100 lines (docstrings included)
-MAX_LONG_FUNCTIONS = 12
+MAX_LONG_FUNCTIONS = 11
 
 
 def test_every_module_has_a_layer():
