@@ -4,8 +4,10 @@ logistic solvers (:func:`fit_logistic`, :func:`~clipica.probes.multinomial.fit_m
 - :mod:`clipica.probes.probe`: :func:`probe`, :func:`baseline_codes`;
 - :mod:`clipica.probes.result`: :class:`ProbeReport`, :class:`CodeReport` (``to_dict`` /
   ``from_dict``, format tag ``clipica.probe/1``);
+- :mod:`clipica.probes.labels`: which label columns are attributes and factors, which rows
+  train and which are held out (shared with :mod:`clipica.probes.compare`);
 - :mod:`clipica.probes.logistic`: :func:`fit_logistic`, :class:`LogisticFit` (binary, one
-  problem per label column);
+  problem per label column; the solver's stages in ``_logistic_solver``);
 - :mod:`clipica.probes.multinomial`: :func:`fit_multinomial_path` (many small multinomial
   problems along a C path: the few-shot protocol's solver; imported from there, not here,
   so that ``clipica.probes`` stays light);

@@ -316,7 +316,7 @@ def compare(
     max_rows : use a seeded subsample of at most this many rows.
     """
     from clipica.data.label_groups import check_factors, detect_exclusive_groups
-    from clipica.probes.probe import classify_columns, resolve_split
+    from clipica.probes.labels import classify_columns, resolve_split
 
     t_all = time.perf_counter()
     X, df, methods, seeds = _check_inputs(X, labels, k=k, methods=methods, seeds=seeds, max_rows=max_rows)

@@ -27,14 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from clipica.data.labels import (
-    RESERVED_COLUMNS,
-    binary_columns,
-    factor_columns,
-    is_binary_column,
-    is_numeric_column,
-)
 from clipica.errors import InputError
+from clipica.probes.labels import classify_columns, label_frame, resolve_split
 from clipica.probes.logistic import fit_logistic, fit_logistic_supports
 from clipica.probes.result import CodeReport, ProbeReport
 from clipica.probes.scores import (
@@ -43,10 +37,6 @@ from clipica.probes.scores import (
     balanced_accuracy_columns,
     spearman_matrix,
 )
-
-_TRAIN_NAMES = ("train",)
-_TEST_NAMES = ("test",)
-_VAL_NAMES = ("val", "valid", "validation")
 
 
 def baseline_codes(
@@ -118,113 +108,6 @@ def baseline_codes(
     return out
 
 
-# ------------------------------------------------------------------ label and split handling
-
-
-def _label_frame(labels, n: int):
-    import pandas as pd
-
-    if isinstance(labels, pd.DataFrame):
-        df = labels.reset_index(drop=True)
-    elif isinstance(labels, dict):
-        df = pd.DataFrame(labels)
-    else:
-        raise InputError(
-            f"labels must be a pandas DataFrame (or a dict of columns); got {type(labels).__name__}."
-        )
-    if len(df) != n:
-        raise InputError(
-            f"labels has {len(df)} rows but codes has {n}; they must be row-aligned "
-            "(samples first, same order)."
-        )
-    return df
-
-
-def classify_columns(df, attributes, factors) -> tuple[list[str], list[str]]:
-    """Binary attributes and continuous factors by the one rule of :mod:`clipica.data.labels`,
-    or the named ones (checked)."""
-    if attributes is None and factors is None:
-        attributes = binary_columns(df)
-        factors = factor_columns(df)
-    else:
-        attributes = list(attributes or [])
-        factors = list(factors or [])
-    for col in [*attributes, *factors]:
-        if col not in df.columns:
-            raise InputError(
-                f"label column {col!r} not found; available: {', '.join(map(str, df.columns))}."
-            )
-        if not is_numeric_column(df[col]):
-            raise InputError(f"label column {col!r} is not numeric (dtype {df[col].dtype}).")
-    for col in attributes:
-        if not is_binary_column(df[col]):
-            raise InputError(
-                f"attribute {col!r} must hold 0/1 values (NaN for missing); pass it in factors= "
-                "for a Spearman score instead."
-            )
-    if not attributes and not factors:
-        raise InputError(
-            "no label columns to probe: expected 0/1 attribute columns or numeric latent_* columns "
-            f"besides {', '.join(RESERVED_COLUMNS)}; got columns {', '.join(map(str, df.columns))}."
-        )
-    return attributes, factors
-
-
-def _seeded_split(n: int, test_size: float, random_state: int, reason: str | None):
-    from clipica.metrics._common import split_indices
-
-    tr, te = split_indices(n, test_size=test_size, random_state=random_state)
-    source = f"seeded (test_size={test_size}, random_state={random_state})"
-    info = {"rule": "seeded", "test_size": test_size, "random_state": random_state}
-    if reason:
-        source = f"seeded held-out rows (test_size={test_size}, random_state={random_state}): {reason}"
-        info["reason"] = reason
-    return tr, te, source, info
-
-
-def resolve_split(split, df, n: int, test_size: float, random_state: int):
-    """Return (train_idx, test_idx, source, info).
-
-    A split column (or ``split=`` array) without at least 2 train and 2 test (or val)
-    rows -- e.g. a store extracted with one split, all rows ``train`` -- is replaced by
-    a seeded held-out split of all rows, and ``info["reason"]`` says so. An explicit
-    ``split=`` dict is used as given.
-    """
-    if split is None and "split" in df.columns and df["split"].notna().any():
-        split = df["split"].to_numpy()
-        source = "column"
-    elif split is None:
-        return _seeded_split(n, test_size, random_state, None)
-    else:
-        source = "given"
-    if isinstance(split, dict):
-        tr = np.asarray(split.get("train"), dtype=np.int64)
-        te = np.asarray(split.get("test"), dtype=np.int64)
-        if tr.size < 2 or te.size < 2 or tr.min(initial=0) < 0 or max(tr.max(initial=0), te.max(initial=0)) >= n:
-            raise InputError(
-                f"split= needs at least 2 'train' and 2 'test' row indices in [0, {n}); got "
-                f"{tr.size} train and {te.size} test."
-            )
-        return np.sort(tr), np.sort(te), source, {"rule": "given"}
-    arr = np.asarray(split, dtype=object)
-    if arr.shape != (n,):
-        raise InputError(f"split must have one entry per row ({n}); got shape {arr.shape}.")
-    names = np.array([str(v).strip().lower() if v is not None else "" for v in arr])
-    tr = np.flatnonzero(np.isin(names, _TRAIN_NAMES))
-    te = np.flatnonzero(np.isin(names, _TEST_NAMES))
-    used = "test"
-    if te.size == 0:  # no test partition: score on the validation rows
-        te = np.flatnonzero(np.isin(names, _VAL_NAMES))
-        used = "val"
-    if tr.size < 2 or te.size < 2:
-        seen = sorted(set(names.tolist()))[:8]
-        what = "split column" if source == "column" else "split= values"
-        reason = (f"the {what} has {tr.size} train and {te.size} test/val rows (values {seen}), "
-                  "too few to hold rows out")
-        return _seeded_split(n, test_size, random_state, reason)
-    return tr, te, source, {"rule": source, "test_rows": used}
-
-
 def _sparse_ks(p: int, max_k: int) -> list[int]:
     ks = []
     k = 1
@@ -292,6 +175,90 @@ def _split_labels(Y: np.ndarray, tr: np.ndarray, te: np.ndarray):
     return ua, Ytr, Y[np.ix_(te, ua)]
 
 
+def _single_component(codes, Y: np.ndarray, tr: np.ndarray, Ytr: np.ndarray):
+    """Single-component AUCs: ``(auc (K, A) on all rows, train_auc (K, A) on the training rows
+    or None, best, second, best_auc, runner_auc, pole)`` (folded AUCs, per attribute)."""
+    K, A = codes.shape[1], Y.shape[1]
+    auc, train_auc = np.zeros((K, 0)), None
+    if A:
+        # all-row AUCs (the table) and training-row AUCs (the curves' ranking: held-out rows
+        # stay unseen) from one sort of each column
+        auc, train_auc = auc_matrix(codes, Y, subset=(tr, Ytr))
+    strength = np.abs(auc - 0.5)
+    best, second = _top_two(strength)
+    cols = np.arange(A)
+
+    def fold(idx):
+        v = np.full(A, np.nan)
+        ok = idx >= 0
+        v[ok] = 0.5 + strength[idx[ok], cols[ok]]
+        return v
+
+    pole = np.where(auc[np.maximum(best, 0), cols] >= 0.5, 1, -1) if A else np.zeros(0)
+    return auc, train_auc, best, second, fold(best), fold(second), pole
+
+
+def _sparse_curve(codes, Y, tr, te, train_auc, ks, split_labels, *, C, max_iter, dtype, curve_idx):
+    """Held-out AUC of the logistic probes on each label's best k components, k in ``ks`` (the
+    last is K: the linear probe). Returns ``(sparse (len(ks), A), linear AUC (A,), linear
+    balanced accuracy (A,), every fit converged)``."""
+    K, A = codes.shape[1], Y.shape[1]
+    ua, Ytr, Yte = split_labels
+    sparse = np.full((len(ks), A), np.nan)
+    lin_auc = np.full(A, np.nan)
+    lin_bacc = np.full(A, np.nan)
+    converged = True
+    if not (A and ua.size):
+        return sparse, lin_auc, lin_bacc, converged
+    # rank components by training-row AUC only (all training rows, also when the
+    # curves are fitted on a subsample: which k components a probe gets must not
+    # depend on it), so the held-out rows stay unseen
+    train_strength = np.abs(train_auc - 0.5)
+    train_strength = np.where(np.isnan(train_strength), -np.inf, train_strength)
+    order = np.argsort(-train_strength, axis=0, kind="stable")
+    if curve_idx is not None:
+        X_curve = np.asarray(codes[curve_idx])
+        Y_curve = Y[np.ix_(curve_idx, ua)]
+    previous = None
+    for i, k in enumerate(ks):
+        if k < K and curve_idx is not None:
+            # each label's own k components, exact Newton per label, warm-started
+            # from k/2 (supports are nested: the same ranking)
+            fit = previous = fit_logistic_supports(
+                X_curve, Y_curve, order[:k].T, C=C, init=previous
+            )
+        else:
+            X_curve = Y_curve = previous = None  # the curves are done: free them first
+            mask = None
+            if k < K:
+                mask = np.zeros((K, ua.size), dtype=bool)
+                mask[order[:k], np.arange(ua.size)] = True
+            fit = fit_logistic(
+                codes, Ytr, C=C, feature_mask=mask, max_iter=max_iter,
+                dtype=dtype, rows=tr,
+            )
+        converged &= fit.converged
+        logits = fit.decision_function(codes, rows=te)
+        sparse[i, ua] = auc_columns(logits, Yte)
+        if k == K:
+            lin_auc[ua] = sparse[i, ua]
+            lin_bacc[ua] = balanced_accuracy_columns(logits, Yte)
+    return sparse, lin_auc, lin_bacc, converged
+
+
+def _factor_scores(codes, F: np.ndarray):
+    """Spearman of every component with every continuous factor: ``(rho (K, n_f), best
+    component, its signed rho, the runner-up's |rho|)`` per factor."""
+    n_f = F.shape[1]
+    if not n_f:
+        return np.zeros((codes.shape[1], 0)), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    rho = spearman_matrix(codes, F)
+    fb, fs = _top_two(np.abs(rho))
+    fcols = np.arange(n_f)
+    f_second = np.where(fs >= 0, np.abs(rho[np.maximum(fs, 0), fcols]), np.nan)
+    return rho, fb, rho[fb, fcols], f_second
+
+
 def _probe_codes(
     name: str,
     codes,
@@ -312,78 +279,15 @@ def _probe_codes(
     joint solver on all training rows). ``split_labels``: :func:`_split_labels` of Y, shared
     read-only by every code set."""
     K = codes.shape[1]
-    A = Y.shape[1]
-    ua, Ytr, Yte = split_labels
-    auc, train_auc = np.zeros((K, 0)), None
-    if A:
-        # all-row AUCs (the table) and training-row AUCs (the curves' ranking: held-out rows
-        # stay unseen) from one sort of each column
-        auc, train_auc = auc_matrix(codes, Y, subset=(tr, Ytr))
-    strength = np.abs(auc - 0.5)
-    best, second = _top_two(strength)
-    cols = np.arange(A)
-
-    def fold(idx):
-        v = np.full(A, np.nan)
-        ok = idx >= 0
-        v[ok] = 0.5 + strength[idx[ok], cols[ok]]
-        return v
-
-    best_auc, runner_auc = fold(best), fold(second)
-    pole = np.where(auc[np.maximum(best, 0), cols] >= 0.5, 1, -1) if A else np.zeros(0)
-
+    auc, train_auc, best, second, best_auc, runner_auc, pole = _single_component(
+        codes, Y, tr, split_labels[1]
+    )
     ks = _sparse_ks(K, max_sparse)
-    sparse = np.full((len(ks), A), np.nan)
-    lin_auc = np.full(A, np.nan)
-    lin_bacc = np.full(A, np.nan)
-    converged = True
-    if A:
-        if ua.size:
-            # rank components by training-row AUC only (all training rows, also when the
-            # curves are fitted on a subsample: which k components a probe gets must not
-            # depend on it), so the held-out rows stay unseen
-            train_strength = np.abs(train_auc - 0.5)
-            train_strength = np.where(np.isnan(train_strength), -np.inf, train_strength)
-            order = np.argsort(-train_strength, axis=0, kind="stable")
-            if curve_idx is not None:
-                X_curve = np.asarray(codes[curve_idx])
-                Y_curve = Y[np.ix_(curve_idx, ua)]
-            previous = None
-            for i, k in enumerate(ks):
-                if k < K and curve_idx is not None:
-                    # each label's own k components, exact Newton per label, warm-started
-                    # from k/2 (supports are nested: the same ranking)
-                    fit = previous = fit_logistic_supports(
-                        X_curve, Y_curve, order[:k].T, C=C, init=previous
-                    )
-                else:
-                    X_curve = Y_curve = previous = None  # the curves are done: free them first
-                    mask = None
-                    if k < K:
-                        mask = np.zeros((K, ua.size), dtype=bool)
-                        mask[order[:k], np.arange(ua.size)] = True
-                    fit = fit_logistic(
-                        codes, Ytr, C=C, feature_mask=mask, max_iter=max_iter,
-                        dtype=dtype, rows=tr,
-                    )
-                converged &= fit.converged
-                logits = fit.decision_function(codes, rows=te)
-                sparse[i, ua] = auc_columns(logits, Yte)
-                if k == K:
-                    lin_auc[ua] = sparse[i, ua]
-                    lin_bacc[ua] = balanced_accuracy_columns(logits, Yte)
-
-    n_f = F.shape[1]
-    if n_f:
-        rho = spearman_matrix(codes, F)
-        fb, fs = _top_two(np.abs(rho))
-        fcols = np.arange(n_f)
-        f_best = rho[fb, fcols]
-        f_second = np.where(fs >= 0, np.abs(rho[np.maximum(fs, 0), fcols]), np.nan)
-    else:
-        rho = np.zeros((K, 0))
-        fb = np.zeros(0, dtype=np.int64)
-        f_best = f_second = np.zeros(0)
+    sparse, lin_auc, lin_bacc, converged = _sparse_curve(
+        codes, Y, tr, te, train_auc, ks, split_labels,
+        C=C, max_iter=max_iter, dtype=dtype, curve_idx=curve_idx,
+    )
+    rho, fb, f_best, f_second = _factor_scores(codes, F)
     return CodeReport(
         name=name,
         n_components=K,
@@ -433,7 +337,7 @@ def plan_probe(
     if not np.all(np.isfinite(codes)):
         raise InputError("codes contain NaN or inf; drop those rows (and their labels) first.")
     n = codes.shape[0]
-    df = _label_frame(labels, n)
+    df = label_frame(labels, n)
     attrs, facs = classify_columns(df, attributes, factors)
     import pandas as pd
 
