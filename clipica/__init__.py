@@ -46,6 +46,7 @@ _LAZY = {
     "stability": "module:clipica.decompositions.stability",
     "metrics": "clipica.metrics",
     "probe": "clipica.probes",
+    "match": "clipica.match",
     "ProbeReport": "clipica.probes",
     "intervene": "clipica.intervene",
     "naming": "clipica.naming",

@@ -29,6 +29,7 @@ COMMANDS = (
     "intervene",
     "name",
     "compare",
+    "match",
     "report",
     "fewshot",
     "simulate",

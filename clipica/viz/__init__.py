@@ -27,6 +27,8 @@ _LAZY = {
     "plot_component_stability": "clipica.viz.stability",
     # few-shot probes (clipica.viz.fewshot)
     "plot_fewshot": "clipica.viz.fewshot",
+    # components matched across runs (clipica.viz.match)
+    "plot_match": "clipica.viz.match",
     # notebook widget (ipywidgets imported when the viewer is built)
     "TraversalViewer": "clipica.viz.widget",
 }
