@@ -47,8 +47,21 @@ def resolve_device(device="cpu"):
 
 
 def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precision: str = "fp32",
-                 preprocess: str = "original") -> Encoder:
-    """Load a CLIP-style encoder (see the module docstring for ``spec``).
+                 preprocess: str = "original", layer: str = "final") -> Encoder:
+    """Load a CLIP-style encoder (see the module docstring for ``spec``), embedding at ``layer``:
+    ``final`` (the projected embedding), ``pre-projection`` or ``block:N``
+    (:mod:`clipica.models.layers`; a layer the model lacks is one line).
+    """
+    from clipica.models.layers import parse_layer
+
+    parsed = parse_layer(layer)  # a bad spelling fails before the model loads
+    enc = _load_encoder(spec, pretrained, device, precision, preprocess)
+    return enc.use_layer(parsed) if parsed.kind != "final" else enc
+
+
+def _load_encoder(spec: str, pretrained: str | None = None, device="cpu", precision: str = "fp32",
+                  preprocess: str = "original") -> Encoder:
+    """Load a CLIP-style encoder at its final layer (see the module docstring for ``spec``).
 
     Parameters
     ----------

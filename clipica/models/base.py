@@ -33,6 +33,13 @@ class Encoder(ABC):
     context_length : int
         Maximum number of text tokens; longer captions are truncated (and reported).
     device : torch.device
+    layer : str
+        Where the towers are read (:mod:`clipica.models.layers`): ``"final"`` (the
+        projected embedding, the default), ``"pre-projection"`` or ``"block:N"``; set with
+        :meth:`use_layer`, which also sets ``embed_dim`` to the image tower's width there.
+    text_dim : int or None
+        Width of the text features at ``layer`` (``embed_dim`` at ``final``); None when the
+        text tower has no such layer.
     """
 
     spec: str
@@ -40,6 +47,9 @@ class Encoder(ABC):
     image_size: int
     context_length: int
     device: Any
+    layer: str = "final"
+    text_dim: int | None = None
+    _text_missing: str | None = None
 
     # -- primitives ---------------------------------------------------------
     @abstractmethod
@@ -67,6 +77,56 @@ class Encoder(ABC):
     @abstractmethod
     def describe(self) -> dict:
         """JSON-able provenance: backend, architecture, weights, preprocessing (mean, std, size, interpolation)."""
+
+    def use_layer(self, layer: str = "final") -> Encoder:
+        """Embed at ``layer`` from now on (``final``, ``pre-projection`` or ``block:N``).
+
+        Measures each tower's width there with one dummy input. Raises
+        :class:`~clipica.errors.InputError` (one line) when the image tower lacks the layer; a
+        text tower that lacks it leaves ``text_dim`` None (its ``encode_text`` then says why).
+        """
+        import torch
+
+        from clipica.errors import InputError
+        from clipica.models.layers import parse_layer
+
+        parsed = parse_layer(layer)
+        final = getattr(self, "_final_dim", None) or self.embed_dim
+        self._final_dim = final
+        before = {k: getattr(self, k, None) for k in ("_layer", "layer", "_text_missing", "embed_dim", "text_dim")}
+        self._layer = parsed
+        self.layer, self._text_missing = str(parsed), None
+        if parsed.kind == "final":
+            self.embed_dim = self.text_dim = final
+            return self
+        try:
+            with torch.inference_mode():
+                dummy = torch.zeros(1, 3, self.image_size, self.image_size, device=self.device)
+                self.embed_dim = int(self.encode_image(dummy).shape[-1])
+        except InputError as exc:
+            for k, v in before.items():  # the encoder stays at the layer it was at
+                setattr(self, k, v)
+            raise InputError(f"{self.spec}: {exc}") from None
+        try:
+            with torch.inference_mode():
+                tokens, _ = self.tokenize([""])
+                self.text_dim = int(self.encode_text(_to_device(tokens, self.device)).shape[-1])
+        except InputError as exc:
+            self.text_dim, self._text_missing = None, str(exc)
+        return self
+
+    def _text_layer_check(self) -> None:
+        if self._text_missing is not None:
+            from clipica.errors import InputError
+
+            raise InputError(f"{self.spec}: {self._text_missing}")
+
+    @property
+    def layer_spec(self):
+        """The parsed :class:`~clipica.models.layers.Layer` (``final`` until :meth:`use_layer`)."""
+        from clipica.models.layers import Layer
+
+        return getattr(self, "_layer", None) or Layer("final")
 
     # -- numpy conveniences (used by naming, interventions, notebooks) -------
     def encode_images(self, images: list[Image.Image], batch_size: int = 64) -> np.ndarray:

@@ -90,10 +90,16 @@ class HFClipEncoder(Encoder):
         return {k: v for k, v in batch.items() if k in keep}, truncated
 
     def encode_image(self, pixels):
-        return _first(self.model.get_image_features(pixel_values=pixels))
+        from clipica.models.layers import hf_image
+
+        return hf_image(self.model, pixels, self.layer_spec,
+                        lambda: _first(self.model.get_image_features(pixel_values=pixels)))
 
     def encode_text(self, tokens):
-        return _first(self.model.get_text_features(**tokens))
+        from clipica.models.layers import hf_text
+
+        self._text_layer_check()
+        return hf_text(self.model, tokens, self.layer_spec, lambda: _first(self.model.get_text_features(**tokens)))
 
     def describe(self) -> dict:
         ip = self._image_processor
@@ -106,6 +112,8 @@ class HFClipEncoder(Encoder):
             "image_size": self.image_size,
             "context_length": self.context_length,
             "precision": self.precision,
+            "layer": self.layer,
+            "text_dim": self.text_dim,
             "preprocess": {
                 "mode": self.preprocess_mode,
                 "image": (self._image_transform.describe() if self._image_transform is not None else {

@@ -120,10 +120,15 @@ class OpenClipEncoder(Encoder):
         return tokens, truncated
 
     def encode_image(self, pixels):
-        return self.model.encode_image(pixels)
+        from clipica.models.layers import open_clip_image
+
+        return open_clip_image(self.model, pixels, self.layer_spec)
 
     def encode_text(self, tokens):
-        return self.model.encode_text(tokens)
+        from clipica.models.layers import open_clip_text
+
+        self._text_layer_check()
+        return open_clip_text(self.model, tokens, self.layer_spec)
 
     def describe(self) -> dict:
         tok = self._tokenizer
@@ -138,6 +143,8 @@ class OpenClipEncoder(Encoder):
             "image_size": self.image_size,
             "context_length": self.context_length,
             "precision": self.precision,
+            "layer": self.layer,
+            "text_dim": self.text_dim,
             "preprocess": {"mode": self.preprocess_mode, "image": self._preprocess_info, "text": text},
             "open_clip_version": _open_clip().__version__,
         }

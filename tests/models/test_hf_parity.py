@@ -266,3 +266,36 @@ def test_every_transformers_loader_is_called_with_trust_remote_code_false(tmp_pa
         monkeypatch.setattr(cls, "from_pretrained", spy)
     clipica.load_encoder(str(folder))
     assert seen == {"AutoModel": False, "AutoTokenizer": False, "AutoImageProcessor": False}
+
+
+# -- layers (--layer): the same random weights agree at every layer, as the final embedding does
+
+
+@pytest.fixture(scope="module")
+def encoders(case):
+    return clipica.load_encoder(ARCH, pretrained="none"), clipica.load_encoder(case["hf"])
+
+
+@pytest.mark.parametrize("layer,image_width,text_width", [("pre-projection", 768, 512), ("block:0", 768, 512),
+                                                          ("block:5", 768, 512), ("block:11", 768, 512),
+                                                          ("final", 512, 512)])
+def test_both_backends_agree_at_every_layer(case, encoders, layer, image_width, text_width):
+    from PIL import Image
+
+    oc, hf = (e.use_layer(layer) for e in encoders)
+    assert (oc.embed_dim, oc.text_dim) == (hf.embed_dim, hf.text_dim) == (image_width, text_width)
+    images = [Image.open(case["root"] / "data" / f"{i:02d}.png") for i in range(4)]
+    captions = [CAPTIONS[k] for k in ("plain", "long", "empty", "emoji")]
+    for a, b in ((oc.encode_images(images), hf.encode_images(images)),
+                 (oc.encode_texts(captions), hf.encode_texts(captions))):
+        assert np.abs(a).max() > 0.1  # not trivially small: 1e-4 is a real tolerance
+        gap = np.abs(a - b).max()
+        assert gap < 1e-4, (layer, gap)
+    assert oc.describe()["layer"] == hf.describe()["layer"] == layer
+
+
+def test_a_block_beyond_the_towers_is_one_line_for_both_backends(encoders):
+    for enc in encoders:
+        with pytest.raises(InputError, match=r"image tower has 12 blocks \(block:0 \.\. block:11\); it has no block:12"):
+            enc.use_layer("block:12")
+        assert enc.layer == "final"
