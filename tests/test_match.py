@@ -59,6 +59,21 @@ def test_independent_sources_do_not_match(seed):
     assert cm.summary["mean_abs_corr"] < 0.05
 
 
+def test_gaussian_components_are_flagged_and_the_others_match():
+    rng = np.random.default_rng(11)
+    S = np.column_stack([_sources(4000, 11, k=4), rng.normal(size=(4000, 2))])  # 2 Gaussian sources
+    Xa, Xb = _mix(S, 9, 1), _mix(S, 8, 2)
+    res = clipica.match(Xa, ICA(n_components=6, random_state=0).fit(Xa), Xb,
+                        ICA(n_components=6, random_state=1).fit(Xb), significance=True, control=False)
+    for side in ("a", "b"):
+        assert sum(res.significance[side]["significant"]) == 4, res.significance[side]
+    both = [p for p in res.pairs if p["significant_a"] and p["significant_b"]]
+    assert len(both) == 4 == res.summary["n_significant_pairs"]
+    assert min(abs(p["corr"]) for p in both) > 0.99
+    assert {p["a"] for p in res.pairs if not p["significant_a"]} == \
+        {i for i, s in enumerate(res.significance["a"]["significant"]) if not s}
+
+
 def test_different_numbers_of_components_leave_the_surplus_unpaired():
     S = _sources(3000, 3, k=7)
     Xa, Xb = _mix(S[:, :5], 9, 1), _mix(S, 12, 2)  # A sees 5 of B's 7 sources

@@ -53,8 +53,13 @@ def summary_lines(result) -> list[str]:
     if "attributes_min" in s:
         out.append(f"binary attributes' twins ({s['n_attributes']}): |r| min {s['attributes_min']:.3f}, "
                    f"mean {s['attributes_mean']:.3f}")
+    if "n_significant_pairs" in s:
+        out.append(f"{s['n_significant_pairs']} of {s['n_pairs']} pairs non-Gaussian on both sides "
+                   "(the others' partners and names are noise)")
     for p in result.pairs:
-        out.append(f"  a c{p['a']:<3} b c{p['b']:<3} r {p['corr']:+.3f}  {p['attribute_a'] or '-'} / {p['attribute_b'] or '-'}")
+        noise = "" if p.get("significant_a", True) and p.get("significant_b", True) else "  [Gaussian: noise]"
+        out.append(f"  a c{p['a']:<3} b c{p['b']:<3} r {p['corr']:+.3f}  "
+                   f"{p['attribute_a'] or '-'} / {p['attribute_b'] or '-'}{noise}")
     for b in result.blocks:
         cc = ", ".join(f"{v:.2f}" for v in b["canonical"])
         out.append(f"  block a {b['a']} ~ b {b['b']} ({b['partner']}): canonical correlations {cc}")

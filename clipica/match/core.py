@@ -140,9 +140,38 @@ def _rows_of(X_a, X_b, ids_a, ids_b) -> SharedRows:
     return shared_rows(ids_a, ids_b)
 
 
+def significance_of(decomposition, codes: np.ndarray, n_features: int, *, alpha: float = 0.05) -> dict:
+    """Which components are distinguishable from Gaussian: the test stored with the fit
+    (``gaussianity_``) when the decomposition has one, else
+    :func:`~clipica.decompositions.gaussianity.component_significance` of ``codes`` (the
+    shared rows) against the null of an ICA of the same D and K. A Gaussian component's
+    partner, and its name, are noise: any rotation of a Gaussian subspace is as good.
+
+    Returns ``{"significant": [bool] * K, "p_value": [...], "alpha", "source": "fit" | "codes"}``.
+    """
+    test = getattr(decomposition, "gaussianity_", None)
+    source = "fit"
+    if test is None:
+        from clipica.decompositions.gaussianity import component_significance
+
+        test = component_significance(codes, n_features=max(int(n_features), codes.shape[1]), alpha=alpha)
+        source = "codes"
+    return {"significant": [bool(v) for v in test.significant], "p_value": [float(v) for v in test.p_value],
+            "alpha": float(test.alpha), "source": source}
+
+
+def _mark_gaussian(cm: CodeMatch, sig: dict) -> None:
+    """Each pair says whether each side's component is significant (non-Gaussian); the summary
+    counts the pairs whose both sides are."""
+    for p in cm.pairs:
+        p["significant_a"] = sig["a"]["significant"][p["a"]]
+        p["significant_b"] = sig["b"]["significant"][p["b"]]
+    cm.summary["n_significant_pairs"] = sum(p["significant_a"] and p["significant_b"] for p in cm.pairs)
+
+
 def match(X_a, decomposition_a, X_b, decomposition_b, *, ids_a=None, ids_b=None, labels=None,
-          control: bool = True, top: int | None = None, fingerprints: dict | None = None,
-          inputs: dict | None = None) -> MatchResult:
+          control: bool = True, top: int | None = None, significance: bool = False,
+          fingerprints: dict | None = None, inputs: dict | None = None) -> MatchResult:
     """Match the components of two fitted decompositions on the rows both embedded.
 
     Parameters
@@ -159,6 +188,10 @@ def match(X_a, decomposition_a, X_b, decomposition_b, *, ids_a=None, ids_b=None,
         Binary attribute columns annotate the codes (see :func:`match_codes`).
     control : bool
         Also match PCA with each side's K, fitted on the shared rows.
+    significance : bool
+        Test each component against a Gaussian null (:func:`significance_of`) and mark the
+        pairs (``significant_a``/``significant_b``); seconds per side the first time a (D, K)
+        is seen, cached after.
 
     Raises
     ------
@@ -170,7 +203,8 @@ def match(X_a, decomposition_a, X_b, decomposition_b, *, ids_a=None, ids_b=None,
     Xb = np.asarray(X_b)[rows.b] if rows.how == "ids" else np.asarray(X_b)
     lab = None if labels is None else labels.iloc[rows.a].reset_index(drop=True)
     kind = str(getattr(decomposition_a, "kind", "codes"))
-    codes = match_codes(decomposition_a.transform(Xa), decomposition_b.transform(Xb), labels=lab,
+    Sa, Sb = decomposition_a.transform(Xa), decomposition_b.transform(Xb)
+    codes = match_codes(Sa, Sb, labels=lab,
                         blocks_a=getattr(decomposition_a, "blocks_", None),
                         blocks_b=getattr(decomposition_b, "blocks_", None), method=kind, top=top)
     ctrl = None
@@ -180,5 +214,10 @@ def match(X_a, decomposition_a, X_b, decomposition_b, *, ids_a=None, ids_b=None,
         pa = PCA(n_components=codes.k_a).fit(Xa)
         pb = PCA(n_components=codes.k_b).fit(Xb)
         ctrl = match_codes(pa.transform(Xa), pb.transform(Xb), labels=lab, method="pca", top=codes.summary["top"])
+    sig = {}
+    if significance:
+        sig = {"a": significance_of(decomposition_a, Sa, Xa.shape[1]),
+               "b": significance_of(decomposition_b, Sb, Xb.shape[1])}
+        _mark_gaussian(codes, sig)
     return MatchResult(codes=codes, control=ctrl, rows=rows.to_dict(), fingerprints=dict(fingerprints or {}),
-                       inputs=dict(inputs or {}))
+                       inputs=dict(inputs or {}), significance=sig)

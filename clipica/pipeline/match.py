@@ -94,24 +94,14 @@ def match_stage(run_a, run_b, out_dir, params: dict, *, log=None, reuse: bool = 
             raise InputError(f"run {side}'s decomposition expects {dec.components_.shape[1]} features, "
                              f"its {params['modality']} embeddings have {X.shape[1]}")
     result = match(Xa, da, Xb, db, ids_a=sa.rows["id"].to_numpy(), ids_b=sb.rows["id"].to_numpy(),
-                   labels=sa.rows, control=params["control"], top=params["top"], fingerprints=expect,
-                   inputs={"a": ia, "b": ib})
-    result.significance = {"a": _flags(run_a, da), "b": _flags(run_b, db)}
+                   labels=sa.rows, control=params["control"], top=params["top"], significance=True,
+                   fingerprints=expect, inputs={"a": ia, "b": ib})
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = result.to_dict()
     artifacts.save_result(path, doc, kind="match", fingerprints=expect)
     atomic_write_text(out_dir / "pairs.csv", result.table().to_csv(index=False))
     _figure(MatchResult.from_dict(doc), out_dir / "match.png")
     return doc
-
-
-def _flags(run, decomposition) -> dict:
-    """The components the decomposition's record marks as indistinguishable from Gaussian
-    (its ``significance``), when it has one; empty otherwise."""
-    sig = getattr(decomposition, "significance_", None)
-    if not sig:
-        return {}
-    return {"gaussian": [int(i) for i in sig.get("gaussian", [])], "alpha": sig.get("alpha")}
 
 
 def _figure(result, path: Path) -> None:

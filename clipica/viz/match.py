@@ -20,9 +20,11 @@ def _ordered(cm) -> tuple[np.ndarray, list[int], list[int]]:
 
 
 def _tick(i: int, pairs: list[dict], key: str, side: str) -> str:
+    """``c3 Smiling``; ``(Gaussian)`` for a component indistinguishable from Gaussian."""
     for p in pairs:
-        if p[side] == i and p.get(key):
-            return f"c{i} {p[key]}"
+        if p[side] == i:
+            noise = " (Gaussian)" if p.get(f"significant_{side}") is False else ""
+            return f"c{i} {p[key] or ''}{noise}".replace("  ", " ").strip()
     return f"c{i}"
 
 
