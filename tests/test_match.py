@@ -72,6 +72,10 @@ def test_gaussian_components_are_flagged_and_the_others_match():
     assert min(abs(p["corr"]) for p in both) > 0.99
     assert {p["a"] for p in res.pairs if not p["significant_a"]} == \
         {i for i, s in enumerate(res.significance["a"]["significant"]) if not s}
+    # the Gaussian remainders have no axes to match, but they are the same subspace
+    (blk,) = [b for b in res.blocks if b["gaussian_a"]]
+    assert blk["gaussian_b"] and len(blk["a"]) == len(blk["b"]) == 2
+    assert min(blk["canonical"]) > 0.99
 
 
 def test_different_numbers_of_components_leave_the_surplus_unpaired():

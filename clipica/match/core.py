@@ -156,7 +156,10 @@ def significance_of(decomposition, codes: np.ndarray, n_features: int, *, alpha:
 
         test = component_significance(codes, n_features=max(int(n_features), codes.shape[1]), alpha=alpha)
         source = "codes"
-    return {"significant": [bool(v) for v in test.significant], "p_value": [float(v) for v in test.p_value],
+    # an ICA that split off its Gaussian remainder decided which components it identified: its word
+    ident = getattr(decomposition, "identifiable_", None) if source == "fit" else None
+    significant = test.significant if ident is None else np.asarray(ident, dtype=bool)
+    return {"significant": [bool(v) for v in significant], "p_value": [float(v) for v in test.p_value],
             "alpha": float(test.alpha), "source": source}
 
 
@@ -207,6 +210,9 @@ def match(X_a, decomposition_a, X_b, decomposition_b, *, ids_a=None, ids_b=None,
     codes = match_codes(Sa, Sb, labels=lab,
                         blocks_a=getattr(decomposition_a, "blocks_", None),
                         blocks_b=getattr(decomposition_b, "blocks_", None), method=kind, top=top)
+    for blk in codes.blocks:  # the ICA's unidentifiable Gaussian block: a subspace, never axes
+        blk["gaussian_a"] = set(blk["a"]) == set(getattr(decomposition_a, "gaussian_block_", None) or [-1])
+        blk["gaussian_b"] = set(blk["b"]) == set(getattr(decomposition_b, "gaussian_block_", None) or [-1])
     ctrl = None
     if control:
         from clipica.decompositions.pca import PCA
