@@ -44,10 +44,15 @@ def tiny_random():
 def test_tiny_layers_have_their_widths_and_pre_projection_projects_to_final(tiny_random):
     import torch
 
+    from clipica.models import tiny
+
     enc, images = tiny_random
     final = enc.use_layer("final").encode_images(images)
-    # ModifiedResNet width 8: stages of 32, 64, 128, 256 channels; attention pool 256 -> 64
-    widths = {"final": 64, "pre-projection": 256, "block:0": 32, "block:1": 64, "block:2": 128, "block:3": 256}
+    cfg = tiny.model_config()
+    w = cfg["vision_cfg"]["width"]
+    # a ModifiedResNet of width w: stages of 4w, 8w, 16w, 32w channels; attention pool 32w -> embed_dim
+    widths = {"final": cfg["embed_dim"], "pre-projection": 32 * w,
+              **{f"block:{i}": 4 * w * 2**i for i in range(4)}}
     for layer, width in widths.items():
         enc.use_layer(layer)
         X = enc.encode_images(images)
@@ -63,18 +68,22 @@ def test_tiny_layers_have_their_widths_and_pre_projection_projects_to_final(tiny
 
 
 def test_text_tower_layers_and_a_text_tower_too_shallow(tiny_random):
+    from clipica.models import tiny
+
     enc, _ = tiny_random
+    cfg = tiny.model_config()["text_cfg"]
+    assert cfg["layers"] < 4  # the case below: a text tower shallower than the image tower's 4 stages
     texts = ["a smiling face", "a face with bangs"]
     final = enc.use_layer("final").encode_texts(texts)
     enc.use_layer("pre-projection")
-    assert enc.text_dim == 64
+    assert enc.text_dim == cfg["width"]
     pre = enc.encode_texts(texts)
     proj = enc.model.text_projection.detach().numpy()
     np.testing.assert_allclose(pre @ proj, final, atol=1e-5)
-    assert enc.use_layer("block:1").text_dim == 64
-    enc.use_layer("block:3")  # the image tower has 4 stages, the text tower 2 blocks
-    assert enc.embed_dim == 256 and enc.text_dim is None
-    with pytest.raises(InputError, match="the text tower has 2 blocks"):
+    assert enc.use_layer(f"block:{cfg['layers'] - 1}").text_dim == cfg["width"]
+    enc.use_layer("block:3")
+    assert enc.text_dim is None and enc.embed_dim == 32 * tiny.model_config()["vision_cfg"]["width"]
+    with pytest.raises(InputError, match=f"the text tower has {cfg['layers']} blocks"):
         enc.encode_texts(texts)
     enc.use_layer("final")
 
@@ -82,9 +91,10 @@ def test_text_tower_layers_and_a_text_tower_too_shallow(tiny_random):
 def test_a_layer_the_model_lacks_is_one_line_and_leaves_the_encoder_as_it_was(tiny_random):
     enc, images = tiny_random
     enc.use_layer("block:1")
+    width = enc.embed_dim
     with pytest.raises(InputError, match="has no block:9"):
         enc.use_layer("block:9")
-    assert enc.layer == "block:1" and enc.embed_dim == 64 and enc.encode_images(images).shape == (4, 64)
+    assert enc.layer == "block:1" and enc.embed_dim == width and enc.encode_images(images).shape == (4, width)
     enc.use_layer("final")
     with pytest.raises(InputError, match=r"tiny-faces.*image tower has 4 blocks \(block:0 \.\. block:3\); it has no block:4") as err:
         enc.use_layer("block:4")
