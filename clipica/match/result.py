@@ -104,13 +104,13 @@ class MatchResult:
         return self.codes.summary
 
     def to_dict(self) -> dict[str, Any]:
-        from clipica._atomic import _nan_to_none
+        from clipica._atomic import nan_to_none
         from clipica._format import tagged
 
         d = self.codes.to_dict()
         body = {**d, "rows": self.rows, "control": None if self.control is None else self.control.to_dict(),
                 "inputs": self.inputs, "significance": self.significance}
-        return tagged(FORMAT, _nan_to_none(body), self.fingerprints)
+        return tagged(FORMAT, nan_to_none(body), self.fingerprints)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "match.json") -> MatchResult:

@@ -110,7 +110,7 @@ class Encoder(ABC):
         try:
             with torch.inference_mode():
                 tokens, _ = self.tokenize([""])
-                self.text_dim = int(self.encode_text(_to_device(tokens, self.device)).shape[-1])
+                self.text_dim = int(self.encode_text(to_device(tokens, self.device)).shape[-1])
         except InputError as exc:
             self.text_dim, self._text_missing = None, str(exc)
         return self

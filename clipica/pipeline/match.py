@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clipica.pipeline import artifacts
 from clipica.errors import InputError, StaleArtifactError
+from clipica.pipeline import artifacts
 from clipica.pipeline._log import reuse_valid
 
 MATCH_JSON = "match.json"
@@ -38,8 +38,8 @@ def match_params(*, decomposition: str = "ica", modality: str = "image", control
 def load_side(run: str | os.PathLike, decomposition: str, side: str):
     """``(store, decomposition, store_fp, info)`` of one run folder; one line when it is not one."""
     from clipica.decompositions.registry import load_decomposition
-    from clipica.pipeline.fit import fitted_inputs
     from clipica.embeddings.store import EmbeddingStore
+    from clipica.pipeline.fit import fitted_inputs
 
     run = Path(run)
     if not run.is_dir():
