@@ -40,6 +40,7 @@ import numpy as np
 
 from clipica._atomic import atomic_write_json
 from clipica.embeddings._lock import WriterLock
+from clipica.embeddings.manifest import model_entry
 from clipica.errors import (
     ArtifactExistsError,
     ClipicaError,
@@ -265,7 +266,7 @@ class EmbeddingStore:
         from clipica.models import load_encoder
 
         if device not in self._encoders:
-            model = self.manifest["model"]
+            model = model_entry(self.manifest)
             self._encoders[device] = load_encoder(
                 model["spec"], pretrained=model.get("pretrained"), device=device,
                 precision=self.manifest.get("precision", "fp32"),

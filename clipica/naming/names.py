@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from clipica.embeddings.manifest import normalizes
 from clipica.errors import InputError
 from clipica.naming.chance import chance_threshold, negation_pairs
 from clipica.naming.vocabulary import builtin_vocabulary, load_attribute_phrases, load_vocabulary
@@ -395,18 +396,6 @@ def _project(T: np.ndarray, W: np.ndarray, projection: TextProjection) -> np.nda
     return ((T - projection.text_mean) @ W.T) / projection.scale
 
 
-def _store_normalizes(store: Any) -> bool:
-    """Whether the store's embeddings were L2-normalised at extraction (so texts must be too)."""
-    man = getattr(store, "manifest", None) or {}
-    for key in ("normalize", "normalise", "normalization", "normalisation", "l2_normalize"):
-        if key in man:
-            v = man[key]
-            if isinstance(v, str):
-                return v.lower() in ("l2", "true", "yes", "unit")
-            return bool(v)
-    return False
-
-
 def _text_reference(store: Any) -> Any:
     text = getattr(store, "text", None)
     if text is None or len(text) < 3:
@@ -439,7 +428,7 @@ def name_components(
     if encoder is None:
         encoder = store.load_encoder()
     T = encoder.encode_texts(words)
-    normalize = _store_normalizes(store)
+    normalize = normalizes(store)
     ref = _text_reference(store)
     names = name_from_embeddings(
         words, T, ica, reference_texts=ref, center=center, normalize=normalize
@@ -488,7 +477,7 @@ def match_prompts(
             encoder = store.load_encoder()
         vocab = builtin_vocabulary()
         ref = _text_reference(store) if store is not None else None
-        normalize = _store_normalizes(store) if store is not None else False
+        normalize = normalizes(store) if store is not None else False
         projection = name_from_embeddings(
             vocab, encoder.encode_texts(vocab), ica, reference_texts=ref, normalize=normalize,
             chance=None,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from clipica._atomic import atomic_write_bytes, atomic_write_text
+from clipica.embeddings.manifest import model_entry
 from clipica.errors import InputError, StoreMismatchError
 from clipica.pipeline import artifacts
 from clipica.pipeline._log import reuse_valid
@@ -226,8 +227,7 @@ def name_stage(store, ica, out_dir: str | os.PathLike, params: dict, *, store_fp
             f"the ICA was fitted on {ica.components_.shape[1]}-d data but the store holds "
             f"{store.embed_dim}-d embeddings")
     if log is not None and hasattr(log, "note"):  # loading a CLIP (imports included) takes a while
-        model = (getattr(store, "manifest", None) or {}).get("model")
-        log.note(f"loading the text encoder of {model.get('spec') if isinstance(model, dict) else model}")
+        log.note(f"loading the text encoder of {model_entry(store)['spec']}")
     encoder = store.load_encoder()
     if log is not None and hasattr(log, "note"):
         log.note(f"embedding the vocabulary and naming {ica.components_.shape[0]} components")

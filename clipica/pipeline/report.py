@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from clipica.embeddings.manifest import data_spec, model_entry
 from clipica.errors import ArtifactError, InputError, UnsafePathError
 from clipica.pipeline import analyses, artifacts
 
@@ -219,13 +220,9 @@ def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
         for item in interventions:
             # the attributes it separates (not those near chance whose best it merely is)
             item["best_for"] = [a for a, _ in carried_by(rows, item["component"])[0]]
-    manifest = store.manifest
-    model = manifest.get("model")
-    model = model if isinstance(model, dict) else {"spec": model}
-    data = manifest.get("data")
-    data_spec = data.get("spec") if isinstance(data, dict) else data
-    summary.setdefault("model", model.get("spec"))
-    summary.setdefault("data", data_spec)
+    model, data = model_entry(store), data_spec(store)
+    summary.setdefault("model", model["spec"])
+    summary.setdefault("data", data)
     summary.setdefault("n_rows", int(store.image.shape[0]))
     summary.setdefault("k", (ica_meta.get("params") or {}).get("n_components") or ica_meta.get("n_components"))
     if "converged" in ica_meta:
@@ -233,9 +230,9 @@ def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
         summary.setdefault("ica_n_iter", ica_meta.get("n_iter"))
     provenance = {
         "store": str(store.path), "model": model.get("spec"), "pretrained": model.get("pretrained"),
-        "encoder": model.get("encoder_spec"), "data": data_spec,
+        "encoder": model.get("encoder_spec"), "data": data,
         "rows embedded": int(store.image.shape[0]),
-        "embedding normalisation": manifest.get("normalization"), "ICA": str(ica_dir),
+        "embedding normalisation": store.manifest.get("normalization"), "ICA": str(ica_dir),
         "ICA parameters": ica_meta.get("params"),
         "ICA convergence": {k: ica_meta.get(k) for k in ("n_iter", "converged") if k in ica_meta} or None,
     }

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from clipica.embeddings.manifest import data_spec, model_entry
 from clipica.embeddings.ray_engine import engine_from_options
 from clipica.errors import InputError
 from clipica.pipeline import analyses, artifacts, blocks, fit
@@ -91,11 +92,6 @@ class RunConfig:
             raise InputError(f"limit must be at least 1, got {self.limit}")
 
 
-def _spec(value: Any) -> Any:
-    """A manifest's model or data entry as its spec string."""
-    return value.get("spec") if isinstance(value, dict) else value
-
-
 def _stage_names(cfg: RunConfig) -> list[str]:
     names = ["model"] if cfg.model == TINY else []
     names.append("extract")
@@ -107,8 +103,8 @@ def _stage_names(cfg: RunConfig) -> list[str]:
 
 def _source(store, store_dir: os.PathLike) -> dict:
     man = store.manifest
-    return {"store": str(store_dir), "modality": "image", "model": _spec(man.get("model")),
-            "data": _spec(man.get("data"))}
+    return {"store": str(store_dir), "modality": "image", "model": model_entry(man)["spec"],
+            "data": data_spec(man)}
 
 
 def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwrite: bool = False,
@@ -346,7 +342,7 @@ def build_summary(cfg: RunConfig, store, ica, rf: artifacts.RunFolder, *, k: int
         stab_mean = float(stability["stability_mean"][stability["k"].index(k)])
     return {
         "n_rows": int(store.image.shape[0]),
-        "model": _spec(store.manifest.get("model")) or cfg.model,
+        "model": model_entry(store)["spec"] or cfg.model,
         "data": cfg.data,
         "k": k,
         "k_rule": rule,

@@ -122,3 +122,16 @@ def test_kill_before_first_manifest_leaves_a_resumable_folder(tmp_path):
     assert w.state == "new" and not (path / ".manifest.json.abc123.tmp").exists()
     w.begin(_manifest(), 0)
     assert w.finalize().manifest["complete"]
+
+
+def test_one_manifest_reader_answers_model_data_and_normalisation():
+    from clipica.embeddings.manifest import data_spec, model_entry, normalizes
+
+    written = {"model": {"spec": "ViT-B-32", "pretrained": "openai", "preprocess": "original"},
+               "data": {"spec": "celeba:/d"}, "normalize": True}
+    assert model_entry(written) == {"spec": "ViT-B-32", "pretrained": "openai", "preprocess": "original"}
+    assert data_spec(written) == "celeba:/d" and normalizes(written) is True
+    bare = {"model": "tiny-faces", "data": "synthetic-faces:10"}  # hand-made: bare specs
+    assert model_entry(bare) == {"spec": "tiny-faces", "pretrained": None}
+    assert data_spec(bare) == "synthetic-faces:10" and normalizes(bare) is False
+    assert model_entry({}) == {"spec": None, "pretrained": None} and normalizes(type("S", (), {"manifest": written})())
