@@ -2,7 +2,7 @@
 
 - :mod:`clipica.embeddings.store`: :class:`EmbeddingStore` (memory-mapped float32 matrices, the
   row table, the manifest) and :class:`StoreWriter` (the crash protocol), one writer at a time
-  (:mod:`clipica.embeddings._lock`);
+  (:class:`WriterLock`, :mod:`clipica.embeddings._lock`, also the run folder's lock);
 - :mod:`clipica.embeddings.extract`: :func:`extract` (dataset -> CLIP -> store, resumable,
   sharded) and :func:`merge`;
 - :mod:`clipica.embeddings.batches`: one batch, shared by both engines;
@@ -20,6 +20,7 @@ _LAZY = {
     "extract": "clipica.embeddings.extract",
     "merge": "clipica.embeddings.extract",
     "RayEngine": "clipica.embeddings.ray_engine",
+    "WriterLock": "clipica.embeddings._lock",
 }
 __all__ = list(_LAZY)
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

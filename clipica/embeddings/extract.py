@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -173,12 +174,16 @@ def extract(
                num_workers=num_workers, progress=progress,
                # with Ray the encoders run on the workers' devices; the driver needs only metadata
                device="cpu" if ray_engine else device)
-    writer = StoreWriter(out, run.key, overwrite=overwrite)  # holds the store's lock until closed
-    if writer.state == "complete":
-        writer.close()
+    done = None if overwrite else _finished_store(out, run.key)
+    if done is None:
+        writer = StoreWriter(out, run.key, overwrite=overwrite)  # holds the store's lock until closed
+        if writer.state == "complete":  # finished by a writer that just let go
+            writer.close()
+            done = EmbeddingStore.open(out)
+    if done is not None:
         if progress:
-            sys.stderr.write(f"clipica extract: {out} is already complete ({writer.manifest['counts']['rows']} rows)\n")
-        return EmbeddingStore.open(out)
+            sys.stderr.write(f"clipica extract: {out} is already complete ({done.n_rows} rows)\n")
+        return done
     try:
         if ray_engine is not None:
             ray_engine.connect()  # a bad --address fails here, before any model is loaded
@@ -187,6 +192,21 @@ def extract(
         writer.close()
         if ray_engine is not None:
             ray_engine.shutdown()
+
+
+def _finished_store(out: str | os.PathLike, key: dict) -> EmbeddingStore | None:
+    """The complete store at ``out`` made with ``key``, else None (the writer decides).
+
+    Reusing a finished store only reads it, so it takes no writer lock: a finished store on
+    read-only storage (or one a reader has open) is reused as is. A store being replaced
+    (``--overwrite``) has an unfinished manifest until it is whole, so it is never mistaken
+    for a finished one.
+    """
+    try:
+        store = EmbeddingStore.open(out)
+    except (StoreError, OSError):
+        return None
+    return store if store.manifest.get("key") == key else None
 
 
 def _check_options(*, on_error, batch_size, precision, num_workers, preprocess) -> None:
@@ -362,8 +382,8 @@ def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> Embeddi
 
     The merged store is written into a hidden sibling folder (``.NAME.*.merge.tmp``)
     and renamed to ``out`` once complete, so ``out`` never holds half a store; a
-    merge killed with ``kill -9`` leaves only that hidden folder, which may be
-    deleted. ``overwrite`` replaces a folder that holds store files only (a store,
+    merge killed with ``kill -9`` leaves only that hidden folder, which the next merge into
+    ``out`` removes. ``overwrite`` replaces a folder that holds store files only (a store,
     or an older clipica's unfinished leftovers) and refuses any other folder.
     """
     stores = [EmbeddingStore.open(p) for p in shards]
@@ -392,20 +412,32 @@ def merge(shards, out: str | os.PathLike, *, overwrite: bool = False) -> Embeddi
     out = Path(out)
     _check_merge_target(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # written in a hidden sibling folder and renamed into place when whole: a merge killed
-    # half-way never leaves a half store under the final name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".merge.tmp", dir=out.parent))
+    # one merge into `out` at a time; under that lock the hidden folders of a merge killed
+    # with kill -9 (as large as the store) are removed before this one writes its own
+    merging = WriterLock(out.parent / f".{out.name}.merge.lock")
     try:
-        _write_merged(stores, tmp)
-        if out.exists():
-            lock = WriterLock(out / LOCK)  # refuses while an extraction writes there
-            remove_store(out, keep=(LOCK,))
-            lock.release()
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        # mkdtemp's names: the prefix, 8 characters without a dot, the suffix (so that the
+        # leftovers of a merge into `out.x` are not taken for this one's)
+        ours = re.compile(rf"\.{re.escape(out.name)}\.[^.]+\.merge\.tmp")
+        for leftover in out.parent.iterdir():
+            if ours.fullmatch(leftover.name) and leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+        # written in a hidden sibling folder and renamed into place when whole: a merge killed
+        # half-way never leaves a half store under the final name
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".merge.tmp", dir=out.parent))
+        try:
+            _write_merged(stores, tmp)
+            if out.exists():
+                lock = WriterLock(out / LOCK)  # refuses while an extraction writes there
+                remove_store(out, keep=(LOCK,))
+                lock.release()
+                out.rmdir()
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    finally:
+        merging.release()
     return EmbeddingStore.open(out)
 
 

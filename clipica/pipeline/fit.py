@@ -84,7 +84,8 @@ def extract_stage(model: str, data: str, out: str | os.PathLike, *, log=None, **
     is returned as is, and the log says "reused")."""
     from clipica.embeddings.extract import extract
 
-    was_complete = store_is_complete(out)
+    # with overwrite the store is extracted again even when it was complete (another --data)
+    was_complete = store_is_complete(out) and not options.get("overwrite")
     store = extract(model, data, out, **options)
     if was_complete and log is not None:
         log.reuse(f"complete store in {out} ({store.n_rows} rows)")

@@ -83,6 +83,42 @@ def load_interventions(folder: Path, expect: dict, *, strict: bool = False) -> l
     return [found[c] for c in sorted(found)]
 
 
+def prune_interventions(folder: Path, expect: dict) -> list[Path]:
+    """Remove from ``folder`` the ``intervene`` results of another store or decomposition (an
+    older fit, another K) with the PNGs they name; returns the removed files.
+
+    The traversals folder belongs to its stage: a result no current traversal replaces must not
+    be left to block the report (which refuses stale results) on every later run.
+    """
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for path in sorted(folder.glob("*.json")):
+        try:
+            doc = artifacts.read_json(path)
+        except ArtifactError:
+            continue  # not a result (the report skips it too)
+        if not isinstance(doc, dict) or "component" not in doc or "alphas" not in doc:
+            continue
+        try:
+            artifacts.check_result(doc, path, "intervene", expect)
+            continue
+        except ArtifactError:
+            pass  # another fit's (or an older format's): the stage owns the folder, remove it
+        for key in _PNG_KEYS:
+            name = doc.get(key)
+            try:
+                p = artifacts.resolve_inside(folder, name) if name else None
+            except UnsafePathError:
+                p = None  # a crafted name: never follow it, not even to delete
+            if p is not None and p.parent == folder.resolve() and p.is_file():
+                p.unlink()
+                removed.append(p)
+        path.unlink()
+        removed.append(path)
+    return removed
+
+
 @contextmanager
 def _stage(log, name: str, what: str) -> Iterator[None]:
     """``log.stage`` when ``log`` is a :class:`~clipica.pipeline._log.StageLog` (``clipica

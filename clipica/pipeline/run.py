@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from clipica.embeddings.manifest import data_spec, model_entry
@@ -22,7 +23,7 @@ from clipica.embeddings.ray_engine import engine_from_options
 from clipica.errors import InputError
 from clipica.pipeline import analyses, artifacts, blocks, fit
 from clipica.pipeline._log import ReuseCounter, StageLog
-from clipica.pipeline.report import gather, render, strongest_components
+from clipica.pipeline.report import gather, prune_interventions, render, strongest_components
 
 TINY = "tiny-faces"
 
@@ -118,6 +119,39 @@ def run(cfg: RunConfig, out: str | os.PathLike, *, progress: bool = True, overwr
     r = _Run(cfg, artifacts.RunFolder(out), progress=progress,
              log=StageLog(total=len(_stage_names(cfg)), quiet=not progress, prefix=prefix))
     r.rf.root.mkdir(parents=True, exist_ok=True)
+    lock = run_lock(r.rf.root)
+    try:
+        return _run_stages(r, cfg, overwrite)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+#: the run folder's lock file: one ``clipica run`` writes a run folder at a time
+RUN_LOCK = "run.lock"
+
+
+def run_lock(root: os.PathLike):
+    """The exclusive writer lock of the run folder ``root`` (``root/run.lock``), or None when
+    the folder is read-only (no process can write it, so every stage must be reused).
+
+    A second ``clipica run`` on the same folder is refused in one line naming the first
+    (:class:`~clipica.errors.StoreLockedError`): without it, it would refit ``ica/`` under
+    the first run's probe, which then fails on a "stale" result it did not cause.
+    """
+    import errno
+
+    from clipica.embeddings import WriterLock
+
+    try:
+        return WriterLock(Path(root) / RUN_LOCK)
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return None
+        raise
+
+
+def _run_stages(r: _Run, cfg: RunConfig, overwrite: bool) -> dict:
     model_eval = r.model() if cfg.model == TINY else None
     store, store_fp = r.extract(overwrite)
     k, rule, stability = r.choose_k(store, store_fp)
@@ -225,6 +259,9 @@ class _Run:
         cfg, rf, log = self.cfg, self.rf, self.log
         inputs = {"store": str(rf.store), "ica": str(rf.ica)}
         targets = _traversal_targets(probe, cfg)
+        # an older fit's traversals (a higher K, other data) would block the report on every rerun
+        prune_interventions(rf.traversals, {"store": store_fp,
+                                            "decomposition": artifacts.decomposition_fingerprint(ica)})
         with log.stage("traversals", f"decoded and retrieved traversals of components {[c for c, _ in targets]}"):
             traversed, n_reused = [], 0
             for i, (comp, attr) in enumerate(targets, 1):
@@ -263,7 +300,13 @@ class _Run:
         with log.stage("report", f"{rf.report}"):
             summary["timings"] = dict(log.timings)  # the report shows the stages before it
             summary["reused"] = list(log.reused)
-            artifacts.save_result(rf.summary, summary, kind="summary", fingerprints=summary["fingerprints"])
+            try:
+                artifacts.save_result(rf.summary, summary, kind="summary", fingerprints=summary["fingerprints"])
+            except OSError as exc:
+                if not self._report_is_current(exc, summary):
+                    raise
+                log.reuse(f"{rf.report} (read-only folder: the report of these results is kept)")
+                return summary
             results = gather(store, ica, rf.root, store_fp=store_fp, ica_dir=rf.ica, compute_missing=False)
             render(rf.root, results, store=store, ica_dir=rf.ica,
                    ica_meta=artifacts.read_json(rf.ica / "ica.json"), commands=self.commands)
@@ -272,6 +315,16 @@ class _Run:
         summary["reused"] = list(log.reused)
         artifacts.save_result(rf.summary, summary, kind="summary", fingerprints=summary["fingerprints"])
         return summary
+
+    def _report_is_current(self, exc: OSError, summary: dict) -> bool:
+        """True when ``exc`` says the run folder is read-only and it already holds the report
+        and summary of these very results (every stage reused): a re-run only reads it."""
+        import errno
+
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not self.rf.report.is_file():
+            return False
+        return artifacts.read_valid(self.rf.summary, "summary", summary["fingerprints"]) is not None \
+            and set(self.log.reused) >= set(_stage_names(self.cfg)) - {"report"}
 
 
 def _traversal_targets(probe: dict, cfg: RunConfig) -> list[tuple[int, str | None]]:
