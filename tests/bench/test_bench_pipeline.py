@@ -78,3 +78,18 @@ def test_probe_stage_stops_at_a_failed_task_without_running_the_queue(tmp_path, 
     # one worker: the four MIG tasks precede the SAP tasks in the queue; after the first
     # MIG failure at most the next MIG task is running, and no SAP task ever starts
     assert sap_calls == []
+
+
+def test_realistic_store_has_celeba_prevalences_correlations_and_one_hair_colour(tmp_path):
+    from clipica.bench.realistic import BINARY, HAIR, label_names, write_realistic_store
+
+    store = write_realistic_store(tmp_path / "r", n=20000, d=48, seed=3, chunk=7000)
+    assert store.image.shape == (20000, 48) and store.label_columns == label_names()
+    Y = store.rows[store.label_columns]
+    for name, p in BINARY.items():  # exact marginals of the latent thresholds, up to sampling
+        assert abs(Y[name].mean() - p) < 4 * np.sqrt(p * (1 - p) / 20000) + 1e-3, name
+    hair = Y[list(HAIR)].to_numpy()
+    assert np.all(hair.sum(axis=1) == 1)  # one hair colour per row
+    r = np.corrcoef(Y["Male"], Y["No_Beard"])[0, 1]
+    assert r < -0.3 and np.corrcoef(Y["Male"], Y["Wearing_Lipstick"])[0, 1] < -0.3
+    assert abs(np.corrcoef(Y["Male"], Y["Smiling"])[0, 1]) < 0.05

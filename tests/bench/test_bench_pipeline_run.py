@@ -11,8 +11,8 @@ from clipica.bench.pipeline import agreement, run_benchmark
 
 @pytest.mark.slow  # three probe stages, an ICA with stability and a report: ~30 s on 2 idle cores
 def test_bench_pipeline_small_runs_every_stage_and_reports_agreement(tmp_path):
-    out = run_benchmark(2400, 2000, dim=24, k=5, attributes=4, seed=1, stability=2, text_model=None,
-                        curve_rows=600, workdir=tmp_path / "w", progress=lambda m: None)
+    out = run_benchmark(2400, 2000, shape="laplace", dim=24, k=5, attributes=4, seed=1, stability=2,
+                        text_model=None, curve_rows=600, workdir=tmp_path / "w", progress=lambda m: None)
     st = out["stages"]
     assert set(st) == {"ica", "names", "probe", "report"} and "skipped" in st["names"]
     for name in ("ica", "probe", "report"):
@@ -44,3 +44,22 @@ def test_agreement_counts_deltas_and_best_component_mismatches():
     ag = agreement(doc, other)
     assert abs(ag["max_abs_delta_auc"] - 0.01) < 1e-12
     assert ag["best_component_mismatches_where_gap_over_0.01"] == 1 and not ag["meets_targets"]
+
+
+def test_bench_pipeline_realistic_ica_stage_reports_the_identifiable_part(tmp_path):
+    """The default shape's ica stage: the ICA converges on its identifiable part, finds no more
+    non-Gaussian components than were planted, and puts the rest in one Gaussian block. (The
+    whole bench on this shape runs its 40-attribute probe twice: too slow for the test tier.)"""
+    from clipica import artifacts
+    from clipica.bench.pipeline import _ica_stage
+    from clipica.bench.realistic import write_realistic_store
+
+    store = write_realistic_store(tmp_path / "store", n=4000, d=64, seed=0)
+    args = {"shape": "realistic", "k": 40}
+    ica, rec = _ica_stage(store.image, tmp_path, 40, 0, 2, artifacts.store_fingerprint(store), args)
+    assert rec["converged"] is True and ica.converged_
+    assert rec["planted_nongaussian"] == 39 and 10 <= rec["n_identifiable"] <= 39
+    assert rec["gaussian_block_size"] == 40 - rec["n_identifiable"] == len(ica.gaussian_block_)
+    assert rec["stability"]["gaussian_block"]["size"] == rec["gaussian_block_size"]
+    assert ica.blocks_[-1] == ica.gaussian_block_
+    json.dumps(rec)
