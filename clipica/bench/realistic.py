@@ -44,6 +44,8 @@ RHO = {"Male": 1.0, "5_o_Clock_Shadow": 0.7, "Goatee": 0.7, "Mustache": 0.7, "Si
        "No_Beard": -0.7, "Heavy_Makeup": -0.7, "Wearing_Lipstick": -0.7, "Wearing_Earrings": -0.7,
        "Arched_Eyebrows": -0.7, "Rosy_Cheeks": -0.7, "Wearing_Necklace": -0.7}
 HAIR = {"Black_Hair": 0.38, "Blond_Hair": 0.24, "Brown_Hair": 0.32, "Gray_Hair": 0.06}
+#: the manifest key of every store ``clipica bench pipeline`` plants (either shape)
+STORE_KEY = {"model": "planted", "data": "clipica bench pipeline"}
 NUISANCE = 150
 NOISE_SD = 0.15
 #: non-Gaussian directions planted: the binary attributes and the hair subspace
@@ -96,10 +98,11 @@ def write_realistic_store(path, n: int = 202_599, d: int = 512, seed: int = 0, c
                           text_model: dict | None = None, nuisance: int = NUISANCE):
     """Write the store (module docstring) to ``path``; returns the open EmbeddingStore.
 
-    ``text_model``: the manifest's model (see :func:`clipica.bench.pipeline.write_planted_store`).
+    ``text_model``: the manifest's model (e.g. ``{"spec": "ViT-B-32", "pretrained": "none"}`` so
+    that ``clipica name`` can embed its vocabulary; d must be that model's width); by default
+    ``{"spec": "planted"}``, which names nothing.
     """
-    from clipica.bench.pipeline import STORE_KEY
-    from clipica.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter
+    from clipica.embeddings.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter
 
     mixing = Mixing(d, seed, nuisance)
     names = label_names()

@@ -330,6 +330,24 @@ def _average_linkage(D: np.ndarray, threshold: float, max_block_size: int | None
     return sorted(groups, key=lambda g: g[0])
 
 
+def _check_arguments(S, min_dependence, alpha, max_block_size, n_bootstrap) -> None:
+    """InputError (one line) for bad :func:`find_blocks` arguments."""
+    if S.ndim != 2:
+        raise InputError(f"S must be (n_samples, n_components); got shape {S.shape}.")
+    if S.shape[0] < MIN_ROWS:
+        raise InputError(f"need at least {MIN_ROWS} rows to measure dependence; got {S.shape[0]}.")
+    if not np.all(np.isfinite(S)):
+        raise InputError("S contains NaN or inf.")
+    if not 0.0 <= min_dependence <= 1.0:
+        raise InputError(f"min_dependence must be in [0, 1]; got {min_dependence}.")
+    if not 0.0 < alpha < 1.0:
+        raise InputError(f"alpha must be in (0, 1); got {alpha}.")
+    if max_block_size is not None and max_block_size < 1:
+        raise InputError(f"max_block_size must be >= 1 or None; got {max_block_size}.")
+    if n_bootstrap < 0:
+        raise InputError(f"n_bootstrap must be >= 0; got {n_bootstrap}.")
+
+
 def find_blocks(
     S,
     *,
@@ -369,21 +387,8 @@ def find_blocks(
     BlockResult
     """
     S = np.asarray(S, dtype=np.float64)
-    if S.ndim != 2:
-        raise InputError(f"S must be (n_samples, n_components); got shape {S.shape}.")
+    _check_arguments(S, min_dependence, alpha, max_block_size, n_bootstrap)
     n, K = S.shape
-    if n < MIN_ROWS:
-        raise InputError(f"need at least {MIN_ROWS} rows to measure dependence; got {n}.")
-    if not np.all(np.isfinite(S)):
-        raise InputError("S contains NaN or inf.")
-    if not 0.0 <= min_dependence <= 1.0:
-        raise InputError(f"min_dependence must be in [0, 1]; got {min_dependence}.")
-    if not 0.0 < alpha < 1.0:
-        raise InputError(f"alpha must be in (0, 1); got {alpha}.")
-    if max_block_size is not None and max_block_size < 1:
-        raise InputError(f"max_block_size must be >= 1 or None; got {max_block_size}.")
-    if n_bootstrap < 0:
-        raise InputError(f"n_bootstrap must be >= 0; got {n_bootstrap}.")
     rng = np.random.default_rng(random_state)
     if n > max_rows:
         S = S[np.sort(rng.choice(n, max_rows, replace=False))]

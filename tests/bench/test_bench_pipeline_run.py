@@ -50,9 +50,9 @@ def test_bench_pipeline_realistic_ica_stage_reports_the_identifiable_part(tmp_pa
     """The default shape's ica stage: the ICA converges on its identifiable part, finds no more
     non-Gaussian components than were planted, and puts the rest in one Gaussian block. (The
     whole bench on this shape runs its 40-attribute probe twice: too slow for the test tier.)"""
-    from clipica import artifacts
     from clipica.bench.pipeline import _ica_stage
     from clipica.bench.realistic import write_realistic_store
+    from clipica.pipeline import artifacts
 
     store = write_realistic_store(tmp_path / "store", n=4000, d=64, seed=0)
     args = {"shape": "realistic", "k": 40}

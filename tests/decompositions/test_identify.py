@@ -84,3 +84,14 @@ def test_other_solvers_get_the_same_split_from_the_test():
     ica, _ = _fit(X, random_state=0, solver="sklearn", max_iter=1000)
     assert int(ica.identifiable_.sum()) == 3 and ica.gaussian_block_ == [3, 4, 5]
     assert amari_distance(ica.components_[:3], A[:, :3]) < 0.06
+
+
+def test_find_blocks_keeps_a_fixed_gaussian_block_apart():
+    from clipica.decompositions.blocks import find_blocks
+
+    rng = np.random.default_rng(0)
+    S = np.column_stack([rng.laplace(size=3000), rng.uniform(-1, 1, size=3000), rng.standard_normal((3000, 3))])
+    found = find_blocks(S, n_bootstrap=3, fixed_block=[2, 3, 4])
+    assert found.blocks == [[0], [1], [2, 3, 4]]
+    assert np.isnan(found.stability[-1]) and np.isnan(found.dependence[2, 3])
+    assert found.co_membership[2, 4] == 1.0 and found.co_membership[0, 1] == 0.0
