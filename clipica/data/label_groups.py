@@ -26,6 +26,10 @@ import numpy as np
 
 from clipica.errors import InputError
 
+#: the share of labelled rows that may have two columns of one categorical factor set (label
+#: noise); more and the columns are not one factor (detected groups and declared ones alike)
+MAX_OVERLAP = 0.02
+
 
 @dataclass(frozen=True)
 class CategoricalFactor:
@@ -80,9 +84,12 @@ def parse_factor_spec(spec: str) -> CategoricalFactor:
 
 
 def check_factors(factors, df) -> list[CategoricalFactor]:
-    """Validate declared factors against a label table (columns exist, hold 0/1, distinct names)."""
+    """Validate declared factors against a label table: columns exist, hold 0/1, are mutually
+    exclusive (:func:`_check_exclusive`), belong to one
+    factor each; distinct names."""
     out = []
     seen: set[str] = set()
+    taken: dict[str, str] = {}  # column -> the factor that has it
     for f in factors:
         if not isinstance(f, CategoricalFactor):
             f = parse_factor_spec(f)
@@ -97,8 +104,30 @@ def check_factors(factors, df) -> list[CategoricalFactor]:
             raise InputError(
                 f"factor {f.name!r}: no row has exactly one of {', '.join(f.columns)} set."
             )
+        _check_exclusive(f, Y)
+        shared = [c for c in f.columns if c in taken]
+        if shared:
+            raise InputError(f"factor {f.name!r}: column {shared[0]!r} is already in factor "
+                             f"{taken[shared[0]]!r}; a column belongs to one factor")
+        taken.update({c: f.name for c in f.columns})
         out.append(f)
     return out
+
+
+def _check_exclusive(f: CategoricalFactor, Y: np.ndarray) -> None:
+    """Refuse a factor two of whose columns are set together on more than :data:`MAX_OVERLAP`
+    of the smaller one's positives (the rule of :func:`detect_exclusive_groups`): scoring only
+    the rows with exactly one column set would report an accuracy on rows nobody chose."""
+    ones = np.nan_to_num(Y, nan=0.0) == 1
+    pos = ones.sum(axis=0)
+    for i in range(len(f.columns)):
+        for j in range(i + 1, len(f.columns)):
+            both = int((ones[:, i] & ones[:, j]).sum())
+            if both > MAX_OVERLAP * min(pos[i], pos[j]):
+                raise InputError(
+                    f"factor {f.name!r}: its columns are not mutually exclusive ({f.columns[i]} and "
+                    f"{f.columns[j]} are both 1 on {both} of {len(Y)} rows); a categorical factor "
+                    "takes columns of which each row has at most one set")
 
 
 def _name_for(columns: tuple[str, ...]) -> str:
@@ -115,7 +144,7 @@ def detect_exclusive_groups(
     df,
     columns=None,
     *,
-    max_overlap: float = 0.02,
+    max_overlap: float = MAX_OVERLAP,
     min_columns: int = 3,
     min_coverage: float = 0.5,
     max_columns: int = 64,

@@ -267,7 +267,12 @@ def _mcc_or_none(codes, Z) -> float | None:
 
     if Z is None or Z.shape[1] == 0:
         return None
-    return float(mcc(codes, Z).score)
+    # a missing label (NaN) is no value: the rows with every label known, as the probes skip
+    # each missing cell (the matching needs one set of rows for all columns)
+    known = np.isfinite(Z).all(axis=1)
+    if known.sum() < 2:
+        return None
+    return float(mcc(codes[known], Z[known]).score)
 
 
 def make_method(name: str, k: int, d: int, seed: int, quick: bool = False):
