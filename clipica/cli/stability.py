@@ -49,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
     log = ReuseCounter()
     doc = stability_stage(store, args.out, params, store_fp=artifacts.store_fingerprint(store),
                           log=log, progress=not args.quiet)
+    if doc.get("k_grid_dropped"):
+        import sys
+
+        from clipica.pipeline.fit import dropped_line
+
+        print(f"clipica stability: {dropped_line(doc)}", file=sys.stderr)
     print(f"{'K':>4} {'mean':>6} {'min':>6} {'stable':>6}")
     for i, k in enumerate(doc["k"]):
         print(f"{k:>4} {doc['stability_mean'][i]:6.3f} {doc['stability_min'][i]:6.3f} "

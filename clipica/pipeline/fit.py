@@ -120,8 +120,9 @@ def stability_params(k_grid, *, restarts: int, sweep_rows: int, seed: int, thres
 def compute_stability(X, params: dict, *, progress: bool = True) -> dict:
     """The K sweep (bootstrap ICA refits per K) and the K rule, as the ``stability.json`` body.
 
-    ``X`` is (n_rows, D); ``params`` from :func:`stability_params`. K values not below
-    min(n_rows, D) are dropped (the sweep cannot fit them). The body is the typed
+    ``X`` is (n_rows, D); ``params`` from :func:`stability_params`. K values the ICA cannot fit
+    (above the numerical rank of the sweep's rows, or not below their number) are dropped and
+    listed with the reason in ``k_grid_dropped`` (:func:`fitting_k`). The body is the typed
     :class:`~clipica.decompositions.stability.StabilitySweep` (``rows``, ``per_component``,
     ``chosen_k``, ``rule``; its ``from_dict`` reads it) plus the same table as columns
     (``k``, ``stability_mean``, ...) for the report and scripts.
@@ -130,21 +131,48 @@ def compute_stability(X, params: dict, *, progress: bool = True) -> dict:
     from clipica.decompositions.stability import sweep
 
     n_rows = int(X.shape[0])
-    ks = [k for k in params["k_grid"] if 1 <= k < min(X.shape)]
-    if not ks:
-        raise InputError(
-            f"no K in the grid {params['k_grid']} is below min(rows, dims) = {min(X.shape)}; "
-            "choose smaller K values")
     rows = sweep_rows_index(n_rows, params["sweep_rows"], params["seed"])
-    result = sweep(np.asarray(X[rows]), ks, n_runs=params["restarts"], random_state=params["seed"],
-                   progress=progress)
+    Xs = np.asarray(X[rows])
+    ks, dropped = fitting_k(params["k_grid"], Xs)
+    result = sweep(Xs, ks, n_runs=params["restarts"], random_state=params["seed"], progress=progress)
     k = result.choose(min_stability=params["threshold"])
     table = sweep_table(result.to_frame())
     body = {key: v for key, v in result.to_dict().items() if key not in (FORMAT_KEY, FINGERPRINTS_KEY)}
     return {**body, **table, "threshold": params["threshold"], "n_runs": params["restarts"],
             "resampling": "bootstrap", "n_rows": int(len(rows)),
             "stability_mean_at_k": float(table["stability_mean"][table["k"].index(k)]),
-            "stage_params": params}
+            "k_grid_dropped": dropped, "stage_params": params}
+
+
+def numerical_rank(X) -> int:
+    """The numerical rank of the covariance of ``X`` (n_rows, D): eigenvalues above
+    D · eps(float32) · λ_max, the ICA's own rule (its default float32 solver)."""
+    X = np.asarray(X, dtype=np.float64)
+    evals = np.linalg.eigvalsh(np.cov(X, rowvar=False, bias=True).reshape(X.shape[1], X.shape[1]))
+    tol = max(float(evals.max()), 0.0) * X.shape[1] * float(np.finfo(np.float32).eps)
+    return int(np.sum(evals > tol))
+
+
+def fitting_k(k_grid, X) -> tuple[list[int], dict[str, str]]:
+    """The K values of ``k_grid`` an ICA can fit on ``X`` (n_rows, D), and why each other one
+    was dropped (``{K: reason}``): K must be below the number of rows and the dimension, and at
+    most the numerical rank. InputError, saying which K would fit, when none does."""
+    n, d = X.shape
+    rank = numerical_rank(X) if n > 1 else 0
+    limit = min(rank, n - 1, d)
+    ks, dropped = [], {}
+    for k in k_grid:
+        if k > limit:
+            dropped[str(k)] = (f"above the numerical rank of the embeddings ({rank})" if k > rank
+                               else f"not below the number of rows ({n}) and dimensions ({d})")
+        else:
+            ks.append(int(k))
+    if not ks:
+        fits = f"choose K values from 2 to {limit}" if limit >= 2 else "embed more (or more varied) rows"
+        raise InputError(
+            f"no K in the grid {list(k_grid)} can be fitted on these {n} rows of {d}-d embeddings "
+            f"(numerical rank {rank}, so K <= {limit}); {fits}")
+    return ks, dropped
 
 
 def stability_stage(store, out_dir: str | os.PathLike, params: dict, *, store_fp: str,
@@ -161,6 +189,8 @@ def stability_stage(store, out_dir: str | os.PathLike, params: dict, *, store_fp
         return doc
     X = store.image if params.get("modality", "image") == "image" else store.text
     doc = compute_stability(X, params, progress=progress)
+    if doc.get("k_grid_dropped") and log is not None and hasattr(log, "note"):
+        log.note(dropped_line(doc))
     artifacts.save_result(path, doc, kind="stability", fingerprints=expect)
     _save_stability_png(doc, out_dir / "stability.png")
     return doc
@@ -181,6 +211,15 @@ def _save_stability_png(doc: dict, path: Path) -> None:
 
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def dropped_line(doc: dict) -> str:
+    """One line naming the K values the sweep could not fit and why (``k_grid_dropped``)."""
+    by_reason: dict[str, list[str]] = {}
+    for k, why in (doc.get("k_grid_dropped") or {}).items():
+        by_reason.setdefault(why, []).append(k)
+    return "K grid: " + "; ".join(f"{', '.join(ks)} dropped ({why})" for why, ks in by_reason.items()) + \
+        f"; swept {doc.get('k')}"
 
 
 def chosen_k(stability_dir: str | os.PathLike, store_fp: str) -> tuple[int, str]:
