@@ -6,7 +6,9 @@ Columns are detected by name (see ``IMAGE_COLUMNS`` etc.) or named with the
 options ``image_column``, ``caption_column``, ``id_column``, ``split_column``
 and ``label_columns`` (a list or a comma-separated string). Without
 ``label_columns``, every numeric or boolean column that is not one of the
-others is a label. Row order is the file's order.
+others is a label; so is a text column whose cells are all boolean words (``yes``/``no``,
+``true``/``false``, ``y``/``n``, any case; empty = missing), read as 1/0. Row order is the
+file's order.
 """
 
 from __future__ import annotations
@@ -253,6 +255,7 @@ def source_from_frame(
     id_col = _pick_column(cols, id_column, ID_COLUMNS, "id", spec)
     split_col = _pick_column(cols, split_column, SPLIT_COLUMNS, "split", spec)
     used = {c for c in (img_col, cap_col, id_col, split_col) if c is not None}
+    frame = _boolean_words_as_binary(frame, [c for c in cols if c not in used])
     label_cols = _label_columns(
         cols, label_columns, used, spec,
         lambda c: pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]),
@@ -291,6 +294,31 @@ def source_from_frame(
     meta = {"image_column": img_col, "caption_column": cap_col, "id_column": id_col, "split_column": split_col}
     meta.update(info or {})
     return RecordsSource(spec, ids, images, captions, labels, splits, split=split, limit=limit, info=meta)
+
+
+#: spellings of a binary label in text tables (case and surrounding spaces ignored)
+BOOLEAN_WORDS = {"yes": 1, "no": 0, "true": 1, "false": 0, "y": 1, "n": 0}
+
+
+def _boolean_words_as_binary(frame, columns):
+    """``frame`` with each text column of ``columns`` whose values are all boolean words
+    (:data:`BOOLEAN_WORDS`; empty cells are missing labels) read as 0/1: a ``yes``/``no``
+    column is a binary label, not a column to drop. Other columns are left as they are."""
+    import pandas as pd
+
+    out = frame
+    for c in columns:
+        series = frame[c]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        words = series.map(lambda v: None if _isnull(v) or not str(v).strip() else str(v).strip().lower())
+        known = words.dropna()
+        if known.empty or not known.isin(list(BOOLEAN_WORDS)).all():
+            continue
+        values = words.map(BOOLEAN_WORDS.get)
+        out = out.copy() if out is frame else out
+        out[c] = values.astype("int64") if values.notna().all() else values.astype("float64")
+    return out
 
 
 def _isnull(v) -> bool:
