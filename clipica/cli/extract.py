@@ -35,6 +35,10 @@ def add_arguments(parser) -> None:
                         help="original (default): the model's original pipeline, so one CLIP gives the same "
                              "embeddings through open_clip and transformers; native: a transformers model's own "
                              "image processor and tokenizer as-is (recorded in the manifest)")
+    parser.add_argument("--layer", default="final", metavar="LAYER",
+                        help="final (default: the projected embedding), pre-projection (the pooled features "
+                             "before the projection) or block:N (the class / end-of-text token after transformer "
+                             "block N, 0-based); recorded in the manifest")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -97,6 +101,7 @@ def run(args) -> int:
         progress=not args.quiet,
         engine=engine_from_options(**engine_options(args), device=args.device),
         preprocess=args.preprocess,
+        layer=args.layer,
     )
     counts = store.manifest["counts"]
     extra = []

@@ -118,6 +118,7 @@ def extract(
     progress: bool = True,
     engine: Any = "local",
     preprocess: str = "original",
+    layer: str = "final",
 ) -> EmbeddingStore:
     """Embed every row of ``data`` with ``model`` into the store at ``out``; resumable.
 
@@ -147,6 +148,11 @@ def extract(
         open_clip and transformers for OpenAI/open_clip CLIPs) or "native" (a
         transformers model's own processor as-is); part of the resume key and
         recorded in the manifest (see :func:`clipica.load_encoder`).
+    layer : "final" (the projected embedding), "pre-projection" (the pooled features
+        before the projection) or "block:N" (the class / end-of-text token after block N);
+        see :mod:`clipica.models.layers`. Part of the resume key and recorded in the
+        manifest (``layer``). Outside final the text tower is stored only when it has the
+        layer and the image tower's width there (else ``text_skipped`` says why).
 
     Returns
     -------
@@ -156,7 +162,7 @@ def extract(
     from clipica.data import open_source, resolve_spec
 
     _check_options(on_error=on_error, batch_size=batch_size, precision=precision,
-                   num_workers=num_workers, preprocess=preprocess)
+                   num_workers=num_workers, preprocess=preprocess, layer=layer)
     ray_engine = _ray_engine(engine, device)  # checks its arguments and that ray imports
     shard_t = parse_shard(shard)
     # after the argument checks, so that bad input stays one line; before the slow part
@@ -171,7 +177,7 @@ def extract(
     run = _Run(model=model, pretrained=pretrained, data=data, out=out, split=split, limit=limit,
                data_options=data_options, source=source, shard=shard_t, batch_size=batch_size,
                precision=precision, normalize=normalize, preprocess=preprocess, on_error=on_error,
-               num_workers=num_workers, progress=progress,
+               num_workers=num_workers, progress=progress, layer=layer,
                # with Ray the encoders run on the workers' devices; the driver needs only metadata
                device="cpu" if ray_engine else device)
     done = None if overwrite else _finished_store(out, run.key)
@@ -209,8 +215,9 @@ def _finished_store(out: str | os.PathLike, key: dict) -> EmbeddingStore | None:
     return store if store.manifest.get("key") == key else None
 
 
-def _check_options(*, on_error, batch_size, precision, num_workers, preprocess) -> None:
+def _check_options(*, on_error, batch_size, precision, num_workers, preprocess, layer) -> None:
     from clipica.models import PRECISIONS
+    from clipica.models.layers import parse_layer
     from clipica.models.preprocess import check_preprocess
 
     if on_error not in ON_ERROR:
@@ -222,6 +229,7 @@ def _check_options(*, on_error, batch_size, precision, num_workers, preprocess) 
     if num_workers is not None and num_workers < 0:
         raise InputError(f"--num-workers must be >= 0, got {num_workers}")
     check_preprocess(preprocess)
+    parse_layer(layer)
 
 
 def _ray_engine(engine: Any, device: str):
@@ -243,14 +251,17 @@ class _Run:
     """One extraction's settings, its resume key and manifest, and the local loop."""
 
     def __init__(self, *, model, pretrained, data, out, split, limit, data_options, source, shard,
-                 batch_size, precision, normalize, preprocess, on_error, num_workers, progress, device):
+                 batch_size, precision, normalize, preprocess, on_error, num_workers, progress, device,
+                 layer="final"):
         from clipica.models import resolve_device
+        from clipica.models.layers import parse_layer
 
         self.model, self.pretrained, self.data, self.out = model, pretrained, data, out
         self.split, self.limit, self.data_options, self.source = split, limit, data_options, source
         self.batch_size, self.precision, self.normalize = batch_size, precision, normalize
         self.preprocess, self.on_error, self.progress = preprocess, on_error, progress
         self.num_workers = num_workers
+        self.layer, self.text_skipped = str(parse_layer(layer)), None
         self.dev = resolve_device(device)
         self.start, self.stop = shard_range(len(source), shard)
         self.has_text = bool(getattr(source, "has_captions", True))
@@ -268,6 +279,8 @@ class _Run:
             "normalize": bool(normalize),
             "preprocess": preprocess,  # a resume never mixes two preprocessings
         }
+        if self.layer != "final":  # absent means final, so stores written before --layer still resume
+            self.key["layer"] = self.layer
 
     def manifest(self, encoder, ray_engine, engine_info: dict) -> dict:
         source, key, has_text = self.source, self.key, self.has_text
@@ -283,6 +296,8 @@ class _Run:
             "shard": key["shard"],
             "positions": [self.start, self.stop],
             "embed_dim": int(encoder.embed_dim),
+            "layer": self.layer,
+            "text_skipped": self.text_skipped,
             "has_text": has_text,
             "label_columns": list(source.label_columns),
             "normalize": bool(self.normalize),  # L2 per row before storing (naming reads this key)
@@ -307,7 +322,14 @@ class _Run:
                              + f" for {self.stop - self.start} rows\n")
             sys.stderr.flush()
         encoder = load_encoder(self.model, pretrained=self.pretrained, device=self.dev,
-                               precision=self.precision, preprocess=self.preprocess)
+                               precision=self.precision, preprocess=self.preprocess, layer=self.layer)
+        if self.has_text and self.layer != "final" and encoder.text_dim != encoder.embed_dim:
+            # one store holds one width: a text tower without the layer, or of another width there, is left out
+            self.has_text = False
+            self.text_skipped = (encoder.text_missing or f"the text tower is {encoder.text_dim} wide at "
+                                 f"{self.layer}, the image tower {encoder.embed_dim}")
+            if self.progress:
+                sys.stderr.write(f"clipica extract: image embeddings only at {self.layer} ({self.text_skipped})\n")
         engine_info = ray_engine.describe() if ray_engine is not None else {"name": "local"}
         pos = writer.begin(self.manifest(encoder, ray_engine, engine_info), self.start)
         writer.manifest["engine"] = engine_info
@@ -323,7 +345,8 @@ class _Run:
                               on_error=self.on_error, normalize=self.normalize,
                               progress=self.progress, label_columns=list(self.source.label_columns),
                               encoder_args={"spec": self.model, "pretrained": self.pretrained,
-                                            "precision": self.precision, "preprocess": self.preprocess})
+                                            "precision": self.precision, "preprocess": self.preprocess,
+                                            "layer": self.layer})
 
     def _local(self, writer, encoder, view, pos: int) -> EmbeddingStore:
         """Decode in DataLoader workers, encode here, commit one batch at a time."""

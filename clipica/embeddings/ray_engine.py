@@ -398,7 +398,7 @@ class _EncoderActor:
     """One encoder on its device; a window's collated batch -> the arguments of ``StoreWriter.commit``."""
 
     def __init__(self, spec, pretrained, precision, device, threads, has_text, normalize, label_columns,
-                 version, pause=0.0, preprocess="original"):
+                 version, pause=0.0, preprocess="original", layer="final"):
         import torch
 
         from clipica._version import __version__
@@ -411,7 +411,7 @@ class _EncoderActor:
             torch.set_num_threads(threads)
         # pixels and tokens come from the driver; the actor's preprocessing matches it anyway
         self.encoder = load_encoder(spec, pretrained=pretrained, device=device, precision=precision,
-                                    preprocess=preprocess)
+                                    preprocess=preprocess, layer=layer)
         self.kw = {"has_text": has_text, "normalize": normalize, "precision": precision,
                    "label_columns": label_columns}
         self.pause = pause

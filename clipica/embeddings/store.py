@@ -270,7 +270,7 @@ class EmbeddingStore:
             self._encoders[device] = load_encoder(
                 model["spec"], pretrained=model.get("pretrained"), device=device,
                 precision=self.manifest.get("precision", "fp32"),
-                preprocess=model.get("preprocess", "original"))
+                preprocess=model.get("preprocess", "original"), layer=self.manifest.get("layer", "final"))
         return self._encoders[device]
 
 

@@ -56,7 +56,7 @@ def load_encoder(spec: str, pretrained: str | None = None, device="cpu", precisi
 
     parsed = parse_layer(layer)  # a bad spelling fails before the model loads
     enc = _load_encoder(spec, pretrained, device, precision, preprocess)
-    return enc.use_layer(parsed) if parsed.kind != "final" else enc
+    return enc.use_layer(parsed)  # at final: no forward pass, sets text_dim = embed_dim
 
 
 def _load_encoder(spec: str, pretrained: str | None = None, device="cpu", precision: str = "fp32",

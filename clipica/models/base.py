@@ -40,6 +40,8 @@ class Encoder(ABC):
     text_dim : int or None
         Width of the text features at ``layer`` (``embed_dim`` at ``final``); None when the
         text tower has no such layer.
+    text_missing : str or None
+        Why the text tower has no ``layer`` (one line), else None.
     """
 
     spec: str
@@ -49,7 +51,7 @@ class Encoder(ABC):
     device: Any
     layer: str = "final"
     text_dim: int | None = None
-    _text_missing: str | None = None
+    text_missing: str | None = None
 
     # -- primitives ---------------------------------------------------------
     @abstractmethod
@@ -93,9 +95,9 @@ class Encoder(ABC):
         parsed = parse_layer(layer)
         final = getattr(self, "_final_dim", None) or self.embed_dim
         self._final_dim = final
-        before = {k: getattr(self, k, None) for k in ("_layer", "layer", "_text_missing", "embed_dim", "text_dim")}
+        before = {k: getattr(self, k, None) for k in ("_layer", "layer", "text_missing", "embed_dim", "text_dim")}
         self._layer = parsed
-        self.layer, self._text_missing = str(parsed), None
+        self.layer, self.text_missing = str(parsed), None
         if parsed.kind == "final":
             self.embed_dim = self.text_dim = final
             return self
@@ -112,14 +114,14 @@ class Encoder(ABC):
                 tokens, _ = self.tokenize([""])
                 self.text_dim = int(self.encode_text(to_device(tokens, self.device)).shape[-1])
         except InputError as exc:
-            self.text_dim, self._text_missing = None, str(exc)
+            self.text_dim, self.text_missing = None, str(exc)
         return self
 
     def _text_layer_check(self) -> None:
-        if self._text_missing is not None:
+        if self.text_missing is not None:
             from clipica.errors import InputError
 
-            raise InputError(f"{self.spec}: {self._text_missing}")
+            raise InputError(f"{self.spec}: {self.text_missing}")
 
     @property
     def layer_spec(self):

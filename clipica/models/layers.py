@@ -101,8 +101,9 @@ def block_module(tower, layer: Layer, what: str):
     """The module whose output is ``layer``'s block; one line when the tower has fewer."""
     blocks = _blocks_of(tower)
     if layer.index >= len(blocks):
-        have = f"block:0 .. block:{len(blocks) - 1}" if blocks else "no blocks clipica can read"
-        raise InputError(f"{what} has {len(blocks)} blocks ({have}); it has no {layer}")
+        have = f"block:0 .. block:{len(blocks) - 1}" if blocks else "none clipica can read"
+        noun = "block" if len(blocks) == 1 else "blocks"
+        raise InputError(f"{what} has {len(blocks)} {noun} ({have}); it has no {layer}")
     return blocks[layer.index]
 
 

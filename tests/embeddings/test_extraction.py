@@ -252,3 +252,48 @@ def test_killed_after_last_commit_before_finalize(model_file, data, tmp_path, mo
     ref = _extract(model_file, spec, tmp_path / "ref")
     assert np.array_equal(done.image, ref.image) and done.rows.equals(ref.rows)
     assert done.errors.equals(ref.errors)
+
+
+# -- --layer: recorded in the manifest and the resume key
+
+
+def test_layer_is_recorded_and_part_of_the_resume_key(model_file, data, tmp_path):
+    spec = f"folder:{data / 'folder'}"
+    final = _extract(model_file, spec, tmp_path / "final")
+    assert final.manifest["layer"] == "final" and "layer" not in final.manifest["key"]
+    pre = _extract(model_file, spec, tmp_path / "pre", layer="pre-projection")
+    assert pre.manifest["layer"] == "pre-projection" == pre.manifest["key"]["layer"]
+    assert pre.manifest["model"]["encoder"]["layer"] == "pre-projection"
+    # the tiny test ViT: width 32 in both towers before the 16-dim projection
+    assert pre.embed_dim == 32 and pre.text.shape == (len(pre.rows), 32) and pre.manifest["text_skipped"] is None
+    enc = pre.load_encoder()  # the encoder that produced the store, at its layer
+    assert enc.layer == "pre-projection"
+    np.testing.assert_allclose(enc.encode_images(pre.load_images([0, 1])), pre.image[[0, 1]], atol=1e-5)
+    with pytest.raises(StoreMismatchError, match="layer"):
+        _extract(model_file, spec, tmp_path / "pre")  # final into a pre-projection store
+    block = _extract(model_file, spec, tmp_path / "b0", layer="block:0")
+    assert block.embed_dim == 32 and not np.allclose(block.image, pre.image, atol=1e-3)
+
+
+def test_a_layer_the_model_lacks_is_one_line(model_file, data, tmp_path, capsys):
+    argv = ["extract", "--model", model_file, "--data", f"folder:{data / 'folder'}", "--out", str(tmp_path / "s"),
+            "--quiet", "--num-workers", "0"]
+    assert main([*argv, "--layer", "block:1"]) == 2
+    err = capsys.readouterr().err
+    assert "the image tower has 1 block (block:0 .. block:0); it has no block:1" in err and err.count("\n") == 1
+    assert main([*argv, "--layer", "penultimate"]) == 2
+    err = capsys.readouterr().err
+    assert "--layer must be final" in err and err.count("\n") == 1
+
+
+def test_a_text_tower_without_the_layer_leaves_the_store_image_only(tmp_path):
+    """tiny-faces (random weights): 4 image stages, a shallower text tower."""
+    from clipica.models import tiny
+
+    depth = tiny.model_config()["text_cfg"]["layers"]
+    assert depth < 4
+    store = clipica.extract(model="tiny-faces", pretrained="none", data="synthetic-faces:6", out=tmp_path / "s",
+                            layer="block:3", batch_size=3, num_workers=0, progress=False)
+    assert store.text is None and not store.manifest["has_text"]
+    assert f"text tower has {depth} blocks" in store.manifest["text_skipped"]
+    assert store.image.shape[0] == 6 and store.embed_dim == store.load_encoder().embed_dim
