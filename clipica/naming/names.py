@@ -364,6 +364,7 @@ def name_from_embeddings(
         raise InputError(
             f"text embeddings must have shape ({len(vocabulary)}, {W.shape[1]}), got {T.shape}"
         )
+    reference_texts, note = _usable_reference(reference_texts, center)
     if projection is None:
         if reference_texts is not None:
             projection = fit_text_projection(
@@ -383,12 +384,33 @@ def name_from_embeddings(
     gaussian = [int(i) for i in (getattr(ica, "gaussian_block_", None) or [])]
     if gaussian:  # the ICA's unidentifiable block: scored, never named (ComponentNames.names)
         names.info["unidentifiable"] = gaussian
+    if note:
+        names.info["reference"] = note
     if chance is not None and chance > 0:
         ref = reference_texts if reference_texts is not None else T
         names.threshold, names.info["chance"] = chance_threshold(
             T, ref, projection, quantile=chance, random_state=random_state
         )
     return names
+
+
+def _usable_reference(reference_texts: Any, center: str) -> tuple[Any, str | None]:
+    """``(reference_texts, None)``, or ``(None, why)`` when the captions' embeddings have (next
+    to) no variance (every caption the same): their spread would be the unit of every score and
+    of the chance level (1e147 was printed), so the vocabulary is the reference instead."""
+    if reference_texts is None or len(reference_texts) < 3:
+        return reference_texts, None
+    rows = np.linspace(0, len(reference_texts) - 1, min(len(reference_texts), 2000)).astype(int)
+    R = np.asarray(reference_texts[rows], dtype=np.float64)
+    spread = float(R.var(axis=0).sum())
+    size = float(np.mean(np.sum(R * R, axis=1)))
+    if spread > 1e-8 * max(size, 1e-300):
+        return reference_texts, None
+    if center == "captions":
+        raise InputError("the captions' embeddings have no variance (every caption is the same), so they "
+                         "give no text-side scale; use center='vocabulary'")
+    return None, ("the vocabulary: the captions' embeddings have no variance (every caption is the "
+                  "same), so they give no scale")
 
 
 def _project(T: np.ndarray, W: np.ndarray, projection: TextProjection) -> np.ndarray:

@@ -332,3 +332,18 @@ def test_a_random_weight_model_gets_names_for_under_5_percent_of_components(tmp_
                          for c in range(k))
             total += k
     assert named / total < 0.05, (named, total)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_identical_captions_give_no_scale_and_the_vocabulary_is_the_reference(seed):
+    """Issue 26, defect 11: a store whose captions are all the same printed a chance level of
+    1.87e147 (their spread, zero, was the unit). The vocabulary is the reference instead."""
+    ica, T, vocab, emb = planted(seed)
+    same = np.repeat(T[:1], len(T), axis=0)
+    names = name_from_embeddings(vocab, emb, ica, reference_texts=same)
+    by_vocab = name_from_embeddings(vocab, emb, ica)
+    assert names.threshold == pytest.approx(by_vocab.threshold) and 1.0 < names.threshold < 10.0
+    np.testing.assert_allclose(names.scores, by_vocab.scores)
+    assert "no variance" in names.info["reference"]
+    with pytest.raises(InputError, match="no variance"):
+        name_from_embeddings(vocab, emb, ica, reference_texts=same, center="captions")
