@@ -55,5 +55,10 @@ def run(args: argparse.Namespace) -> int:
                      vocab=args.vocab, inputs={"store": str(Path(args.store)), "ica": str(Path(args.ica))},
                      reuse=False)
     print(doc["text"])
+    gaussian = doc.get("unidentifiable") or []
+    if gaussian:
+        print(f"\ncomponents {', '.join(f'c{i}' for i in gaussian)}: indistinguishable from Gaussian (the ICA's "
+              "unidentifiable block); no name given, since any rotation of that block is as good and its names "
+              "would be noise")
     print(f"\nwrote {out / 'naming.json'}")
     return 0

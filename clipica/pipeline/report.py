@@ -157,7 +157,7 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
     """Every valid result for (store, decomposition), computing the missing ones when asked.
 
     Returns ``{"probe", "naming", "interventions", "stability", "summary", "compare",
-    "factors", "fewshot"}`` (None or [] for what is absent). Results computed here go to ``out/probe``,
+    "factors", "fewshot", "match"}`` (None or [] for what is absent). Results computed here go to ``out/probe``,
     ``ICA_DIR/naming`` and ``out/traversals``. ``factors`` (declared categorical factors,
     ``CategoricalFactor`` or ``"NAME=COL,..."``) come first in ``"factors"``, then the groups of
     mutually exclusive label columns detected among the probed attributes
@@ -208,7 +208,25 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
     fewshot = _find("fewshot", [run.fewshot / "fewshot.json"], {"store": store_fp}, strict=False)
     return {"probe": probe_doc, "naming": naming_doc, "interventions": interventions,
             "stability": stability, "summary": summary, "compare": compare,
-            "factors": report_factors(store, probe_doc, factors), "fewshot": fewshot}
+            "factors": report_factors(store, probe_doc, factors), "fewshot": fewshot,
+            "match": find_match(run.root / "match" / "match.json", both)}
+
+
+def find_match(path: Path, both: dict) -> dict | None:
+    """``RUN/match/match.json`` (``clipica match ... --out RUN/match``) when this run's store
+    and decomposition are one of its two sides, with ``_side`` set to that side; else None
+    (a match of another fit is not this run's)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        doc = artifacts.load_result(path, "match")
+    except ArtifactError:
+        return None
+    fps = doc.get("fingerprints") or {}
+    for side in ("a", "b"):
+        if fps.get(f"store_{side}") == both["store"] and fps.get(f"decomposition_{side}") == both["decomposition"]:
+            return {**doc, "_side": side}
+    return None
 
 
 def report_factors(store, probe_doc: dict | None, declared: Sequence = ()) -> list[dict]:
@@ -280,7 +298,7 @@ def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
                         naming=results.get("naming"), interventions=interventions,
                         stability=stability, summary=summary, provenance=provenance,
                         compare=results.get("compare"), factors=results.get("factors") or (),
-                        fewshot=results.get("fewshot"),
+                        fewshot=results.get("fewshot"), match=results.get("match"),
                         title=title or "clipica report")
 
 

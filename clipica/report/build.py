@@ -380,6 +380,7 @@ def build_report(
     compare: Mapping[str, Any] | None = None,
     factors: Sequence[Mapping[str, Any]] = (),
     fewshot: Mapping[str, Any] | None = None,
+    match: Mapping[str, Any] | None = None,
     title: str = "clipica report",
     filename: str = "report.html",
 ) -> Path:
@@ -418,6 +419,8 @@ def build_report(
         as one factor, scored as a block where ``compare`` has block scores.
     fewshot : dict, optional
         The content of ``fewshot.json`` (``clipica fewshot``): Liu et al.'s few-shot probes.
+    match : dict, optional
+        ``match.json`` (``clipica match``) with ``_side`` (``"a"`` or ``"b"``: this run).
     """
     out_dir = Path(out_dir)
     heatmap, stability_png = embeddable(heatmap, out_dir), embeddable(stability_png, out_dir)
@@ -443,7 +446,7 @@ def build_report(
         sections += ["<h2>Against the ground truth</h2>", gt]
     sections.append(_section_ground_truth(metrics))  # its own h3: scores against the attributes
     sections += _lower_sections(rows, poles, naming, interventions, stability, stability_png, compare,
-                                fewshot, extra_figures, provenance, summary.get("timings"))
+                                fewshot, extra_figures, provenance, summary.get("timings"), match)
     doc = (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
@@ -530,13 +533,14 @@ def _figure_sections(rows: Mapping[str, Mapping[str, Any]], heatmap: Any) -> lis
 
 
 def _lower_sections(rows, poles, naming, interventions, stability, stability_png, compare, fewshot,
-                    extra_figures, provenance, timings) -> list[str]:
+                    extra_figures, provenance, timings, match=None) -> list[str]:
     """Names, traversals, stability, the other decompositions, few-shot, glossary, provenance."""
     sections: list[str] = []
     sections += [
         "<h2>Component names from the text encoder</h2>",
         _section_naming(poles, rows, threshold=naming_threshold(naming),
-                        blocks=naming.get("blocks") if isinstance(naming, Mapping) else None),
+                        blocks=naming.get("blocks") if isinstance(naming, Mapping) else None,
+                        gaussian=(naming.get("unidentifiable") or ()) if isinstance(naming, Mapping) else ()),
         "<h2>Traversals, strongest first</h2>",
         _section_traversals(list(interventions)),
         "<h2>Stability of the components</h2>",
@@ -548,6 +552,10 @@ def _lower_sections(rows, poles, naming, interventions, stability, stability_png
         from clipica.report.fewshot import section_fewshot
 
         sections += ["<h2>Few-shot probes with ICA, in-domain and under shift</h2>", section_fewshot(fewshot)]
+    if match:
+        from clipica.report.match import section_match
+
+        sections += ["<h2>The same components in another run</h2>", section_match(match)]
     for caption, fig in extra_figures:
         sections.append(_img(fig, _e(caption)))
     sections += ["<h2>Glossary</h2>", glossary_section()]

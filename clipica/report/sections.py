@@ -26,13 +26,15 @@ from clipica.report.text import th
 def naming_poles(naming: Mapping[str, Any] | Sequence[Any] | None) -> dict[int, dict[str, list]]:
     """``{component: {"positive": [(word, score)], "negative": [...]}}`` from naming JSON.
 
-    When the JSON carries ``named`` (``clipica name`` with a chance level), only the names
-    above chance are returned, and ``"unseparated"``: ``{"positive": [(phrase, negation)],
+    Components of ``unidentifiable`` (the ICA's Gaussian block) get no words. When the JSON
+    carries ``named`` (``clipica name`` with a chance level), only the names above chance are returned, and ``"unseparated"``: ``{"positive": [(phrase, negation)],
     "negative": [...]}`` lists the pairs the model does not separate at that pole.
     """
     if not naming:
         return {}
     comps = naming.get("components", naming) if isinstance(naming, Mapping) else naming
+    # the ICA's unidentifiable Gaussian block: its words are noise, wherever names are shown
+    gaussian = {int(c) for c in naming.get("unidentifiable") or ()} if isinstance(naming, Mapping) else set()
     out: dict[int, dict[str, list]] = {}
     items = comps.items() if isinstance(comps, Mapping) else enumerate(comps)
     for key, entry in items:
@@ -59,7 +61,7 @@ def naming_poles(naming: Mapping[str, Any] | Sequence[Any] | None) -> dict[int, 
                     pairs.append((w[0], _num(w[1]) if len(w) > 1 else None))
                 else:
                     pairs.append((w, None))
-            poles[pole] = pairs
+            poles[pole] = [] if idx in gaussian else pairs
         out[idx] = poles
     return out
 
@@ -74,7 +76,10 @@ def naming_threshold(naming: Any) -> float | None:
 def _section_naming(
     poles: Mapping[int, Mapping[str, list]], rows: Mapping[str, Mapping[str, Any]], n_words: int = 5,
     threshold: float | None = None, blocks: Sequence[Mapping[str, Any]] | None = None,
+    gaussian: Sequence[int] = (),
 ) -> str:
+    """The component names table; ``gaussian``: the components indistinguishable from Gaussian
+    (the ICA's unidentifiable block), flagged instead of named: their names would be noise."""
     if not poles:
         return _missing(
             "component names", "Run <code>clipica name STORE --ica ICA_DIR</code> to name components."
@@ -89,8 +94,14 @@ def _section_naming(
         return out
 
     body = []
+    gaussian = {int(c) for c in gaussian}
     for comp in sorted(poles):
         p = poles[comp]
+        if comp in gaussian:
+            body.append(f"<tr><td>{comp}</td><td class=\"l\">{matched(comp)}</td><td class=\"l\" colspan=\"2\">"
+                        "<span class=\"missing\">indistinguishable from Gaussian (the ICA's unidentifiable "
+                        "block): no direction in it is singled out, so no name</span></td></tr>")
+            continue
 
         def words(pole: str, p: Mapping[str, Any] = p) -> str:
             pairs = p.get(pole, [])

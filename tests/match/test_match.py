@@ -203,6 +203,7 @@ def test_cli_matches_two_runs_and_writes_match_json(tmp_path, capsys):
     assert doc["rows"]["how"] == "ids" and min(abs(p["corr"]) for p in doc["pairs"]) > 0.98
     assert doc["inputs"]["a"]["k"] == 6 and doc["inputs"]["b"]["run"] == str(b)
     assert (a / "match" / "match.png").is_file() and (a / "match" / "pairs.csv").is_file()
+    _report_section_of(a, b, doc, tmp_path)
     # a second run refuses to overwrite silently
     assert main(["match", str(a), str(b), "--out", str(a / "match")]) == 2
 
@@ -221,3 +222,25 @@ def test_cli_refuses_runs_without_a_shared_id_in_one_line(tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
     assert main(["match", str(a), str(b), "--decomposition", "pca", "--out", str(tmp_path / "m")]) == 2
     assert "no pca/ decomposition" in capsys.readouterr().err
+
+
+def _report_section_of(a, b, doc, tmp_path):
+    """RUN/match/match.json is found for either of its two runs (with its side), not for a third."""
+    from clipica.decompositions import load_decomposition
+    from clipica.embeddings.store import EmbeddingStore
+    from clipica.pipeline import artifacts
+    from clipica.pipeline.report import find_match
+    from clipica.report import build_report
+
+    def both(run):
+        return {"store": artifacts.store_fingerprint(EmbeddingStore.open(run / "store")),
+                "decomposition": artifacts.decomposition_fingerprint(load_decomposition(run / "ica"))}
+
+    path = a / "match" / "match.json"
+    assert find_match(path, both(a))["_side"] == "a" and find_match(path, both(b))["_side"] == "b"
+    assert find_match(path, {"store": "other", "decomposition": "other"}) is None
+    html = build_report(tmp_path / "ra", match=find_match(path, both(a))).read_text()
+    assert "The same components in another run" in html and f"Matched with {b}" in html
+    assert "for PCA with the same K" in html and "1500 shared rows" in html
+    html_b = build_report(tmp_path / "rb", match=find_match(path, both(b))).read_text()
+    assert f"Matched with {a}" in html_b and "this run is the columns" in html_b

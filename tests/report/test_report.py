@@ -199,3 +199,15 @@ def test_block_names_are_shown_as_one_unit(tmp_path):
     plain = build_report(tmp_path / "b", probe=_planted_probe(),
                          naming={k: v for k, v in naming.items() if k != "blocks"}).read_text()
     assert "Blocks of dependent components" not in plain
+
+
+def test_gaussian_components_are_flagged_instead_of_named(tmp_path):
+    """naming.json's ``unidentifiable`` (the ICA's Gaussian block): flagged in the names table, no words."""
+    naming = {"components": [{"component": i, "positive": [[f"word{i}", 3.5]], "negative": []} for i in range(4)],
+              "unidentifiable": [2, 3]}
+    text = build_report(tmp_path, probe=_planted_probe(), naming=naming).read_text()
+    assert text.count("indistinguishable from Gaussian") == 2
+    assert "word0" in text and "word1" in text and "word2" not in text and "word3" not in text
+    plain = build_report(tmp_path / "b", probe=_planted_probe(),
+                         naming={"components": naming["components"]}).read_text()
+    assert "indistinguishable from Gaussian" not in plain and "word3" in plain
