@@ -119,6 +119,7 @@ def fewshot_from_stores(
                 f"fewshot: shift {name!r} has {sstore.embed_dim}-d embeddings but the train store "
                 f"{store.embed_dim}-d; extract both with the same model"
             )
+        _check_same_encoder(store, sstore, f"shift {name!r}")
         tests[name] = (_features(sstore, modality), _map_codes(sstore, label, classes))
         fps[f"shift:{name}"] = store_fingerprint(sstore)
     seeds, variants = [int(s) for s in seeds], list(variants)
@@ -140,6 +141,37 @@ def fewshot_settings(*, label, modality, test_fraction, shots, val_shots, seeds,
             "seeds": [int(s) for s in seeds], "variants": list(variants), "shifts": list(shifts),
             "c_grid": list(C_GRID), "bisection_steps": BISECTION_STEPS, "dims_rule": DIMS_RULE,
             "tol": SOLVER_TOL}
+
+
+def _encoder_settings(store) -> dict:
+    """What makes two stores' embeddings comparable: the encoder's backend, architecture and
+    weights, its preprocessing, the normalisation and the layer (None: not recorded)."""
+    from clipica.embeddings.manifest import model_entry, normalizes
+
+    model = model_entry(store)
+    enc = model.get("encoder") if isinstance(model.get("encoder"), dict) else {}
+    key = store.manifest.get("key") if isinstance(store.manifest.get("key"), dict) else {}
+    return {"backend": enc.get("backend"), "architecture": enc.get("architecture") or model.get("spec"),
+            "weights": enc.get("weights") or enc.get("pretrained") or model.get("pretrained"),
+            "preprocessing": enc.get("preprocess") or model.get("preprocess"),
+            "normalisation": normalizes(store),
+            "layer": key.get("layer") or model.get("layer") or enc.get("layer")}
+
+
+def _check_same_encoder(train, other, what: str) -> None:
+    """Refuse (one line) a test store embedded by another encoder or with other settings than
+    the train store: a probe fitted on one embedding space scores nothing in another, even of
+    the same width (trained and random-weight tiny-faces gave rc 0 and meaningless accuracies)."""
+    a, b = _encoder_settings(train), _encoder_settings(other)
+    for field in a:
+        if a[field] != b[field] and not (a[field] is None or b[field] is None):
+            def short(v):
+                return repr(v) if len(repr(v)) <= 80 else repr(v)[:77] + "..."
+
+            raise InputError(
+                f"fewshot: {what} store {other.path} was embedded with other {field} than the train "
+                f"store ({short(b[field])}, train {short(a[field])}); extract it with the same model, "
+                "weights and settings")
 
 
 def _map_codes(store, label: str, classes: list[str]) -> np.ndarray:
