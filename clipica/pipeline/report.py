@@ -150,11 +150,31 @@ def _heatmap(probe_doc: dict | None) -> bytes | None:
     return p.read_bytes() if p.is_file() else None
 
 
+class _Fitted:
+    """The fitted estimator, loaded from ``ica_dir`` the first time a missing result must be
+    computed. ``clipica report`` reads only the saved contract (:func:`load_contract`: no
+    estimator class, so no scikit-learn import) to check fingerprints; with every result
+    present it never loads the estimator."""
+
+    def __init__(self, ica, ica_dir: Path) -> None:
+        self._ica, self._dir = ica, ica_dir
+
+    def __call__(self):
+        if not hasattr(self._ica, "transform"):  # a SavedDecomposition: the contract only
+            from clipica.decompositions import load_decomposition
+
+            self._ica = load_decomposition(self._dir)
+        return self._ica
+
+
 def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path | None = None,
            naming: Path | None = None, traversals: Path | None = None,
            compute_missing: bool = True, n_traversals: int = 3, decoder: bool = True,
            log=None, progress: bool = True, factors: Sequence = ()) -> dict:
     """Every valid result for (store, decomposition), computing the missing ones when asked.
+
+    ``ica``: the fitted decomposition, or its saved contract (``load_contract(ica_dir)``), in
+    which case the fitted one is loaded from ``ica_dir`` only to compute a missing result.
 
     Returns ``{"probe", "naming", "interventions", "stability", "summary", "compare",
     "factors", "fewshot", "match"}`` (None or [] for what is absent). Results computed here go to ``out/probe``,
@@ -166,11 +186,12 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
     run = artifacts.RunFolder(out)
     both = {"store": store_fp, "decomposition": artifacts.decomposition_fingerprint(ica)}
     strict = not compute_missing
+    fitted = _Fitted(ica, ica_dir)
     with _stage(log, "probe", "every component against every attribute, next to the baselines"):
         probe_doc = _find("probe", [probe, run.probe_json], both, strict=strict)
         _reused(log, probe_doc)
         if probe_doc is None and compute_missing:
-            analyses.probe_stage(store, ica, run.probe, analyses.probe_params(), store_fp=store_fp,
+            analyses.probe_stage(store, fitted(), run.probe, analyses.probe_params(), store_fp=store_fp,
                                  inputs={"ica": str(ica_dir)}, log=log, progress=progress)
             probe_doc = _find("probe", [run.probe_json], both, strict=True)
     with _stage(log, "naming", "top words at both poles of every component"):
@@ -178,7 +199,7 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
                                       out / "naming" / artifacts.NAMING_JSON], both, strict=strict)
         _reused(log, naming_doc)
         if naming_doc is None and compute_missing:
-            analyses.name_stage(store, ica, ica_dir / "naming", analyses.naming_params(),
+            analyses.name_stage(store, fitted(), ica_dir / "naming", analyses.naming_params(),
                                 store_fp=store_fp,
                                 inputs={"store": str(store.path), "ica": str(ica_dir)}, log=log)
             naming_doc = _find("naming", [ica_dir / "naming" / artifacts.NAMING_JSON], both,
@@ -193,7 +214,7 @@ def gather(store, ica, out: Path, *, store_fp: str, ica_dir: Path, probe: Path |
             for i, comp in enumerate(comps, 1):
                 _note(log, f"component {comp} ({i}/{len(comps)})")
                 params = analyses.traversal_params(comp, decoder=decoder)
-                analyses.traversal_stage(store, ica, run.traversals / f"component_{comp:02d}.png",
+                analyses.traversal_stage(store, fitted(), run.traversals / f"component_{comp:02d}.png",
                                          params, store_fp=store_fp, decoder_dir=ica_dir / "decoder",
                                          probes_path=ica_dir / analyses.ATTRIBUTE_PROBES_JSON,
                                          inputs={"store": str(store.path), "ica": str(ica_dir)},
@@ -310,8 +331,8 @@ def report_stage(store_dir: str | os.PathLike, ica_dir: str | os.PathLike, out: 
     """``clipica report``: reuse the valid results for (store, ICA), compute the missing ones
     (unless ``compute_missing=False``, which refuses stale ones), write ``out/report.html``.
     ``factors``: declared categorical factors (``"NAME=COL1,COL2,..."``), see :func:`gather`."""
-    from clipica.decompositions import load_decomposition
-    from clipica.decompositions.base import find_meta_file
+    from clipica.decompositions.registry import load_contract
+    from clipica.decompositions.saved import find_meta_file
     from clipica.embeddings.store import EmbeddingStore
 
     if n_traversals < 0:
@@ -320,7 +341,7 @@ def report_stage(store_dir: str | os.PathLike, ica_dir: str | os.PathLike, out: 
 
     store_dir, ica_dir, out = Path(store_dir), Path(ica_dir), Path(out)
     store = EmbeddingStore.open(store_dir)
-    ica = load_decomposition(ica_dir)
+    ica = load_contract(ica_dir)  # the fitted class only if something must be computed (gather)
     out.mkdir(parents=True, exist_ok=True)
     store_fp = artifacts.store_fingerprint(store)
     if log is None:  # one header per step: a fresh folder computes for minutes, never silently

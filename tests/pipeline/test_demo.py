@@ -24,15 +24,6 @@ STAGES = ("model", "extract", "stability", "ica", "probe", "naming", "selectivit
           "report")
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, tiny_faces_cache):
-    out = tmp_path_factory.mktemp("demo") / "run"
-    code = main(["demo", "--out", str(out), "--quick", "--rows", "600", "--k-grid", "4", "8",
-                 "--quiet"])
-    assert code == 0
-    return out, json.loads((out / "summary.json").read_text())
-
-
 def test_summary_fields(demo_run):
     out, s = demo_run
     assert s["n_rows"] == 600
