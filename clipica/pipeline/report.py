@@ -303,6 +303,9 @@ def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
     if "converged" in ica_meta:
         summary.setdefault("ica_converged", bool(ica_meta["converged"]))
         summary.setdefault("ica_n_iter", ica_meta.get("n_iter"))
+    ident = ica_meta.get("identifiability") or {}
+    if ident.get("gaussian_block"):
+        summary.setdefault("ica_gaussian_block", list(ident["gaussian_block"]))
     provenance = {
         "store": str(store.path), "model": model.get("spec"), "pretrained": model.get("pretrained"),
         "encoder": model.get("encoder_spec"), "data": data,
@@ -310,6 +313,7 @@ def render(out: Path, results: dict, *, store, ica_dir: Path, ica_meta: dict,
         "embedding normalisation": store.manifest.get("normalization"), "ICA": str(ica_dir),
         "ICA parameters": ica_meta.get("params"),
         "ICA convergence": {k: ica_meta.get(k) for k in ("n_iter", "converged") if k in ica_meta} or None,
+        "ICA identifiable components": ident.get("n_identifiable"),
     }
     provenance = {k: v for k, v in provenance.items() if v is not None}
     provenance["commands"] = list(summary.get("commands") or commands)

@@ -494,6 +494,14 @@ def _top_sections(title: str, summary: Mapping[str, Any], rows: Mapping[str, Map
             f"({_e(summary.get('ica_n_iter'))} iterations): components may change with the seed. "
             "Refit with a larger <code>--max-iter</code>, or a smaller K, and compare.</p>"
         )
+    block = summary.get("ica_gaussian_block") or []
+    if block:
+        warn += (
+            f'<p class="note"><b>Components {block[0]}–{block[-1]} ({len(block)} of '
+            f"{_e(summary.get('k'))}) are one unidentifiable Gaussian block</b>: the data have no "
+            "preferred rotation there, so no single one of them means anything; they are not named, "
+            "and the ICA's convergence is judged on the components before them.</p>"
+        )
     split = probe.get("split") if isinstance(probe, Mapping) else None
     present = [b for b in BASELINES if any(r.get(b) is not None for r in rows.values())]
     selectivity, top_words = _attribute_names(rows, summary, poles)

@@ -185,6 +185,14 @@ def test_non_converged_ica_is_flagged(tmp_path):
     assert "did not converge" not in text
 
 
+def test_the_gaussian_block_is_shown_as_one_unidentifiable_block(tmp_path):
+    text = build_report(tmp_path, probe=_planted_probe(),
+                        summary={"ica_converged": True, "k": 8, "ica_gaussian_block": [5, 6, 7]}).read_text()
+    assert "Components 5–7 (3 of 8) are one unidentifiable Gaussian block" in text
+    text = build_report(tmp_path, probe=_planted_probe(), summary={"ica_converged": True}).read_text()
+    assert "unidentifiable" not in text
+
+
 def test_block_names_are_shown_as_one_unit(tmp_path):
     """naming.json's blocks (a categorical factor's components) get their own table; singletons do not."""
     naming = {"components": [{"component": i, "positive": [[f"word{i}", 3.5]], "negative": []}
