@@ -115,11 +115,17 @@ def run(args) -> int:
                     progress=not args.quiet)
     info = ica.fit_info_
     status = "converged" if ica.converged_ else "did NOT converge"
-    print(f"K={ica.components_.shape[0]}: {status} after {ica.n_iter_} iterations "
+    import numpy as np
+
+    block = list(getattr(ica, "gaussian_block_", None) or [])
+    k = ica.components_.shape[0]
+    part = (f" on its {k - len(block)} identifiable components; components {block[0]}-{block[-1]} are one "
+            "unidentifiable Gaussian block") if block else ""
+    print(f"K={k}: {status}{part} after {ica.n_iter_} iterations "
           f"(stationarity {ica.stationarity_:.2g}), fit {info['seconds']['total']:.2f} s")
     stab = getattr(ica, "stability_", None)
-    if args.stability and stab is not None:
-        print(f"stability over {args.stability} bootstrap fits: mean {float(stab.mean()):.3f}, "
-              f"min {float(stab.min()):.3f}")
+    if args.stability and stab is not None and not np.all(np.isnan(stab)):
+        print(f"stability over {args.stability} bootstrap fits (identifiable components): mean "
+              f"{float(np.nanmean(stab)):.3f}, min {float(np.nanmin(stab)):.3f}")
     print(f"wrote {out}/ica.json")
     return 0

@@ -375,6 +375,19 @@ def _store(tmp_path, X, text=True):
     return tmp_path / "store"
 
 
+def test_cli_reports_the_gaussian_block_and_stability_of_the_identifiable_part(tmp_path, capsys):
+    from clipica.cli import main
+
+    X, _ = _planted(["laplace", "uniform"], 3000, 0, extra_gaussian=3)
+    store = _store(tmp_path, X)
+    assert main(["ica", str(store), "-k", "5", "--out", str(tmp_path / "ica"), "--stability", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "converged on its 2 identifiable components; components 2-4 are one unidentifiable" in out
+    assert "stability over 3 bootstrap fits (identifiable components): mean" in out and "nan" not in out
+    ica = ICA.load(tmp_path / "ica")
+    assert ica.blocks_ == [[0], [1], [2, 3, 4]] and ica.gaussian_block_ == [2, 3, 4]
+
+
 def test_cli_fits_a_store_and_writes_ica_dir(tmp_path, capsys):
     from clipica.cli import main
 
