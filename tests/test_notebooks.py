@@ -33,7 +33,7 @@ N_PLOTS = {
     "01_quickstart.ipynb": 3,
     "02_real_clip_celeba.ipynb": 2,
     "03_interventions.ipynb": 2,
-    "04_identifiability.ipynb": 0,
+    "04_identifiability.ipynb": 2,
     "05_fewshot.ipynb": 1,
 }
 EXPECTED = {

@@ -29,6 +29,9 @@ _LAZY = {
     "plot_fewshot": "clipica.viz.fewshot",
     # components matched across runs (clipica.viz.match)
     "plot_match": "clipica.viz.match",
+    # identifiability simulations (clipica.viz.simulate)
+    "plot_block_recovery": "clipica.viz.simulate",
+    "plot_ica_recovery": "clipica.viz.simulate",
     # notebook widget (ipywidgets imported when the viewer is built)
     "TraversalViewer": "clipica.viz.widget",
 }
