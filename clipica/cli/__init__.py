@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from clipica._version import __version__
@@ -80,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return 2
+    previous_format = warnings.formatwarning
+    warnings.formatwarning = _warning_line(args.command)
     try:
         code = args._run(args)
     except ClipicaError as exc:
@@ -91,11 +94,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"clipica {args.command}: interrupted\n")
         return 130
+    finally:
+        warnings.formatwarning = previous_format
     return int(code or 0)
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _warning_line(command: str):
+    """A warning as one line, like the errors (Python's default adds the source line of the
+    ``warnings.warn`` call, a second line that means nothing to a user)."""
+    def fmt(message, category, filename, lineno, line=None) -> str:
+        return f"clipica {command}: {category.__name__}: {_one_line(str(message))}\n"
+
+    return fmt
 
 
 #: errno -> what to do about it (the library's commit protocol keeps finished work: rerun resumes)

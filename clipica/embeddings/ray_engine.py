@@ -39,7 +39,7 @@ from clipica.errors import ClipicaError, ClusterError, DependencyError, InputErr
 
 #: what to install for this engine (the one line a user sees without Ray)
 RAY_HINT = "pip install 'clipica[ray]'"
-#: seconds to wait for a TCP connection to ``--address`` before giving up
+#: seconds to wait for ``--address`` to answer as a Ray cluster (TCP and handshake) before giving up
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -65,6 +65,87 @@ def _positive(name: str, value, kind=float, allow_zero: bool = False):
     if v < 0 or (v == 0 and not allow_zero) or not math.isfinite(v):
         raise InputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
     return v
+
+
+#: a client's HTTP/2 connection preface and an empty SETTINGS frame (RFC 9113, 3.4 and 6.5)
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+#: set to 1 to see Ray's own log lines (its C++ core) while clipica joins a cluster
+RAY_LOGS_ENV = "CLIPICA_RAY_LOGS"
+
+
+def probe_ray_address(address: str, hostport: tuple[str, int], timeout: float) -> None:
+    """Raise ClusterError (one line) unless something at ``hostport`` answers as a Ray head does,
+    all within ``timeout`` seconds: a TCP connection, then an HTTP/2 handshake (Ray's GCS and its
+    client server are gRPC servers, which answer a client preface with their SETTINGS frame).
+
+    Checking the TCP connection alone let a listening port that is not Ray hang ``ray.init``
+    for minutes; Ray's own connection retries are not bounded by anything clipica can set.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection(hostport, timeout=timeout) as sock:
+            sock.sendall(_H2_PREFACE)
+            head = b""
+            while len(head) < 9:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+                chunk = sock.recv(9 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+    except TimeoutError:
+        raise ClusterError(
+            f"--address {address} accepted a connection but did not answer as a Ray cluster within "
+            f"{timeout:g} s; pass the address `ray start --head` prints (its GCS port, 6379 by default)"
+        ) from None
+    except OSError as exc:
+        raise ClusterError(
+            f"cannot reach a Ray cluster at --address {address} ({exc.strerror or exc}); "
+            "start one with `ray start --head` and pass the address it prints"
+        ) from None
+    if len(head) < 9 or head[3] != 0x04:  # not an HTTP/2 SETTINGS frame: not a gRPC server
+        raise ClusterError(
+            f"--address {address} answered, but not as a Ray cluster (no gRPC handshake); pass the "
+            "address `ray start --head` prints (its GCS port, 6379 by default)")
+
+
+class QuietRayLogs:
+    """Send what Ray's C++ core writes to this process's stderr (file descriptor 2) to a log file
+    while it joins a cluster, so that a failed join is one line, not twenty; after a failure the
+    file is kept when Ray wrote anything (:meth:`where` names it). ``CLIPICA_RAY_LOGS=1`` leaves
+    the terminal alone."""
+
+    def __init__(self):
+        self._saved, self.path = None, None
+
+    def where(self) -> str:
+        """`` (Ray's log: PATH)`` when a kept log holds what Ray wrote, else ``""``."""
+        return f" (Ray's log: {self.path})" if self.path and os.path.exists(self.path) else ""
+
+    def __enter__(self):
+        self._saved = None
+        if os.environ.get(RAY_LOGS_ENV, "") not in ("", "0"):
+            return self
+        import tempfile
+
+        sys.stderr.flush()
+        fd, self.path = tempfile.mkstemp(prefix="clipica-ray-", suffix=".log")
+        self._saved = os.dup(2)
+        os.dup2(fd, 2)
+        os.close(fd)
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is None:
+            return False
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        if exc[0] is None or os.path.getsize(self.path) == 0:
+            os.unlink(self.path)
+        return False
 
 
 def _split_address(address: str) -> tuple[str, int] | None:
@@ -149,19 +230,16 @@ class RayEngine:
         else:
             hostport = _split_address(self.address) if self.address else None
             if hostport is not None:
-                try:
-                    socket.create_connection(hostport, timeout=CONNECT_TIMEOUT_S).close()
-                except OSError as exc:
-                    raise ClusterError(
-                        f"cannot reach a Ray cluster at --address {self.address} ({exc.strerror or exc}); "
-                        "start one with `ray start --head` and pass the address it prints"
-                    ) from None
+                probe_ray_address(self.address, hostport, CONNECT_TIMEOUT_S)
+            quiet = QuietRayLogs()
             try:
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.WARNING, configure_logging=True)
+                with quiet:
+                    ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                             logging_level=logging.WARNING, configure_logging=True)
             except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ClusterError(f"could not join Ray at --address {self.address or 'auto'}: {first}") from None
+                raise ClusterError(f"could not join Ray at --address {self.address or 'auto'}: {first}"
+                                   f"{quiet.where()}") from None
             self._started = True
         res = ray.cluster_resources()
         cpus, gpus = float(res.get("CPU", 0)), float(res.get("GPU", 0))
@@ -198,13 +276,22 @@ class RayEngine:
         if self._started:
             import ray
 
-            ray.shutdown()
+            with QuietRayLogs():  # its shutdown lines too
+                ray.shutdown()
             self._started = False
 
     # -- the pipeline ---------------------------------------------------------------------
-    def run(self, writer, source, view, *, positions, batch_size: int, has_text: bool, on_error: str,
-            normalize: bool, progress: bool, label_columns: list[str], encoder_args: dict):
-        """Embed source positions ``[pos, stop)`` into ``writer``'s store; returns the finished store."""
+    def run(self, writer, source, view, *, progress: bool, **kw):
+        """Embed source positions ``[pos, stop)`` into ``writer``'s store; returns the finished store.
+        Quiet (``progress=False``), what Ray's workers and Ray Data log goes to a file, not the
+        terminal (:class:`QuietRayLogs`)."""
+        import contextlib
+
+        with contextlib.nullcontext() if progress else QuietRayLogs():
+            return self._pipeline(writer, source, view, progress=progress, **kw)
+
+    def _pipeline(self, writer, source, view, *, positions, batch_size: int, has_text: bool, on_error: str,
+                  normalize: bool, progress: bool, label_columns: list[str], encoder_args: dict):
         import logging
 
         import ray

@@ -225,6 +225,7 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
             )
 
     import contextlib
+    import warnings
 
     offline = remote and not hub_reachable()
     ctx = offline_hub() if offline else contextlib.nullcontext()
@@ -235,14 +236,20 @@ def load_open_clip(name: str, pretrained: str | None, device, precision: str = "
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
     try:
-        with ctx, torch.random.fork_rng(devices=[]):
+        with ctx, torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            # torch.load's warnings about pickles (weights_only) would be a second message
+            warnings.filterwarnings("ignore", message=".*weights_only.*")
             torch.manual_seed(RANDOM_WEIGHTS_SEED)  # makes pretrained="none" reproducible
             model = open_clip.create_model(model_name, device=device, **create_kwargs)
             stage = "tokenizer"
             tokenizer = open_clip.get_tokenizer(tok_name)
     except Exception as exc:  # noqa: BLE001 - open_clip wraps hub/URL errors in RuntimeError
         msg = (str(exc).splitlines() or [type(exc).__name__])[0]
-        msg = msg if len(msg) <= 160 else msg[:157] + "..."
+        if msg.startswith("Weights only load failed") or type(exc).__name__ == "UnpicklingError":
+            # torch's text goes on to suggest weights_only=False, i.e. running the pickle's code
+            msg = ("the file is a pickle holding more than tensors; it was not unpickled (that could "
+                   "run any code in it). Save the weights as safetensors or a plain state_dict")
+        msg = msg if len(msg) <= 200 else msg[:197] + "..."
         if remote:
             what = str(info.get("source") or name).rstrip("/")
             raise ModelNotFoundError(
