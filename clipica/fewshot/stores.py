@@ -155,7 +155,8 @@ def _encoder_settings(store) -> dict:
             "weights": enc.get("weights") or enc.get("pretrained") or model.get("pretrained"),
             "preprocessing": enc.get("preprocess") or model.get("preprocess"),
             "normalisation": normalizes(store),
-            "layer": key.get("layer") or model.get("layer") or enc.get("layer")}
+            # absent means final (stores written before --layer)
+            "layer": store.manifest.get("layer") or key.get("layer") or "final"}
 
 
 def _check_same_encoder(train, other, what: str) -> None:

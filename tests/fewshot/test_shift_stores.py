@@ -15,13 +15,14 @@ TRAINED = {"spec": "tiny-faces", "pretrained": None, "preprocess": "original",
                        "preprocess": {"mode": "original", "crop": 64}}}
 
 
-def _store(path, X, y, model, normalize=False):
+def _store(path, X, y, model, normalize=False, layer=None):
     from clipica.embeddings.store import StoreWriter
 
-    key = {"model": "tiny-faces", "data": "d", "normalize": normalize}
+    key = {"model": "tiny-faces", "data": "d", "normalize": normalize, **({"layer": layer} if layer else {})}
     w = StoreWriter(path, key)
     w.begin({"schema_version": 1, "key": key, "embed_dim": X.shape[1], "has_text": False,
-             "label_columns": ["A"], "model": model, "data": {"spec": "d"}, "normalize": normalize}, 0)
+             "label_columns": ["A"], "model": model, "data": {"spec": "d"}, "normalize": normalize,
+             **({"layer": layer} if layer else {})}, 0)
     rows = [{"id": f"r{i}", "source_index": i, "caption": "c", "split": None, "caption_truncated": False,
              "A": int(y[i])} for i in range(len(X))]
     w.commit(X.astype(np.float32), None, rows, errors=[], next_position=len(X))
@@ -59,4 +60,13 @@ def test_a_shift_store_with_other_normalisation_is_refused(tmp_path):
     other = _store(tmp_path / "other", *_blobs(1, n=40), TRAINED, normalize=True)
     with pytest.raises(InputError, match="other normalisation"):
         fewshot_from_stores(train, shifts={"n": other}, label="A", shots=[1], val_shots=[1], seeds=[0],
+                            variants=["linear"])
+
+
+def test_a_shift_store_of_another_layer_is_refused(tmp_path):
+    X, y = _blobs(0)
+    train = _store(tmp_path / "train", X, y, TRAINED)  # written before --layer: the final layer
+    other = _store(tmp_path / "other", *_blobs(1, n=40), TRAINED, layer="block:1")
+    with pytest.raises(InputError, match="other layer"):
+        fewshot_from_stores(train, shifts={"b": other}, label="A", shots=[1], val_shots=[1], seeds=[0],
                             variants=["linear"])
