@@ -71,10 +71,46 @@ def format_summary(summary: dict) -> str:
     for name, g in groups.items():  # a categorical factor's columns are averaged apart
         m = g["mean_best_auc"]
         what = "" if len(groups) == 1 else f"  {name} ({len(g.get('attributes') or [])}" + (
-            ", one categorical factor)" if g.get("categorical") else ")")
+            ", one categorical factor, column by column)" if g.get("categorical") else ")")
         lines.append(f"{'mean':<12} {'':>4} {f(m['ica'])} {f(m['pca'])} {f(m['raw'])}{what}")
+        if g.get("block_auc"):
+            b = g["block_auc"]
+            lines.append(f"{name + ' block':<12} {'':>4} {f(b.get('ica'))} {f(b.get('pca'))} "
+                         f"{f(b.get('raw'))}  best ICA block of <= {g.get('block_m')} components "
+                         f"against the best {g.get('block_m')} PCA / raw codes (mean one-vs-rest AUC)")
+    lines += ["", *claims(summary)]
     if summary.get("mcc"):
         lines.append("MCC vs ground-truth latents: " + ", ".join(f"{k} {f(v)}" for k, v in summary["mcc"].items()))
     t = summary.get("timings") or {}
     lines.append("stage wall time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()))
     return "\n".join(lines)
+
+
+def claims(summary: dict) -> list[str]:
+    """The demo's result in sentences: the binary attributes (mean best-single AUC) and each
+    categorical factor (mean one-vs-rest AUC of the ICA block), each against PCA and raw; and
+    any fit that did not converge."""
+    def against(ica, rivals):
+        shown = ", ".join(f"{n} {v:.3f}" for n, v in rivals if v is not None)
+        ahead = all(v is None or ica > v for _, v in rivals)
+        return f"{ica:.3f} against {shown}: ICA {'ahead of' if ahead else 'NOT ahead of'} both"
+
+    out = []
+    for name, g in (summary.get("groups") or {}).items():
+        if g.get("categorical"):
+            b = g.get("block_auc") or {}
+            if b.get("ica") is None:
+                continue
+            m = g.get("block_m")
+            out.append(f"{name} (categorical, {len(g.get('attributes') or [])} values): best ICA block "
+                       + against(b["ica"], [(f"best {m} PCA", b.get("pca")), (f"best {m} raw", b.get("raw"))]))
+        else:
+            mb = g.get("mean_best_auc") or {}
+            if mb.get("ica") is None:
+                continue
+            out.append(f"{name} ({len(g.get('attributes') or [])}): best single ICA component "
+                       + against(mb["ica"], [("PCA", mb.get("pca")), ("raw", mb.get("raw"))]))
+    conv = summary.get("convergence") or {}
+    if conv.get("problems"):
+        out.append("NOT CONVERGED: " + "; ".join(conv["problems"]))
+    return out

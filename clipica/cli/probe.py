@@ -64,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="training rows (seeded subsample) the sparse curves k < K are fitted on (default "
         "20000; 0 = every training row). The linear probe and held-out AUCs always use every row",
     )
+    parser.add_argument("--factor", action="append", default=[], metavar="NAME=COL1,COL2,...",
+                        help="a categorical factor stored as one-hot label columns, scored as a block "
+                             "(the ICA's best block of at most columns - 1 components against as "
+                             "many PCA and raw codes; repeatable; mutually exclusive columns are "
+                             "also detected)")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw-dimension baseline")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing probe.json")
 
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     modality = args.modality or _ica_modality(args.ica) or "image"
     params = probe_params(modality=modality, C=args.C, seed=args.seed, metrics_rows=args.metrics_rows,
                           raw=not args.no_raw, max_sparse=args.max_sparse, dci_rows=args.dci_rows,
-                          dci_trees=args.dci_trees, curve_rows=args.curve_rows)
+                          dci_trees=args.dci_trees, curve_rows=args.curve_rows, factors=args.factor)
     out = Path(args.out)
     if (out / "probe.json").exists() and not args.overwrite:
         raise ArtifactExistsError(f"{out / 'probe.json'} exists; pass --overwrite to replace it")
@@ -131,5 +136,9 @@ def run(args: argparse.Namespace) -> int:
             "MCC vs latents: "
             + ", ".join(f"{n} {v['score']:.3f}" for n, v in report.metrics["mcc"].items())
         )
+    for name, f in (report.metrics.get("categorical") or {}).items():
+        auc = {k: ("–" if v is None else f"{v:.3f}") for k, v in f["block_auc"].items()}
+        print(f"{name} ({len(f['columns'])} values) as a block of <= {f['m']} codes, mean one-vs-rest "
+              f"AUC: " + ", ".join(f"{k} {v}" for k, v in auc.items()))
     print(f"wrote {out / 'probe.json'}")
     return 0

@@ -237,10 +237,25 @@ def factor_columns(factors) -> list[str]:
     return [c for f in factors for c in f.columns]
 
 
+def label_factors(rows, attributes, declared=()) -> list[CategoricalFactor]:
+    """The categorical factors of a label table: ``declared`` ones (``CategoricalFactor`` or
+    ``"NAME=COL,..."``, checked against ``rows``), then the groups of mutually exclusive
+    columns detected among the binary ``attributes`` (:func:`detect_exclusive_groups`) that
+    share no column with a declared one. The probe stage scores them as blocks and the report
+    reads them as one factor each: the same factors in both."""
+    out = check_factors(list(declared), rows) if declared else []
+    attrs = [a for a in attributes if a in rows.columns]
+    taken = {c for f in out for c in f.columns}
+    if attrs:
+        out += [f for f in detect_exclusive_groups(rows[attrs]) if not taken & set(f.columns)]
+    return out
+
+
 __all__ = [
     "CategoricalFactor",
     "parse_factor_spec",
     "check_factors",
     "detect_exclusive_groups",
     "factor_columns",
+    "label_factors",
 ]

@@ -512,6 +512,11 @@ def choose_k(sweep, min_stability: float = 0.8, min_fraction: float = 0.9) -> tu
     adds nothing: among the qualifying K the rule takes the smallest one that reaches the
     most stable identifiable components.
 
+    A K whose fits did not all converge (``converged_fraction`` below 1, when the sweep records
+    it) is never chosen: its stability measures where the solver stopped, not a solution. Only
+    when no K's fits all converged does the rule run on the K with the largest converged
+    fraction, and says so.
+
     ``sweep`` is the DataFrame from :func:`sweep_k` (or anything with ``k`` and
     ``stability_mean`` columns). Returns ``(k, rule)`` with the rule in words, for reports.
     """
@@ -519,6 +524,29 @@ def choose_k(sweep, min_stability: float = 0.8, min_fraction: float = 0.9) -> tu
 
     per_component = getattr(sweep, "attrs", {}).get("per_component")
     df = pd.DataFrame(sweep)
+    df, converged_rule = _converged_rows(df)
+    k, rule = _choose_k_rule(df, per_component, min_stability, min_fraction)
+    return k, rule + converged_rule
+
+
+def _converged_rows(df):
+    """``(rows of df the K rule may choose from, the words it adds to the rule)``: the K whose
+    fits all converged; when there are none, those with the largest converged fraction."""
+    if "converged_fraction" not in df or df.empty:
+        return df, ""
+    frac = df["converged_fraction"].astype(float)
+    dropped = sorted(int(k) for k in df.loc[frac < 1.0, "k"])
+    if (frac >= 1.0).any():
+        kept = df[frac >= 1.0].reset_index(drop=True)
+        return kept, (f"; among the K whose fits all converged (not {dropped})" if dropped else "")
+    top = float(frac.max())
+    kept = df[frac == top].reset_index(drop=True)
+    return kept, (f"; NO K's fits all converged: among the K with the most converged fits "
+                  f"({top:.0%}), which may change with the seed")
+
+
+def _choose_k_rule(df, per_component, min_stability: float, min_fraction: float) -> tuple[int, str]:
+    """:func:`choose_k` on the rows it may choose from."""
     if per_component:
         def fraction_stable(k):
             vals = np.asarray(per_component[int(k)], dtype=np.float64)

@@ -57,10 +57,14 @@ DCI_TREES = 20
 def probe_params(*, modality: str = "image", C: float = 1.0, seed: int = 0,
                  metrics_rows: int = 20000, raw: bool = True, max_sparse: int = 64,
                  dci_rows: int = DCI_ROWS, dci_trees: int = DCI_TREES,
-                 curve_rows: int | None = None) -> dict:
+                 curve_rows: int | None = None, factors: Sequence[str] = ()) -> dict:
     """The probe stage's settings (its fingerprint). ``curve_rows``: training rows the
     sparse curves k < K are fitted on (default :data:`clipica.probes.probe.CURVE_ROWS`;
-    0 = every training row with the joint solver, the computation before subsampling)."""
+    0 = every training row with the joint solver, the computation before subsampling).
+    ``factors``: declared categorical factors (``"NAME=COL1,COL2,..."``), scored as blocks
+    beside the ones detected from the labels
+    (:func:`clipica.data.label_groups.label_factors`)."""
+    from clipica.data.label_groups import parse_factor_spec
     from clipica.probes.probe import CURVE_ROWS
 
     curve_rows = CURVE_ROWS if curve_rows is None else int(curve_rows)
@@ -74,16 +78,24 @@ def probe_params(*, modality: str = "image", C: float = 1.0, seed: int = 0,
         raise InputError(f"dci_rows must be at least 8, got {dci_rows}")
     if dci_trees < 1:
         raise InputError(f"dci_trees must be at least 1, got {dci_trees}")
+    factors = [str(f) if isinstance(f, str) else f"{f.name}={','.join(f.columns)}" for f in factors]
+    for f in factors:
+        parse_factor_spec(f)  # a malformed spec fails here, before any work
     return {"modality": modality, "C": float(C), "seed": int(seed), "metrics_rows": int(metrics_rows),
             "raw": bool(raw), "max_sparse": int(max_sparse), "dci_rows": int(dci_rows),
-            "dci_trees": int(dci_trees), "curve_rows": curve_rows}
+            "dci_trees": int(dci_trees), "curve_rows": curve_rows,
+            # categorical factors as blocks (format 1: ica/pca/raw, m = columns - 1)
+            "factors": factors, "factor_blocks": 1}
 
 
 def compute_probe(store, ica, params: dict, *, progress: bool = True,
                   workers: int | None = None):
     """The probe report with baselines and disentanglement metrics, for a store and an ICA.
 
-    Returns the :class:`~clipica.probes.ProbeReport`; ``report.metrics`` holds ``mcc``
+    Returns the :class:`~clipica.probes.ProbeReport`; ``report.metrics`` holds ``categorical``
+    (each categorical factor, declared in ``params["factors"]`` or detected, scored from the
+    ICA's best block against the best m PCA codes and m raw dimensions on the probes' held-out
+    rows: :func:`clipica.pipeline.tasks.factor_tasks_of`), ``mcc``
     (ICA, PCA, raw against ``latent_*`` columns, when present) and ``dci``, ``mig``, ``sap``,
     ``modularity`` of the ICA against the binary attributes, each with the same metric for
     the baselines under ``baselines`` (raw only when it has at most 128 dimensions).
@@ -95,8 +107,9 @@ def compute_probe(store, ica, params: dict, *, progress: bool = True,
     :func:`clipica.pipeline.tasks.probe_workers`: one per CPU, at most 4), each with one BLAS thread; the results
     do not depend on the number of workers.
     """
+    from clipica.data.label_groups import label_factors
     from clipica.metrics import mcc
-    from clipica.pipeline.tasks import metric_tasks_of, run_tasks
+    from clipica.pipeline.tasks import factor_results, factor_tasks_of, metric_tasks_of, run_tasks
     from clipica.probes import baseline_codes
     from clipica.probes.probe import plan_probe
 
@@ -132,11 +145,16 @@ def compute_probe(store, ica, params: dict, *, progress: bool = True,
                       curve_rows=curve_rows)
     sets = {"ica": codes, **bases}
     metric_tasks, metric_info = metric_tasks_of(sets, labels, plan.report.attributes, params, seed)
+    factors = label_factors(rows, plan.report.attributes, params.get("factors") or ())
+    factor_tasks = factor_tasks_of(sets, factors, labels, plan.train, plan.test, ica=ica,
+                                   C=params["C"], seed=seed)
 
     # the widest code sets first and the metrics behind them, so no core idles at the end
-    done = run_tasks(plan.ordered_tasks() + metric_tasks, workers=workers, progress=progress,
-                     desc="probes and disentanglement metrics")
+    done = run_tasks(plan.ordered_tasks() + factor_tasks + metric_tasks, workers=workers,
+                     progress=progress, desc="probes, factors and disentanglement metrics")
     report = plan.finish({name: done[name] for name, _ in plan.tasks})
+    if factors:
+        report.metrics["categorical"] = factor_results(factors, done)
     if report.factors:
         latent = [f for f in report.factors if f.startswith("latent_")] or report.factors
         Z = labels[latent].to_numpy(dtype=np.float64)

@@ -255,14 +255,10 @@ def report_factors(store, probe_doc: dict | None, declared: Sequence = ()) -> li
     against the store's labels), then the groups of mutually exclusive columns detected among
     the probed binary attributes (:func:`clipica.data.label_groups.detect_exclusive_groups`)
     that share no column with a declared one. Each as ``CategoricalFactor.to_dict()``."""
-    from clipica.data.label_groups import check_factors, detect_exclusive_groups
+    from clipica.data.label_groups import label_factors
 
-    out = check_factors(list(declared), store.rows) if declared else []
-    attrs = [a for a in ((probe_doc or {}).get("attributes") or {}) if a in store.rows.columns]
-    taken = {c for f in out for c in f.columns}
-    if attrs:
-        out += [f for f in detect_exclusive_groups(store.rows[attrs]) if not taken & set(f.columns)]
-    return [f.to_dict() for f in out]
+    attrs = list((probe_doc or {}).get("attributes") or {})
+    return [f.to_dict() for f in label_factors(store.rows, attrs, declared)]
 
 
 def strongest_components(probe_doc: dict, n: int, attributes: Sequence[str] | None = None) -> list[int]:

@@ -22,6 +22,7 @@ from clipica.embeddings.manifest import data_spec, model_entry
 from clipica.embeddings.ray_engine import engine_from_options
 from clipica.errors import InputError
 from clipica.pipeline import analyses, artifacts, blocks, fit
+from clipica.pipeline import summary as summary_parts
 from clipica.pipeline._log import ReuseCounter, StageLog
 from clipica.pipeline.report import gather, prune_interventions, render, strongest_components
 
@@ -349,7 +350,9 @@ def build_summary(cfg: RunConfig, store, ica, rf: artifacts.RunFolder, *, k: int
                   stability: dict | None, probe: dict, naming: dict, selectivity: dict,
                   attributes: Sequence[str], model_eval: dict | None, store_fp: str) -> dict:
     """The headline numbers of a run (``summary.json``): per attribute its best component,
-    AUCs against the baselines, selectivity and top words; the means; MCC and DCI."""
+    AUCs against the baselines, selectivity and top words; the means per group (a categorical
+    factor with its ``block_auc``: ICA block against m PCA and m raw codes); MCC and DCI; and
+    ``convergence`` (every fit of the run, :func:`clipica.pipeline.summary.convergence`)."""
     from clipica.report import naming_poles, short_phrase
 
     poles = naming_poles(naming)
@@ -387,8 +390,9 @@ def build_summary(cfg: RunConfig, store, ica, rf: artifacts.RunFolder, *, k: int
     grouped = {c for f in factors for c in f["columns"]}
     binary = [a for a in attrs if a not in grouped]
     groups = {"binary attributes": {"attributes": binary, "mean_best_auc": means(binary)}}
-    groups.update({f["name"]: {"attributes": f["columns"], "categorical": True,
-                               "mean_best_auc": means(f["columns"])} for f in factors})
+    # a factor scored as a block too (probe.json's "categorical"): groups.<factor>.block_auc
+    groups.update({f["name"]: summary_parts.factor_group(probe, f, means(f["columns"]))
+                   for f in factors})
 
     stab_mean = None
     if stability is not None and k in stability.get("k", []):
@@ -402,6 +406,7 @@ def build_summary(cfg: RunConfig, store, ica, rf: artifacts.RunFolder, *, k: int
         "stability_mean": stab_mean,
         "ica_converged": bool(ica.converged_),
         "ica_n_iter": int(ica.n_iter_),
+        "convergence": summary_parts.convergence(ica, stability, k, probe),
         "attributes": attrs,
         "mean_best_auc": means(),
         "groups": groups,

@@ -1,5 +1,6 @@
 """The probe stage's work as tasks on a thread pool (:func:`run_tasks`), and the
-disentanglement metrics as such tasks (:func:`metric_tasks_of`).
+disentanglement metrics (:func:`metric_tasks_of`) and the categorical factors' block scores
+(:func:`factor_tasks_of`) as such tasks.
 
 The probes of each code set and every metric of each code set are independent and spend
 their time in numpy, BLAS and scikit-learn's tree building, which release the GIL: on a
@@ -53,6 +54,71 @@ def metric_tasks_of(sets: dict, labels, attributes: list, params: dict, seed: in
     info["dci"].update(model="gradient_boosting", n_estimators=int(params["dci_trees"]),
                        max_depth=3, test_size=0.25)
     return tasks, info
+
+
+#: the code sets a categorical factor is scored from: the ICA's best block against the best m
+#: codes of the two baselines (``clipica compare`` scores the other decompositions)
+FACTOR_SETS = ("ica", "pca", "raw")
+#: training rows that rank the baselines' candidate codes for a factor (seeded subsample)
+FACTOR_PREFILTER_ROWS = 20000
+
+
+def factor_tasks_of(sets: dict, factors: list, labels, train, test, *, ica, C: float,
+                    seed: int) -> list:
+    """Each categorical factor scored from each code set of :data:`FACTOR_SETS` present in
+    ``sets``, as ``(("factor", factor name, set name), callable)`` tasks.
+
+    The score is :func:`clipica.probes.categorical.score_factor_codes` with
+    ``m = len(columns) - 1`` (the factor's values span at most that many dimensions): for the
+    ICA the best of its ``blocks_`` of at most m components, never its unidentifiable
+    ``gaussian_block_``; for PCA and raw the best m codes (greedy, among the 32 most related to the
+    factor on at most :data:`FACTOR_PREFILTER_ROWS` training rows). Fitted on ``train``,
+    scored on ``test``: the probes' own rows. A task returns the
+    :class:`~clipica.probes.categorical.FactorScore`, or ``{"skipped": reason}`` when the
+    factor cannot be scored from that set (too few labelled rows, no block small enough)."""
+    from clipica.errors import InputError
+    from clipica.probes.categorical import score_factor_codes
+
+    blocks = getattr(ica, "blocks_", None)
+    gaussian = list(getattr(ica, "gaussian_block_", None) or [])
+    train = np.asarray(train, dtype=np.int64)
+    pre = train
+    if train.size > FACTOR_PREFILTER_ROWS:
+        pre = np.sort(np.random.default_rng([seed, 24]).choice(train, FACTOR_PREFILTER_ROWS,
+                                                               replace=False))
+
+    def task(f, name):
+        def run():
+            try:
+                return score_factor_codes(
+                    sets[name], f, labels, train, test, codes_name=name,
+                    blocks=blocks if name == "ica" else None,
+                    gaussian=gaussian if name == "ica" else (), C=C, random_state=seed,
+                    prefilter_rows=pre)
+            except InputError as exc:
+                return {"skipped": str(exc)}
+        return run
+
+    return [(("factor", f.name, name), task(f, name)) for f in factors for name in FACTOR_SETS
+            if name in sets]
+
+
+def factor_results(factors: list, done: dict) -> dict:
+    """probe.json's ``categorical`` entry from :func:`factor_tasks_of`'s results: per factor its
+    columns, source, m, each set's score (``FactorScore.to_dict()`` or the reason it was
+    skipped) and ``block_auc``: each set's mean one-vs-rest AUC over the factor's columns on
+    the held-out rows (None where skipped)."""
+    out = {}
+    for f in factors:
+        scores = {name: done[("factor", f.name, name)] for name in FACTOR_SETS
+                  if ("factor", f.name, name) in done}
+        out[f.name] = {
+            "columns": list(f.columns), "source": f.source, "m": len(f.columns) - 1,
+            "scores": {n: (s if isinstance(s, dict) else s.to_dict()) for n, s in scores.items()},
+            "block_auc": {n: (None if isinstance(s, dict) else s.mean_ovr_auc)
+                          for n, s in scores.items()},
+        }
+    return out
 
 
 def probe_workers() -> int:

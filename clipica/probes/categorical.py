@@ -200,6 +200,62 @@ def score_factor(
     )
 
 
+#: candidate codes of a decomposition without blocks: the greedy search for the best m runs
+#: among this many codes most related to the factor (training rows)
+PREFILTER = 32
+
+
+def factor_blocks(blocks, gaussian=()) -> list[list[int]] | None:
+    """The blocks a factor may be scored from: ``blocks`` without any block that holds a
+    component of the unidentifiable Gaussian block ``gaussian`` (its codes are an arbitrary
+    basis of a Gaussian remainder: no rotation of it means more than another). None stays None."""
+    if blocks is None:
+        return None
+    g = {int(i) for i in gaussian or ()}
+    return [sorted(map(int, b)) for b in blocks if not g & {int(i) for i in b}]
+
+
+def prefilter_codes(codes, y: np.ndarray, rows: np.ndarray, keep: int = PREFILTER) -> np.ndarray:
+    """The ``keep`` codes most related to the factor on ``rows`` (max one-vs-rest |AUC - .5|),
+    sorted; all of them when there are at most ``keep``."""
+    from clipica.probes import auc_matrix
+
+    if codes.shape[1] <= keep:
+        return np.arange(codes.shape[1])
+    c = int(y.max()) + 1
+    ok = rows[y[rows] >= 0]
+    Y = np.eye(c)[y[ok]]
+    s = np.nanmax(np.abs(auc_matrix(np.asarray(codes[ok]), Y) - 0.5), axis=1)
+    return np.sort(np.argsort(-np.nan_to_num(s, nan=0.0), kind="stable")[:keep])
+
+
+def score_factor_codes(codes, factor, df, train, test, *, codes_name: str, blocks=None,
+                       gaussian=(), m: int | None = None, C: float = 1.0, random_state: int = 0,
+                       prefilter_rows: np.ndarray | None = None) -> FactorScore:
+    """One categorical ``factor`` (:class:`~clipica.data.label_groups.CategoricalFactor`) from
+    one code matrix, the way ``clipica compare`` and the probe stage score it.
+
+    ``m`` (default ``len(factor.columns) - 1``: a factor with c values spans at most c - 1
+    dimensions) is the most codes the score may use. With ``blocks`` (a decomposition's
+    ``blocks_``): the best block of size <= m, the Gaussian block (``gaussian``) never a
+    candidate. Without: the best m codes by greedy forward selection among the
+    :data:`PREFILTER` codes most related to the factor on the training rows
+    (``prefilter_rows``, default all of ``train``). ``codes`` may be a float32 memmap: only
+    the candidate columns are copied to float64.
+    """
+    y = factor.codes(df)
+    m = len(factor.columns) - 1 if m is None else int(m)
+    kw = dict(train=train, test=test, m=m, factor=factor.name, values=list(factor.columns),
+              codes_name=codes_name, C=C, random_state=random_state)
+    usable = factor_blocks(blocks, gaussian)
+    if usable is not None:
+        return score_factor(codes, y, blocks=usable, **kw)
+    rows = np.asarray(train if prefilter_rows is None else prefilter_rows, dtype=np.int64)
+    cand = prefilter_codes(codes, y, rows)
+    s = score_factor(np.asarray(codes[:, cand]), y, **kw)
+    return type(s)(**{**s.__dict__, "columns": [int(cand[j]) for j in s.columns]})
+
+
 # ------------------------------------------------------------------ block-level probes
 
 

@@ -206,23 +206,11 @@ def _codes_needed(sparse_k: list[int], sparse_auc: np.ndarray, a: int) -> int | 
     return None
 
 
-def _prefilter(codes: np.ndarray, y: np.ndarray, rows: np.ndarray, keep: int) -> np.ndarray:
-    """The ``keep`` codes most related to the factor on ``rows`` (max one-vs-rest |AUC - .5|)."""
-    from clipica.probes import auc_matrix
-
-    if codes.shape[1] <= keep:
-        return np.arange(codes.shape[1])
-    c = int(y.max()) + 1
-    ok = rows[y[rows] >= 0]
-    Y = np.eye(c)[y[ok]]
-    s = np.nanmax(np.abs(auc_matrix(codes[ok], Y) - 0.5), axis=1)
-    return np.sort(np.argsort(-np.nan_to_num(s, nan=0.0), kind="stable")[:keep])
-
-
-def _score_method(name, codes, df, attrs, factor_defs, tr, te, *, blocks, C, random_state):
+def _score_method(name, codes, df, attrs, factor_defs, tr, te, *, blocks, C, random_state,
+                  gaussian=()):
     """Per-attribute and per-factor numbers for one code matrix."""
     from clipica.probes import probe
-    from clipica.probes.categorical import score_factor
+    from clipica.probes.categorical import score_factor_codes
 
     rep = probe(codes, df[attrs], attributes=attrs, factors=[], split={"train": tr, "test": te},
                 name=name, C=C, random_state=random_state)
@@ -244,18 +232,8 @@ def _score_method(name, codes, df, attrs, factor_defs, tr, te, *, blocks, C, ran
         score[col] = float(r.best_auc[a])
     factors = {}
     for f in factor_defs:
-        y = f.codes(df)
-        m = len(f.columns) - 1
-        if blocks is not None:
-            s = score_factor(codes, y, train=tr, test=te, m=m, blocks=blocks, factor=f.name,
-                             values=list(f.columns), codes_name=name, C=C,
-                             random_state=random_state)
-        else:
-            cand = _prefilter(codes, y, tr, 32)
-            s = score_factor(codes[:, cand], y, train=tr, test=te, m=m, factor=f.name,
-                             values=list(f.columns), codes_name=name, C=C,
-                             random_state=random_state)
-            s = type(s)(**{**s.__dict__, "columns": [int(cand[j]) for j in s.columns]})
+        s = score_factor_codes(codes, f, df, tr, te, codes_name=name, blocks=blocks,
+                               gaussian=gaussian, C=C, random_state=random_state)
         factors[f.name] = s.to_dict()
         for col, auc in zip(f.columns, s.ovr_auc, strict=True):
             score[col] = float(auc)
@@ -398,11 +376,16 @@ def _fit_and_score(name: str, X, *, k, seeds, quick, C, df, attrs, facs, tr, te,
     per_seed = [dictionary_stability(dec.mixing_, f.mixing_) for f in fits[1:]] or [1.0]
     blocks = block_stab = None
     if name == "ica":
-        br = find_blocks(codes, n_bootstrap=5 if quick else 10, random_state=seeds[0])
+        # the ICA's unidentifiable Gaussian block stays one block (as the pipeline's fit
+        # stage finds them), never a factor's block
+        gaussian = list(getattr(dec, "gaussian_block_", None) or [])
+        br = find_blocks(codes, n_bootstrap=5 if quick else 10, random_state=seeds[0],
+                         fixed_block=gaussian or None)
         blocks, block_stab = br.blocks, br.stability
         dec.blocks_ = blocks
     attributes, factors_out, score = _score_method(
-        name, codes, df, attrs, facs, tr, te, blocks=blocks, C=C, random_state=seeds[0]
+        name, codes, df, attrs, facs, tr, te, blocks=blocks, C=C, random_state=seeds[0],
+        gaussian=getattr(dec, "gaussian_block_", None) or ()
     )
     recon = np.asarray(dec.inverse_transform(codes.astype(X.dtype)), dtype=np.float64)
     nz = codes != 0

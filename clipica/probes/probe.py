@@ -394,7 +394,7 @@ def plan_probe(
         )
 
     return ProbePlan(report, [(cname, task(cname, c)) for cname, c in sets.items()],
-                     [c.shape[1] for c in sets.values()])
+                     [c.shape[1] for c in sets.values()], train=tr, test=te)
 
 
 def probe(
@@ -483,12 +483,16 @@ class ProbePlan:
     :class:`~clipica.probes.result.CodeReport`; ``widths``: each set's number of codes
     (its cost grows with it). Run them in any order or concurrently (they share only
     read-only inputs), then :meth:`finish` with the results. :meth:`run` does all of it.
+    ``train`` / ``test``: the row indices the probes fit on and score on (other scores of
+    the same rows, such as the pipeline's categorical factors, use them too).
     """
 
-    def __init__(self, report: ProbeReport, tasks: list, widths: list[int]):
+    def __init__(self, report: ProbeReport, tasks: list, widths: list[int], *,
+                 train: np.ndarray | None = None, test: np.ndarray | None = None):
         self.report = report
         self.tasks = tasks
         self.widths = widths
+        self.train, self.test = train, test
 
     def ordered_tasks(self) -> list:
         """The tasks widest first (the longest first keeps a pool of workers busy)."""

@@ -80,6 +80,7 @@ pre{background:#fff;border:1px solid #d9dde5;border-radius:6px;padding:8px;overf
     white-space:pre-wrap}
 .pos{color:#0b6b2e}.neg{color:#a3261b}
 p.headline{font-size:15px;background:#fff;border-left:4px solid #1f5fbf;padding:8px 12px;margin:8px 0}
+p.headline.warn{border-left-color:#c0392b;background:#fdf2f0}
 dl.glossary{background:#fff;border:1px solid #d9dde5;border-radius:6px;padding:8px 12px;font-size:13px}
 dl.glossary dt{font-weight:600;float:left;clear:left;width:150px}dl.glossary dd{margin:0 0 4px 160px}
 th[title]{cursor:help;text-decoration:underline dotted}
@@ -487,13 +488,8 @@ def _top_sections(title: str, summary: Mapping[str, Any], rows: Mapping[str, Map
         f"{k} {summary[k]}" for k in ("model", "data") if summary.get(k) is not None
     ) or "ICA components of CLIP embeddings"
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    # the convergence of the fits is said in the headline (text.convergence_headline)
     warn = ""
-    if summary.get("ica_converged") is False:
-        warn = (
-            '<p class="note"><b>The ICA did not converge</b> within its iteration limit '
-            f"({_e(summary.get('ica_n_iter'))} iterations): components may change with the seed. "
-            "Refit with a larger <code>--max-iter</code>, or a smaller K, and compare.</p>"
-        )
     block = summary.get("ica_gaussian_block") or []
     if block:
         warn += (
@@ -507,7 +503,10 @@ def _top_sections(title: str, summary: Mapping[str, Any], rows: Mapping[str, Map
     selectivity, top_words = _attribute_names(rows, summary, poles)
     return [
         f"<h1>{_e(title)}</h1><p class=\"sub\">{_e(subtitle)} — generated {now}</p>",
-        headline(rows, present, compare, facs),
+        # a fit that did not converge is said first, in the headline
+        headline(rows, present, compare, facs,
+                 categorical=probe.get("categorical") if isinstance(probe, Mapping) else None,
+                 summary=summary),
         warn,
         split_warning(split),
         _section_headline(rows, summary, [c for f in facs for c in f["columns"]]),

@@ -184,18 +184,53 @@ def _block_scores(compare: Mapping[str, Any] | None, factor: Mapping[str, Any],
     return out
 
 
+_BLOCK_RIVALS = (("pca", "PCA components"), ("raw", "raw dimensions"))
+
+
+def _probe_block_sentence(head: str, entry: Mapping[str, Any] | None) -> str | None:
+    """The factor scored as a block by the probe stage (``probe.json``'s ``categorical`` entry
+    for it): the ICA block's mean one-vs-rest AUC against the best m PCA components and m raw
+    dimensions, and who wins; None when the ICA has no block score."""
+    auc = (entry or {}).get("block_auc") or {}
+    ica = _num(auc.get("ica"))
+    if ica is None:
+        return None
+    m = entry.get("m")
+    comps = ((entry.get("scores") or {}).get("ica") or {}).get("columns") or []
+    what = f" (component{'s' if len(comps) > 1 else ''} {', '.join(map(str, comps))})" if comps else ""
+    s = (f"{head}: the best ICA block of at most {m} components{what} gives a mean one-vs-rest "
+         f"AUC of <b>{ica:.3f}</b> on the held-out rows")
+    rivals = [(f"the best {m} {label}", v) for name, label in _BLOCK_RIVALS
+              if (v := _num(auc.get(name))) is not None]
+    if rivals:
+        s += ", against " + "; ".join(f"{lab} {v:.3f}" for lab, v in rivals)
+        beaten = [f"{lab} {v:.3f} ≥ {ica:.3f}" for lab, v in rivals if v >= ica]
+        s += " — ICA wins" if not beaten else " — ICA does not win (" + "; ".join(beaten) + ")"
+    return s + "."
+
+
+def _factor_entry(categorical: Mapping[str, Any] | None, factor: Mapping[str, Any]):
+    return next((e for e in (categorical or {}).values()
+                 if _factor_key(e) == _factor_key(factor)), None)
+
+
 def factor_headline(rows: Mapping[str, Mapping[str, Any]], baselines: Sequence[str],
                     factors: Sequence[Mapping[str, Any]], compare: Mapping[str, Any] | None = None,
-                    main: str = "ica") -> str:
+                    main: str = "ica", categorical: Mapping[str, Any] | None = None) -> str:
     """Sentences for the categorical factors (:func:`report_factors`): scored as a block of
-    components against the other decompositions when ``compare.json`` has block scores, else
-    column by column (best single code per one-hot column) against the baselines, saying so;
-    and where ICA does not win. Empty without factors."""
+    components by the probe stage (``categorical``: ``probe.json``'s entry, ICA block against m
+    PCA and m raw codes) or, failing that, against the other decompositions of ``compare.json``;
+    else column by column (best single code per one-hot column) against the baselines, saying
+    so; and where ICA does not win. Empty without factors."""
     sentences = []
     for f in factors:
         cols = [c for c in f["columns"] if _num((rows.get(c) or {}).get("ica")) is not None]
         origin = "detected from the labels" if f.get("source") == "detected" else "declared"
         head = f"{_e(f['name'])} ({', '.join(map(_e, f['columns']))}; {origin})"
+        from_probe = _probe_block_sentence(head, _factor_entry(categorical, f))
+        if from_probe is not None:
+            sentences.append(from_probe)
+            continue
         blocks = _block_scores(compare, f, main)
         if blocks is not None:
             a = blocks.pop(main)
@@ -226,17 +261,38 @@ def factor_headline(rows: Mapping[str, Mapping[str, Any]], baselines: Sequence[s
             "factor:</b> " + " ".join(sentences))
 
 
+def convergence_headline(summary: Mapping[str, Any] | None) -> str:
+    """A sentence when a fit of the run did not converge (``summary["convergence"]``, see
+    :func:`clipica.pipeline.summary.convergence`; an older summary's ``ica_converged``), else ''."""
+    summary = summary or {}
+    conv = summary.get("convergence")
+    if isinstance(conv, Mapping) and conv.get("problems"):
+        problems = [str(p) for p in conv["problems"]]
+    elif summary.get("ica_converged") is False:
+        problems = [f"the ICA stopped at its iteration limit ({summary.get('ica_n_iter')} iterations)"]
+    else:
+        return ""
+    return ("<b>Not converged:</b> " + "; ".join(map(_e, problems)) + ". The numbers below come "
+            "from where the solver stopped and may change with the seed; refit with a larger "
+            "<code>--max-iter</code> or a smaller K and compare.")
+
+
 def headline(rows: Mapping[str, Mapping[str, Any]], baselines: Sequence[str],
              compare: Mapping[str, Any] | None = None,
-             factors: Sequence[Mapping[str, Any]] = ()) -> str:
+             factors: Sequence[Mapping[str, Any]] = (),
+             categorical: Mapping[str, Any] | None = None,
+             summary: Mapping[str, Any] | None = None) -> str:
     """The report's opening paragraph (HTML), one paragraph per attribute group: the binary
-    attributes, then the categorical factors (``factors`` and those of ``compare``); ''
-    when empty."""
+    attributes, then the categorical factors (``factors`` and those of ``compare``; scored as
+    blocks from ``categorical``, ``probe.json``'s entry), and first of all a fit that did not
+    converge (``summary``); '' when empty."""
     facs = report_factors(factors, compare)
     grouped = [c for f in facs for c in f["columns"]]
     paras = [binary_headline(rows, baselines, exclude=grouped),
-             factor_headline(rows, baselines, facs, compare)]
-    return "".join(f'<p class="headline">{p}</p>' for p in paras if p)
+             factor_headline(rows, baselines, facs, compare, categorical=categorical)]
+    conv = convergence_headline(summary)
+    return (f'<p class="headline warn">{conv}</p>' if conv else "") + "".join(
+        f'<p class="headline">{p}</p>' for p in paras if p)
 
 
 def split_warning(split: Mapping[str, Any] | None) -> str:

@@ -144,6 +144,29 @@ def test_choose_k_does_not_let_unstable_components_hide_behind_the_mean():
     assert k == 8 and "mean" in rule
 
 
+def test_choose_k_never_takes_a_k_whose_fits_did_not_converge():
+    import pandas as pd
+
+    # K=16 is the most stable and the largest qualifying K, but one of its fits stopped at the
+    # iteration limit: the rule takes the largest K whose fits all converged
+    sweep = pd.DataFrame({"k": [4, 8, 16], "stability_mean": [0.95, 0.93, 0.99],
+                          "converged_fraction": [1.0, 1.0, 0.8]})
+    sweep.attrs["per_component"] = {4: [0.95] * 4, 8: [0.93] * 8, 16: [0.99] * 16}
+    k, rule = choose_k(sweep, min_stability=0.8)
+    assert k == 8 and "all converged (not [16])" in rule
+    # the fallback (no K qualifies) also stays among the converged K
+    k, rule = choose_k(sweep, min_stability=0.999)
+    assert k == 4 and "no K met the rule" in rule and "not [16]" in rule
+    # when no K's fits all converged: among those with the most converged fits, said aloud
+    sweep["converged_fraction"] = [0.6, 0.8, 0.8]
+    k, rule = choose_k(sweep, min_stability=0.8)
+    assert k == 16 and "NO K's fits all converged" in rule and "80%" in rule
+    # all converged: the rule is as before, no words added
+    sweep["converged_fraction"] = 1.0
+    assert choose_k(sweep, min_stability=0.8) == choose_k(sweep.drop(columns="converged_fraction"),
+                                                          min_stability=0.8)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_pca_stability_separates_distinct_eigenvalues_from_a_tied_pair(seed):
     """PCA over bootstrap resamples: directions with well-separated variances come back

@@ -77,10 +77,52 @@ def test_summary_agrees_with_the_artifacts(demo_run):
 
     from clipica.decompositions.stability import choose_k
 
-    table = pd.DataFrame({"k": sweep["k"], "stability_mean": sweep["stability_mean"]})
+    table = pd.DataFrame({"k": sweep["k"], "stability_mean": sweep["stability_mean"],
+                          "converged_fraction": sweep["converged_fraction"]})
     table.attrs["per_component"] = {int(k): v for k, v in sweep["per_component"].items()}
     assert (s["k"], s["k_rule"]) == choose_k(table, min_stability=sweep["threshold"])
     assert s["stability_mean"] == sweep["stability_mean"][sweep["k"].index(s["k"])]
+    # the K rule never takes a K whose fits did not all converge (unless none did, said aloud)
+    frac = dict(zip(sweep["k"], sweep["converged_fraction"], strict=True))
+    assert frac[s["k"]] == max(frac.values())
+    assert (frac[s["k"]] == 1.0) == ("NO K's fits all converged" not in s["k_rule"])
+    assert s["convergence"]["stability_sweep"]["chosen_k_converged_fraction"] == frac[s["k"]]
+
+
+def test_hair_is_scored_as_a_block_against_pca_and_raw(demo_run):
+    """summary.json's groups.hair.block_auc repeats probe.json's categorical scores: the best ICA
+    block of at most 3 components (never the Gaussian block) against the best 3 PCA components
+    and the best 3 raw dimensions, on the probes' held-out rows."""
+    out, s = demo_run
+    probe = json.loads((out / "probe" / "probe.json").read_text())
+    hair = probe["categorical"]["hair"]
+    assert hair["m"] == 3 and hair["columns"] == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]
+    g = s["groups"]["hair"]
+    assert set(g["block_auc"]) == {"ica", "pca", "raw"} and g["block_m"] == 3
+    for name, auc in g["block_auc"].items():
+        score = hair["scores"][name]
+        assert auc == pytest.approx(np.mean(list(score["ovr_auc"].values())))
+        assert 0.5 <= auc <= 1.0 and len(score["columns"]) <= 3
+        assert score["n_test"] <= probe["split"]["n_test"]
+    from clipica.decompositions.ica import ICA
+
+    gaussian = set(ICA.load(out / "ica").gaussian_block_)
+    assert not gaussian & set(g["block_columns"]["ica"])
+
+
+def test_convergence_is_recorded_and_a_non_converged_fit_is_in_the_headline(demo_run):
+    """Every fit's convergence is in summary.json; one that did not converge is said in the
+    report's headline with why (the test-size model's ICA often does not: near-Gaussian
+    directions under the contrast)."""
+    out, s = demo_run
+    c = s["convergence"]
+    assert c["ica"]["converged"] == s["ica_converged"] and c["ica"]["n_iter"] == s["ica_n_iter"]
+    assert set(c["probes"]) == {"ica", "pca", "raw", "random_rotation"}
+    assert c["all_converged"] == (not c["problems"])
+    html = (out / "report.html").read_text()
+    assert ("Not converged:" in html) == (not c["all_converged"])
+    if not c["ica"]["converged"]:
+        assert c["ica"]["why_not"] and c["ica"]["why_not"][0] in c["problems"][0]
 
 
 def test_the_folder_continues_with_the_other_commands(demo_run, tmp_path):

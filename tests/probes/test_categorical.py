@@ -97,3 +97,31 @@ def test_block_probe_finds_each_attribute_in_its_block():
     assert best["bin"] == (1, pytest.approx(res.auc[1, 2])) and res.auc[1, 2] > 0.95
     assert np.all(res.auc[2] < 0.6)  # the noise code carries nothing
     assert json.loads(json.dumps(res.to_dict()))["best_block"]["v0"]["block"] == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_score_factor_codes_never_takes_the_gaussian_block(seed):
+    """The factor lives in codes 3 and 4, which the decomposition calls its unidentifiable
+    Gaussian block: that block is never the factor's block, however well it scores; as an
+    ordinary block it wins. Without blocks the best m codes are searched (indices kept)."""
+    import pandas as pd
+
+    from clipica.data.label_groups import CategoricalFactor
+    from clipica.probes.categorical import score_factor_codes
+
+    rng = np.random.default_rng(seed)
+    n = 900
+    y = rng.integers(0, 3, n)
+    codes = rng.normal(size=(n, 6))
+    codes[:, 3] += 3.0 * (y == 1)
+    codes[:, 4] += 3.0 * (y == 2)
+    df = pd.DataFrame({c: (y == i).astype(float) for i, c in enumerate(["a", "b", "c"])})
+    f = CategoricalFactor("f", ("a", "b", "c"), "detected")
+    tr, te = _split(n, seed)
+    blocks = [[0], [1], [2], [5], [3, 4]]
+    as_block = score_factor_codes(codes, f, df, tr, te, codes_name="ica", blocks=blocks)
+    assert as_block.columns == [3, 4] and as_block.m == 2 and as_block.mean_ovr_auc > 0.95
+    never = score_factor_codes(codes, f, df, tr, te, codes_name="ica", blocks=blocks, gaussian=[3, 4])
+    assert never.from_block and not {3, 4} & set(never.columns) and never.mean_ovr_auc < 0.7
+    greedy = score_factor_codes(codes, f, df, tr, te, codes_name="pca")
+    assert not greedy.from_block and sorted(greedy.columns) == [3, 4]

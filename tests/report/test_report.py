@@ -179,7 +179,7 @@ def test_report_cli_errors_are_one_line(tmp_path, capsys):
 def test_non_converged_ica_is_flagged(tmp_path):
     text = build_report(tmp_path, probe=_planted_probe(),
                         summary={"ica_converged": False, "ica_n_iter": 200}).read_text()
-    assert "The ICA did not converge" in text and "200 iterations" in text
+    assert "Not converged:" in text and "200 iterations" in text
     text = build_report(tmp_path, probe=_planted_probe(),
                         summary={"ica_converged": True, "ica_n_iter": 12}).read_text()
     assert "did not converge" not in text
