@@ -91,9 +91,18 @@ def claims(summary: dict) -> list[str]:
     categorical factor (mean one-vs-rest AUC of the ICA block), each against PCA and raw; and
     any fit that did not converge."""
     def against(ica, rivals):
-        shown = ", ".join(f"{n} {v:.3f}" for n, v in rivals if v is not None)
-        ahead = all(v is None or ica > v for _, v in rivals)
-        return f"{ica:.3f} against {shown}: ICA {'ahead of' if ahead else 'NOT ahead of'} both"
+        rivals = [(n, v) for n, v in rivals if v is not None]
+        shown = ", ".join(f"{n} {v:.3f}" for n, v in rivals)
+        # compared as printed: a tie at the ceiling (1.000 = 1.000) is a tie, not a win
+        tied = [n for n, v in rivals if f"{v:.3f}" == f"{ica:.3f}"]
+        behind = [n for n, v in rivals if f"{v:.3f}" > f"{ica:.3f}"]
+        if behind:
+            verdict = "ICA behind " + " and ".join(behind)
+        elif tied:
+            verdict = "ICA ties " + " and ".join(tied) + (" and is ahead of the other" if len(tied) < len(rivals) else "")
+        else:
+            verdict = "ICA ahead of both"
+        return f"{ica:.3f} against {shown}: {verdict}"
 
     out = []
     for name, g in (summary.get("groups") or {}).items():
@@ -102,13 +111,15 @@ def claims(summary: dict) -> list[str]:
             if b.get("ica") is None:
                 continue
             m = g.get("block_m")
-            out.append(f"{name} (categorical, {len(g.get('attributes') or [])} values): best ICA block "
-                       + against(b["ica"], [(f"best {m} PCA", b.get("pca")), (f"best {m} raw", b.get("raw"))]))
+            out.append(f"{name} (categorical, {len(g.get('attributes') or [])} values, mean one-vs-rest "
+                       f"AUC): best ICA block (found without labels) "
+                       + against(b["ica"], [(f"best {m} PCA", b.get("pca")), (f"best {m} raw", b.get("raw"))])
+                       + " (their codes chosen with the labels)")
         else:
             mb = g.get("mean_best_auc") or {}
             if mb.get("ica") is None:
                 continue
-            out.append(f"{name} ({len(g.get('attributes') or [])}): best single ICA component "
+            out.append(f"{name} ({len(g.get('attributes') or [])}, mean AUC): best single ICA component "
                        + against(mb["ica"], [("PCA", mb.get("pca")), ("raw", mb.get("raw"))]))
     conv = summary.get("convergence") or {}
     if conv.get("problems"):

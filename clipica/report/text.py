@@ -204,8 +204,13 @@ def _probe_block_sentence(head: str, entry: Mapping[str, Any] | None) -> str | N
               if (v := _num(auc.get(name))) is not None]
     if rivals:
         s += ", against " + "; ".join(f"{lab} {v:.3f}" for lab, v in rivals)
-        beaten = [f"{lab} {v:.3f} ≥ {ica:.3f}" for lab, v in rivals if v >= ica]
-        s += " — ICA wins" if not beaten else " — ICA does not win (" + "; ".join(beaten) + ")"
+        # compared as shown: equal to three decimals (1.000 and 1.000 at the ceiling) is a tie
+        tied = [f"{lab} {v:.3f}" for lab, v in rivals if f"{v:.3f}" == f"{ica:.3f}"]
+        beaten = [f"{lab} {v:.3f} > {ica:.3f}" for lab, v in rivals if f"{v:.3f}" > f"{ica:.3f}"]
+        s += (" — ICA does not win (" + "; ".join(beaten) + ")" if beaten
+              else " — ICA ties " + "; ".join(tied) if tied else " — ICA wins")
+    s += (". The ICA block is found without the labels (dependence between components); the "
+          "baselines' codes are chosen with them (greedy, on the training rows)")
     return s + "."
 
 

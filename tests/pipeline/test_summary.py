@@ -82,8 +82,12 @@ def test_report_headline_gives_the_block_scores_and_non_convergence_first(tmp_pa
     assert "stopped at 200 iterations (limit 200)" in text
     probe["categorical"]["hair"]["block_auc"]["raw"] = 0.999
     text = _text(build_report(tmp_path, probe=probe, factors=factors).read_text())
-    assert "ICA does not win (the best 3 raw dimensions 0.999 ≥ 0.995)" in text
+    assert "ICA does not win (the best 3 raw dimensions 0.999 > 0.995)" in text
     assert "Not converged" not in text
+    # equal as shown (both at the ceiling) is a tie, not a win
+    probe["categorical"]["hair"]["block_auc"].update(ica=1.0, pca=0.99996, raw=0.93)
+    text = _text(build_report(tmp_path, probe=probe, factors=factors).read_text())
+    assert "raw dimensions 0.930 — ICA ties the best 3 PCA components 1.000." in text
 
 
 def test_demo_states_each_group_against_its_baselines():
@@ -94,8 +98,12 @@ def test_demo_states_each_group_against_its_baselines():
                  "block_auc": {"ica": 0.995, "pca": 0.996, "raw": 0.95}}},
         "convergence": {"problems": ["the ICA stopped at 200 iterations"]}}
     lines = claims(s)
-    assert lines[0] == ("binary attributes (2): best single ICA component 0.970 against PCA 0.900, "
-                        "raw 0.930: ICA ahead of both")
-    assert lines[1] == ("hair (categorical, 4 values): best ICA block 0.995 against best 3 PCA 0.996, "
-                        "best 3 raw 0.950: ICA NOT ahead of both")
+    assert lines[0] == ("binary attributes (2, mean AUC): best single ICA component 0.970 against "
+                        "PCA 0.900, raw 0.930: ICA ahead of both")
+    assert lines[1] == ("hair (categorical, 4 values, mean one-vs-rest AUC): best ICA block (found "
+                        "without labels) 0.995 against best 3 PCA 0.996, best 3 raw 0.950: ICA behind "
+                        "best 3 PCA (their codes chosen with the labels)")
     assert lines[2] == "NOT CONVERGED: the ICA stopped at 200 iterations"
+    s["groups"]["hair"]["block_auc"] = {"ica": 1.0, "pca": 0.99999, "raw": 0.92}
+    assert "1.000 against best 3 PCA 1.000, best 3 raw 0.920: ICA ties best 3 PCA and is ahead of the other" \
+        in claims(s)[1]
