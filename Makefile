@@ -1,4 +1,5 @@
-# Two commands a newcomer needs: `make demo` and `make test`.
+# Two commands a newcomer needs: `make demo` and `make test` (the fast tier, minutes).
+# `make test-all` runs every test (slow, Ray, notebooks, real architectures, kill tests): CI's.
 # Each creates .venv if missing. torch is installed explicitly first, pinned to the
 # release this project's machines carry on disk; pyproject.toml keeps a loose range.
 VENV   := .venv
@@ -9,7 +10,10 @@ TORCH  := torch==2.14.1 torchvision==0.29.1
 TORCH_INDEX ?=
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint clean
+# the fast tier: every test but the heavy groups (markers registered in pyproject.toml;
+# `pytest -m ray` runs one group alone)
+FAST   := not (slow or ray or notebooks or real_arch or subprocess)
+.PHONY: demo test test-all docs-tables lint clean
 
 $(PYTHON):
 	$(BOOT) -m venv $(VENV)
@@ -31,7 +35,15 @@ demo: $(VENV)/.base
 	$(VENV)/bin/clipica demo --out $(DEMO_OUT)
 
 test: $(VENV)/.dev
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -m "$(FAST)"
+
+test-all: $(VENV)/.dev
+	$(PYTHON) -m pytest -q -m "" --durations=20
+
+# the result tables of README.md and docs/ from the JSON the commands wrote (each table's
+# marker names its file, e.g. runs/demo/summary.json); a missing file leaves its table as it is
+docs-tables: $(VENV)/.base
+	$(PYTHON) tools/docs_tables.py
 
 lint: $(VENV)/.dev
 	$(PYTHON) -m ruff check clipica tests

@@ -58,6 +58,7 @@ def test_all_notebooks_are_present_and_have_no_outputs():
         assert "CLIPICA_NB_SIZE" in sources, f"{path.name} is not parameterised by CLIPICA_NB_SIZE"
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes_at_test_size(path, tmp_path, monkeypatch, tiny_faces_cache):
     # the kernel inherits os.environ: test size, the cached tiny model, no network

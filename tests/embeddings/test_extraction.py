@@ -141,6 +141,7 @@ def _cli(*args, env=None, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+@pytest.mark.subprocess
 def test_resume_after_kill_9_equals_uninterrupted(model_file, data, tmp_path):
     """kill -9 lands between a batch's data write and its progress commit; the rerun ends identical."""
     spec = f"folder:{data / 'folder'}"

@@ -72,6 +72,7 @@ _PEAK = textwrap.dedent("""
 """)
 
 
+@pytest.mark.subprocess
 def test_bad_fixtures_extract_with_exit_0_and_flat_memory(model_file, tmp_path):
     """The 60000x1 PNG is refused before the resize: peak RSS within 10% of the good images alone.
 
@@ -123,6 +124,7 @@ def test_resize_bound_refuses_only_extreme_aspect_ratios():
         check_resize_bound(Image.new("L", (60000, 1)), 224, name="wide")
 
 
+@pytest.mark.subprocess
 def test_two_concurrent_extracts_one_exit_2_line_and_one_correct_store(model_file, tmp_path, capsys):
     """A second `clipica extract` on the same --out while the first runs: one line naming the holder, exit 2."""
     import time

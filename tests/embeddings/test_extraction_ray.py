@@ -27,6 +27,9 @@ from tests.helpers.fake_datasets import write_celeba, write_folder
 
 pytest.importorskip("ray.data")
 
+# a local Ray cluster per session (~25 s to start): the `ray` tier (make test-all, pytest -m ray)
+pytestmark = pytest.mark.ray
+
 #: a file that is not an image at all, beside the fake datasets' truncated JPEG, RGBA and grey PNGs
 GARBAGE = b"this is not an image, whatever its name says\n" * 4
 

@@ -106,6 +106,7 @@ def stores(case):
     return _extract(case, ARCH, "open_clip"), _extract(case, case["hf"], "transformers")
 
 
+@pytest.mark.real_arch
 def test_open_clip_and_transformers_stores_of_one_model_agree(stores):
     oc, hf = stores
     assert oc.n_rows == hf.n_rows == 11 and oc.manifest["counts"]["errors"] == 0
@@ -123,6 +124,7 @@ def test_open_clip_and_transformers_stores_of_one_model_agree(stores):
     assert flags == [c == LONG for c in oc.rows["caption"]]
 
 
+@pytest.mark.real_arch
 def test_both_manifests_record_the_original_preprocessing(stores):
     for store in stores:
         assert store.manifest["key"]["preprocess"] == "original"
@@ -132,6 +134,7 @@ def test_both_manifests_record_the_original_preprocessing(stores):
     assert "OpenAI cleaning" in stores[1].manifest["model"]["encoder"]["preprocess"]["text"]
 
 
+@pytest.mark.real_arch
 def test_native_keeps_the_transformers_processor_and_differs_where_expected(case, stores):
     hf = stores[1]
     native = _extract(case, case["hf"], "native", preprocess="native")
@@ -156,11 +159,13 @@ def test_native_keeps_the_transformers_processor_and_differs_where_expected(case
             assert gap < 1e-5, (kind, gap)
 
 
+@pytest.mark.real_arch
 def test_resume_never_mixes_two_preprocessings(case, stores):
     with pytest.raises(StoreMismatchError, match="preprocess"):
         _extract(case, case["hf"], "transformers", preprocess="native")
 
 
+@pytest.mark.real_arch
 def test_unknown_preprocess_is_refused(case, tmp_path):
     with pytest.raises(InputError, match="--preprocess must be one of original, native"):
         clipica.extract(model=ARCH, pretrained="none", data=case["data"], out=tmp_path / "s",
@@ -279,6 +284,7 @@ def encoders(case):
 @pytest.mark.parametrize("layer,image_width,text_width", [("pre-projection", 768, 512), ("block:0", 768, 512),
                                                           ("block:5", 768, 512), ("block:11", 768, 512),
                                                           ("final", 512, 512)])
+@pytest.mark.real_arch
 def test_both_backends_agree_at_every_layer(case, encoders, layer, image_width, text_width):
     from PIL import Image
 
@@ -294,6 +300,7 @@ def test_both_backends_agree_at_every_layer(case, encoders, layer, image_width, 
     assert oc.describe()["layer"] == hf.describe()["layer"] == layer
 
 
+@pytest.mark.real_arch
 def test_a_block_beyond_the_towers_is_one_line_for_both_backends(encoders):
     for enc in encoders:
         with pytest.raises(InputError, match=r"image tower has 12 blocks \(block:0 \.\. block:11\); it has no block:12"):

@@ -122,6 +122,7 @@ def _finish(out, reference, reused):
     _assert_same(_stable(summary), _stable(reference))
 
 
+@pytest.mark.subprocess
 def test_kill_9_during_extraction_and_probe_then_rerun_gives_the_same_summary(clean_run, tmp_path):
     _, reference = clean_run
     out = tmp_path / "R"

@@ -31,6 +31,7 @@ def _run(celeba, out, *extra, model=("--model", "ViT-B-32", "--pretrained", "non
                  "--batch-size", "8", "--traversals", "1", "--decoder-epochs", "1", "--quiet", *extra])
 
 
+@pytest.mark.real_arch
 def test_run_vit_b_32_on_celeba_writes_report_and_summary(celeba, tmp_path):
     out = tmp_path / "R"
     assert _run(celeba, out) == 0
