@@ -66,8 +66,9 @@ def convergence(ica, stability: dict | None, k: int, probe: dict) -> dict:
     problems = []
     if not fit["converged"]:
         fit["why_not"] = why_not_converged(ica)
-        problems.append(f"the ICA stopped at {fit['n_iter']} iterations (limit {fit['max_iter']}) with "
-                        f"stationarity {_fmt(fit['stationarity'])} > tol {_fmt(fit['tol'])}, judged on "
+        problems.append(f"the ICA stopped after {fit['n_iter']} fixed-point iterations in all "
+                        f"(max_iter={fit['max_iter']}) with stationarity {_fmt(fit['stationarity'])} > "
+                        f"tol {_fmt(fit['tol'])}, judged on "
                         f"{fit['judged_on']}" + "".join(f" ({w})" for w in fit["why_not"]))
     sweep = None
     if stability is not None and "converged_fraction" in stability:

@@ -21,6 +21,13 @@ from clipica.cli import main
 ROWS = 240
 ARGS = ["run", "--model", "tiny-faces", "--data", f"synthetic-faces:{ROWS}", "--k-grid", "2", "3",
         "--restarts", "2", "--batch-size", "40", "--traversals", "1", "--no-decoder"]
+# The test-size tiny-faces on 240 rows: FastICA does not settle at K = 2 or 3 (its stationarity
+# oscillates between ~0.003 and ~0.06 over the last 50 iterations and ends ~0.03-0.05 against
+# tol 1e-4; on a 3000-row store still ~0.01 after 1000 iterations). The run records that in
+# summary.json "convergence" (with why) and first in the report's headline, which the tests
+# check; the solver's warning is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:clipica FastICA did not converge")
+
 #: summary fields that legitimately differ between two runs of the same command
 VOLATILE = ("timings", "reused", "commands")
 
@@ -80,6 +87,14 @@ def test_run_writes_the_run_folder(clean_run):
     assert len(list((out / "traversals").glob("component_*.json"))) == 1
     assert set(s["timings"]) == {"model", "extract", "stability", "ica", "probe", "naming",
                                  "selectivity", "traversals", "report", "total"}
+    # converged, or said why not: in the summary and first in the report's headline
+    c = s["convergence"]
+    assert c["ica"]["converged"] == s["ica_converged"]
+    assert c["all_converged"] == (not c["problems"])
+    if not c["ica"]["converged"]:
+        assert c["ica"]["why_not"] and "stationarity" in c["problems"][0]
+    html = (out / "report.html").read_text()
+    assert ("Not converged:" in html) == (not c["all_converged"])
 
 
 def _kill_during_extraction(out):

@@ -41,7 +41,7 @@ def test_convergence_says_which_fit_did_not_converge():
     bad = convergence(_ica(converged=False, n_ident=6), {"k": [6], "converged_fraction": [0.5]}, 6,
                       _probe(converged=False))
     assert not bad["all_converged"] and len(bad["problems"]) == 3
-    assert "200 iterations" in bad["problems"][0] and "all 6 components" in bad["problems"][0]
+    assert "after 200 fixed-point" in bad["problems"][0] and "all 6 components" in bad["problems"][0]
     assert "50%" in bad["problems"][1] and "raw" in bad["problems"][2]
     assert bad["probes"] == {"ica": True, "pca": True, "raw": False}
     # K given (no sweep): nothing said about one
@@ -79,7 +79,7 @@ def test_report_headline_gives_the_block_scores_and_non_convergence_first(tmp_pa
     assert "column by column" not in text.split("Categorical factors")[1].split(".")[0]
     head = html.index('class="headline warn"')
     assert head < html.index("Binary attributes (1)") and "Not converged:" in text
-    assert "stopped at 200 iterations (limit 200)" in text
+    assert "stopped after 200 fixed-point iterations in all (max_iter=200)" in text
     probe["categorical"]["hair"]["block_auc"]["raw"] = 0.999
     text = _text(build_report(tmp_path, probe=probe, factors=factors).read_text())
     assert "ICA does not win (the best 3 raw dimensions 0.999 > 0.995)" in text
