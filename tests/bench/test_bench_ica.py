@@ -48,7 +48,10 @@ def test_cli_json(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_default_size_meets_the_speed_targets():
-    """N=200k, D=512, K=64 (minutes: scikit-learn's svd whitening alone takes 40 s to 5 min)."""
-    out = run_benchmark(progress=lambda msg: None)
+    """N=200k, D=512, K=64 (minutes: scikit-learn's svd whitening alone takes 40 s to 5 min).
+
+    Picard is left out: no target reads it, and it took 175 of the ~610 s of the run the README
+    once quoted (load 6-13)."""
+    out = run_benchmark(solvers=("clipica", "sklearn-svd", "sklearn-eigh"), progress=lambda msg: None)
     assert out["meets_targets"] == {"speedup_vs_sklearn_svd_ok": True, "speedup_vs_sklearn_eigh_ok": True,
                                     "amari_ok": True}
