@@ -1,9 +1,9 @@
 """Shared pytest fixtures.
 
-``tiny_faces_cache`` (session scope) trains the built-in ``tiny-faces`` CLIP once
-at test size and points ``CLIPICA_CACHE`` at it for the whole session, so that
-``clipica.load_encoder("tiny-faces")``, extraction, the demo and notebook tests
-reuse one small trained model instead of training the default one. Request it
+``tiny_faces_cache`` (session scope) points ``CLIPICA_CACHE`` at a folder holding a
+copy of the shipped ``tiny-faces`` checkpoint for the whole session, so that
+``clipica.load_encoder("tiny-faces")``, extraction, the demo and notebook tests use
+the shipped weights and never train (and never touch the user's cache). Request it
 by name::
 
     def test_something(tiny_faces_cache):
@@ -16,6 +16,7 @@ only when a test asks for it.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,40 +27,43 @@ _USER_CACHE = os.environ.get("CLIPICA_CACHE")
 
 @pytest.fixture(scope="session")
 def tiny_faces_cache(tmp_path_factory):
-    """A session cache dir (``$CLIPICA_CACHE``) holding a test-size trained ``tiny-faces``.
+    """A session cache dir (``$CLIPICA_CACHE``) whose ``tiny-faces`` folder holds the
+    shipped default checkpoint: nothing is trained.
 
-    Trains :data:`clipica.models.tiny.TEST_STEPS` steps once (well under a minute
-    on 2 idle cores) into ``<cache>/tiny-faces/`` (safetensors, config,
-    ``training.json``, ``eval.json``) and sets ``CLIPICA_CACHE`` for the rest of
-    the session; the previous value is restored afterwards. Yields the cache
-    folder (a ``pathlib.Path``).
+    ``clipica.load_encoder("tiny-faces")`` loads the shipped default either way; the copy
+    in ``<cache>/tiny-faces/`` (fp16 safetensors, config, ``recipe.json``,
+    ``training.json``, ``eval.json``) serves the tests that read the cache folder
+    (``--pretrained cache``, :func:`clipica.models.tiny.default_dir`). Only when the package
+    ships no checkpoint does it train :data:`clipica.models.tiny.TEST_STEPS` steps instead
+    (kept between sessions under ``$CLIPICA_TEST_CACHE`` when set). ``CLIPICA_CACHE`` is
+    restored afterwards. Yields the cache folder (a ``pathlib.Path``).
     """
     from clipica.models import tiny
-    from clipica.models.tiny.train import train_tiny
 
+    shipped = tiny.DEFAULT_PRETRAINED in tiny.SHIPPED
     # CLIPICA_TEST_CACHE (developers' speed-up, unset in CI): a folder that keeps the
-    # test-size model between pytest sessions, so that several local runs train it once.
-    shared = os.environ.get("CLIPICA_TEST_CACHE")
-    # one sub-folder per architecture, so that branches with different configs share the
-    # folder without retraining each other's model
+    # test-size model between pytest sessions, one sub-folder per architecture
+    shared = None if shipped else os.environ.get("CLIPICA_TEST_CACHE")
     root = Path(shared) / tiny.config_hash() if shared else tmp_path_factory.mktemp("clipica-cache")
     done = root / tiny.MODEL_NAME / "eval.json"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CLIPICA_CACHE", str(root))
-        if shared and done.exists():
-            yield root
-            return
-        train_tiny(
-            steps=tiny.TEST_STEPS,
-            batch_size=tiny.TEST_BATCH_SIZE,
-            seed=0,
-            out=root / tiny.MODEL_NAME,
-            n_eval=512,
-            progress=False,
-            # one thread: as fast on an idle 2-core machine, and immune to the
-            # oversubscription stalls of a CI box shared with other jobs
-            num_threads=1,
-        )
+        if shipped:
+            shutil.copytree(tiny.shipped_dir(tiny.DEFAULT_PRETRAINED), root / tiny.MODEL_NAME)
+        elif not done.exists():
+            from clipica.models.tiny.train import train_tiny
+
+            train_tiny(
+                steps=tiny.TEST_STEPS,
+                batch_size=tiny.TEST_BATCH_SIZE,
+                seed=0,
+                out=root / tiny.MODEL_NAME,
+                n_eval=512,
+                progress=False,
+                # one thread: as fast on an idle 2-core machine, and immune to the
+                # oversubscription stalls of a CI box shared with other jobs
+                num_threads=1,
+            )
         yield root
 
 

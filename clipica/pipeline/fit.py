@@ -15,12 +15,6 @@ import numpy as np
 from clipica.errors import ArtifactError, InputError
 from clipica.pipeline import artifacts
 
-#: seconds per training step of tiny-faces on a 2-core CPU (0.34-0.36 CPU seconds per step with one
-#: torch thread, measured on this project's machine; see the data card): the announced
-#: duration of the model stage, rounded up for the evaluation that follows
-TINY_SECONDS_PER_STEP = 0.35
-
-
 # ------------------------------------------------------------------ model
 
 
@@ -47,7 +41,7 @@ def tiny_training_estimate(steps: int | None = None) -> str:
     from clipica.models import tiny
 
     n = tiny.DEFAULT_STEPS if steps is None else int(steps)
-    minutes = n * TINY_SECONDS_PER_STEP / 60
+    minutes = n * tiny.SECONDS_PER_STEP / 60
     return f"{n} steps, about {max(1, round(minutes))} min on one CPU core; done once, then cached"
 
 

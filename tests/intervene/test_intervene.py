@@ -426,7 +426,7 @@ def test_traversal_viewer_state_and_widget(tiny_store):
 
 @pytest.mark.slow
 def test_tiny_faces_attribute_components_are_selective(tmp_path, user_cache):
-    """End to end on synthetic faces with the trained tiny-faces (trains it first if not cached).
+    """End to end on synthetic faces with the shipped tiny-faces (never trained here).
 
     The component with the best single-component AUC for a bold attribute selects that
     attribute, and its selectivity beats random unit-variance directions of the same subspace.
@@ -435,9 +435,6 @@ def test_tiny_faces_attribute_components_are_selective(tmp_path, user_cache):
 
     import clipica
     from clipica.intervene import run_intervention
-    from clipica.models.tiny.train import ensure_trained
-
-    ensure_trained()  # loading never trains: the default model is an explicit stage
     store = clipica.extract(
         model="tiny-faces", data="synthetic-faces:2000", out=tmp_path / "s", progress=False
     )

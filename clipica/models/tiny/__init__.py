@@ -43,19 +43,23 @@ RECIPE_NAME = "recipe.json"
 CONFIG_NAME = "tiny-faces.json"
 
 #: the shipped checkpoints, ``--pretrained TAG`` -> folder under ``weights/`` (package data)
-SHIPPED: dict[str, str] = {}
+SHIPPED: dict[str, str] = {
+    "seed0": "seed0",
+}
 #: the shipped checkpoint ``--model tiny-faces`` loads when no ``--pretrained`` is given
 DEFAULT_PRETRAINED = "seed0"
 #: ``--pretrained cache``: the weights ``clipica train-tiny`` trained into the cache
 CACHE_TAG = "cache"
 
-#: the default training budget, in steps of :data:`DEFAULT_BATCH_SIZE` pairs (data card)
-DEFAULT_STEPS = 1400
-#: pairs per training step (data card)
-DEFAULT_BATCH_SIZE = 64
-#: measured CPU seconds per default training step with one torch thread, rendering included,
-#: on this project's 2-core machine: the announced expected duration of a training
-SECONDS_PER_STEP = 0.35
+#: the shipped recipe's training budget: optimiser steps of :data:`DEFAULT_BATCH_SIZE` pairs
+#: (128,000 faces; data card, "Choosing the recipe")
+DEFAULT_STEPS = 1000
+#: pairs per training step of the shipped recipe
+DEFAULT_BATCH_SIZE = 128
+#: CPU seconds per training step of the shipped recipe with one torch thread, rendering
+#: included (seed 0: 459 s of CPU for 1000 steps on this project's shared 2-core machine):
+#: the announced expected duration of a training
+SECONDS_PER_STEP = 0.46
 #: test-size training used by the tests that exercise training: well under a minute
 TEST_STEPS = 200
 TEST_BATCH_SIZE = 32
@@ -165,11 +169,22 @@ def weights_for(pretrained: str | None = None) -> str:
     """What ``--model tiny-faces --pretrained VALUE`` loads, as open_clip's ``pretrained``.
 
     A shipped tag, ``"cache"`` or a folder become the path of their safetensors file
-    (checked with :func:`ensure_weights`); anything else (a file, ``"none"``) is returned
-    as given. Never trains.
+    (checked with :func:`ensure_weights`); a file and ``"none"`` (random weights) are
+    returned as given; anything else is a :class:`~clipica.errors.ModelNotFoundError`
+    listing the choices. Never trains.
     """
     d = weights_dir(pretrained)
-    return str(ensure_weights(d)) if d is not None else str(pretrained)
+    if d is not None:
+        return str(ensure_weights(d))
+    if str(pretrained).lower() in ("none", "random") or Path(os.path.expanduser(pretrained)).is_file():
+        return str(pretrained)
+    from clipica.errors import ModelNotFoundError
+
+    raise ModelNotFoundError(
+        f"tiny-faces: pretrained={pretrained!r} is none of: a shipped checkpoint "
+        f"({', '.join(SHIPPED) or 'none shipped'}), 'cache', a `clipica train-tiny --out` folder, "
+        "a safetensors file, or 'none' (random weights)"
+    )
 
 
 def read_eval(pretrained: str | None = None) -> dict | None:

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import queue
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -177,7 +178,7 @@ def _code_digest() -> str:
     comments do not change it, any change of what the code computes does."""
     parts = []
     for fn in _RECIPE_CODE:
-        tree = ast.parse(inspect.getsource(fn))
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
             if (
@@ -541,11 +542,16 @@ def export_fp16(src: str | Path, out: str | Path, *, rec: dict | None = None) ->
     src, out = Path(src), Path(out)
     meta = json.loads((src / tiny.TRAINING_NAME).read_text())
     rec = recipe() if rec is None else rec
-    if meta.get("recipe_hash", recipe_hash(rec)) != recipe_hash(rec):
+    # a folder trained before recipe hashes existed is checked on its recorded settings
+    same = (meta.get("recipe_hash", recipe_hash(rec)) == recipe_hash(rec)
+            and meta["config_hash"] == tiny.config_hash()
+            and [meta["steps"], meta["batch_size"], meta["variant"]]
+            == [rec["steps"], rec["batch_size"], rec["variant"]]
+            and all(meta["optimizer"][k] == rec["optimizer"][k] for k in ("lr", "weight_decay")))
+    if not same:
         from clipica.errors import InputError
 
-        raise InputError(f"export: {src} was trained with recipe {meta['recipe_hash']}, "
-                         f"not the current one ({recipe_hash(rec)})")
+        raise InputError(f"export: {src} was not trained with the recipe {recipe_hash(rec)}")
     model, _, _ = tiny.load_model(src)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(meta, recipe_hash=recipe_hash(rec), dtype="float16")
