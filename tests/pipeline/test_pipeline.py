@@ -147,6 +147,7 @@ def test_kill_9_during_extraction_and_probe_then_rerun_gives_the_same_summary(cl
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 def test_kill_9_in_every_stage_then_rerun_gives_the_same_summary(clean_run, tmp_path):
     """Extraction (mid-batch), then the sweep, the fit, the probe and the traversals each
     killed as they start; every rerun reuses exactly the stages finished before it."""
