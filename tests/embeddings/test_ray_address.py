@@ -102,6 +102,7 @@ def test_ray_s_own_lines_while_joining_go_to_a_log_not_the_terminal(capfd, monke
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_ray_extraction_with_quiet_prints_nothing(tmp_path, tiny_faces_cache):
     """Defect 13: `--engine ray --quiet` printed Ray's own lines (the driver's core worker, Ray
     Data's "Progress bars disabled"); quiet means nothing on stderr. Starts a local Ray."""
