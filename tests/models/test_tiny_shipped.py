@@ -14,6 +14,7 @@ from clipica.models import tiny
 
 #: the issue's targets for the shipped default (issue 24): held-out top-1 at the ceiling,
 #: mean zero-shot AUC; ``clipica demo`` naming 6 of 7 binary components is in the data card
+#: (a demo run is minutes: too slow for this file)
 TARGETS = {"retrieval_top1": 0.78, "zero_shot_auc_mean": 0.99}
 #: at most this many bytes per shipped checkpoint (16 MB)
 MAX_BYTES = 16_000_000
@@ -35,7 +36,6 @@ def _recipe(tag):
     return json.loads((tiny.shipped_dir(tag) / tiny.RECIPE_NAME).read_text())
 
 
-@pytest.mark.skipif("seed1" not in tiny.SHIPPED, reason="seed1 not shipped yet")
 def test_the_registry_ships_a_default_and_a_second_seed():
     assert tiny.DEFAULT_PRETRAINED in tiny.SHIPPED and len(tiny.SHIPPED) >= 2
     assert tiny.weights_dir(None) == tiny.shipped_dir(tiny.DEFAULT_PRETRAINED)
@@ -84,11 +84,17 @@ def test_a_changed_recipe_or_training_code_changes_the_hash(monkeypatch):
 
 @pytest.mark.parametrize("tag", TAGS)
 def test_shipped_eval_meets_the_targets(tag):
+    """The default meets the targets as stated; every checkpoint is at the retrieval ceiling
+    of its own held-out faces (each seed is scored on faces of seed + 10,000,000, whose tie
+    structure sets the ceiling: 0.793 for seed 0, 0.789 for seed 1) and at the AUC target."""
     ev = json.loads((tiny.shipped_dir(tag) / tiny.EVAL_NAME).read_text())
     assert ev["n_eval"] == 2048 and ev["dtype"].startswith("float16")
-    for key, target in TARGETS.items():
-        assert ev[key] >= target, (tag, key, ev[key])
-    assert ev["retrieval_top1"] >= ev["retrieval_top1_ceiling"] - 0.02  # at the ceiling
+    if tag == tiny.DEFAULT_PRETRAINED:
+        for key, target in TARGETS.items():
+            assert ev[key] >= target, (tag, key, ev[key])
+    assert ev["retrieval_top1"] >= ev["retrieval_top1_ceiling"] - 0.01  # at the ceiling
+    assert ev["retrieval_top1_same_attributes"] >= 0.99
+    assert ev["zero_shot_auc_mean"] >= TARGETS["zero_shot_auc_mean"]
     assert min(ev["zero_shot_auc"].values()) >= 0.95, ev["zero_shot_auc"]
     assert ev["content_accuracy_mean"] >= 0.99
 
@@ -110,7 +116,6 @@ def test_shipped_weights_are_fp16_small_and_load_as_fp32(tag):
     assert all(p.dtype == torch.float32 for p in enc.model.parameters())
 
 
-@pytest.mark.skipif("seed1" not in tiny.SHIPPED, reason="seed1 not shipped yet")
 def test_the_two_seeds_are_different_models():
     from clipica.data.synthetic_faces import SyntheticFaces
     from clipica.models import load_encoder

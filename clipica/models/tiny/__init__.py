@@ -45,6 +45,7 @@ CONFIG_NAME = "tiny-faces.json"
 #: the shipped checkpoints, ``--pretrained TAG`` -> folder under ``weights/`` (package data)
 SHIPPED: dict[str, str] = {
     "seed0": "seed0",
+    "seed1": "seed1",
 }
 #: the shipped checkpoint ``--model tiny-faces`` loads when no ``--pretrained`` is given
 DEFAULT_PRETRAINED = "seed0"
