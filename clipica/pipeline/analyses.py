@@ -244,6 +244,10 @@ def name_stage(store, ica, out_dir: str | os.PathLike, params: dict, *, store_fp
         raise InputError(
             f"the ICA was fitted on {ica.components_.shape[1]}-d data but the store holds "
             f"{store.embed_dim}-d embeddings")
+    layer = store.manifest.get("layer", "final")
+    if layer != "final":  # text and image meet only in the projected space: names elsewhere are noise
+        raise InputError(f"this store was extracted at --layer {layer}; names come from the text encoder "
+                         "in the joint image-text space, so extract at --layer final to name components")
     if log is not None and hasattr(log, "note"):  # loading a CLIP (imports included) takes a while
         log.note(f"loading the text encoder of {model_entry(store)['spec']}")
     encoder = store.load_encoder()

@@ -347,3 +347,18 @@ def test_identical_captions_give_no_scale_and_the_vocabulary_is_the_reference(se
     assert "no variance" in names.info["reference"]
     with pytest.raises(InputError, match="no variance"):
         name_from_embeddings(vocab, emb, ica, reference_texts=same, center="captions")
+
+
+def test_naming_a_store_of_another_layer_is_refused_in_one_line(tmp_path, capsys):
+    """Text and image meet only in the projected space: a pre-projection store cannot be named."""
+    import clipica
+    import tests.helpers.fake_models as fm
+    from clipica.cli import main
+
+    name = fm.register_tiny_open_clip(tmp_path)
+    store = clipica.extract(model=name, pretrained="none", data="synthetic-faces:32", out=tmp_path / "store",
+                            layer="pre-projection", progress=False, num_workers=0)
+    clipica.ICA(n_components=4, random_state=0, identify=False).fit(store.image).save(tmp_path / "ica")
+    assert main(["name", str(tmp_path / "store"), "--ica", str(tmp_path / "ica")]) == 2
+    err = capsys.readouterr().err
+    assert "extracted at --layer pre-projection" in err and err.count("\n") == 1
