@@ -1,10 +1,12 @@
-"""``clipica fewshot``: Liu et al.'s few-shot probes (linear, +ICA, +PCA+ICA, +PCA) under domain shift."""
+"""``clipica fewshot``: few-shot probes (linear, +ICA, +PCA+ICA, +PCA, top-m, zero-shot-initialised) under domain shift,
+L2 and L1, with the decompositions fitted on the few-shot rows or on the store, against the zero-shot line."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "few-shot linear probes with and without ICA, in-domain and on shifted test stores (Liu et al.)"
+HELP = ("few-shot probes with and without ICA (L2/L1; basis fitted on the few-shot rows or the store) against the "
+        "zero-shot text classifier, in-domain and on shifted test stores")
 OUTPUTS = ("fewshot.json", "table.md", "table.csv", "fewshot.png")
 
 
@@ -18,9 +20,20 @@ def _ints(text: str) -> list[int]:
     return out
 
 
+def _choices(allowed: tuple[str, ...]):
+    def parse(text: str) -> list[str]:
+        out = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in out if t not in allowed]
+        if not out or bad:
+            raise argparse.ArgumentTypeError(f"expected some of {','.join(allowed)} (comma-separated), got {text!r}")
+        return list(dict.fromkeys(out))
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from clipica.fewshot.protocol import VARIANTS
-    from clipica.fewshot.stores import DEFAULT_LABEL, parse_shift
+    from clipica.fewshot.solver import PENALTIES
+    from clipica.fewshot.stores import DEFAULT_LABEL, DEFAULT_VARIANTS, parse_shift
+    from clipica.fewshot.variants import FIT_ON, VARIANTS
 
     parser.add_argument("--train", required=True, metavar="STORE", help="embedding store the few-shot rows are drawn from")
     parser.add_argument(
@@ -41,8 +54,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shots", type=_ints, default=None, metavar="S,S,...", help="shots per class (default 1,2,4,8,16)")
     parser.add_argument("--val-shots", type=_ints, default=None, metavar="V,V,...",
                         help="validation shots per class, one per shot count (default 1,2,4,4,4)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), metavar="V,V,...",
-                        help=f"some of {','.join(VARIANTS)} (default all)")
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), metavar="V,V,...",
+                        help=f"some of {','.join(VARIANTS)} (default all; zeroshot-init needs the store's model)")
+    parser.add_argument("--penalty", type=_choices(PENALTIES), default=list(PENALTIES), metavar="l2|l1",
+                        help="the probe's penalty, l2 (Liu et al.; rotation invariant) or l1 (sparse); "
+                             "default both (l2,l1)")
+    parser.add_argument("--fit-on", type=_choices(FIT_ON), default=list(FIT_ON), metavar="fewshot|store",
+                        help="fit PCA/ICA on the few-shot train+val rows (Liu et al.) or, without labels, on the "
+                             "train store's non-test rows; default both (fewshot,store)")
+    parser.add_argument("--no-zeroshot", action="store_true",
+                        help="skip the zero-shot line and zeroshot-init (default: on when the store's model loads)")
+    parser.add_argument("--prompts", metavar="FILE", default=None,
+                        help="class prompts, one 'CLASS | prompt' per line (default: from the label's column names "
+                             "through the naming phrases)")
     parser.add_argument("--modality", choices=("image", "text"), default="image", help="embeddings to probe")
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute even when DIR/fewshot.json is valid for these stores and settings "
@@ -77,13 +101,15 @@ def run(args) -> int:
     result, reused = fewshot_stage(
         args.train, out, shifts=shifts, test=args.test, label=args.label, modality=args.modality,
         shots=shots, val_shots=val, seeds=range(n_seeds), variants=variants, reuse=not args.overwrite,
-        progress=not args.json,
+        progress=not args.json, settings=[(p, f) for p in args.penalty for f in args.fit_on],
+        zeroshot=not args.no_zeroshot, prompts=args.prompts,
     )
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     else:
         print(result.markdown())
-        print(result.claim())
+        if not result.results[0].zeroshot:
+            print(result.results[0].zeroshot_note or "No zero-shot line.")
         verb = "reused (same stores and settings; --overwrite recomputes)" if reused else "wrote"
         print(f"{verb} {', '.join(str(out / o) for o in OUTPUTS)}")
     return 0

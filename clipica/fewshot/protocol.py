@@ -1,6 +1,6 @@
-"""Few-shot linear probes with and without ICA: Liu et al.'s experiment (arXiv 2402.06223).
+"""Few-shot probes with and without ICA: Liu et al.'s experiment (arXiv 2402.06223), and what it lacked.
 
-Arrays in, a typed :class:`~clipica.fewshot.result.FewShotResult` out (``clipica.fewshot/1``);
+Arrays in, a typed :class:`~clipica.fewshot.result.FewShotResult` out (``clipica.fewshot/2``);
 reading stores is :mod:`clipica.fewshot.stores`, figures :mod:`clipica.viz.fewshot`.
 
 Protocol (CoOp's linear probe, lpclip/linear_probe.py, with Liu et al.'s variants):
@@ -8,53 +8,67 @@ Protocol (CoOp's linear probe, lpclip/linear_probe.py, with Liu et al.'s variant
 - **Shots** per class 1, 2, 4, 8, 16 with validation shots 1, 2, 4, 4, 4; 10 seeds.
   For seed ``s`` and class ``c`` the pool rows of ``c`` are permuted by
   ``numpy.random.default_rng([s, c])``; the first ``shots`` rows train, the next
-  ``val_shots`` validate (so draws are reproducible, independent across classes, and
-  nested across shot counts).
-- **Probe**: multinomial L2 logistic regression, scikit-learn's objective and lbfgs
-  semantics (:func:`clipica.probes.multinomial.fit_multinomial_path`), on the features as given
-  (no standardisation, as CoOp), solved until the weights are right to a relative 1e-4
-  (``||W - W*|| <= 1e-4 ||W||``, :data:`SOLVER_TOL`, from the penalty's strong convexity):
-  at C >= 1e5 on separable draws the loss is ~1e-7, and a gradient rule relative to the
-  gradient at zero (or scikit-learn's absolute one) stops short of the minimiser by enough
-  to change predictions.
-- **C search** on the validation shots: the grid 1e6, 1e4, ..., 1e-6 (the first best
-  wins, i.e. the largest C on ties), then 8 bisection steps in log10 C starting from
-  [peak/10, peak*10]: fit both ends, keep the better one (the left, smaller C, on ties)
-  and halve the interval towards it. The final model is the one kept at the last step.
-  Each value of the grid (smallest C first) and each bisection step (both ends, only
-  those not fitted yet) is one batched fit over seeds x variants, warm-started from the
-  nearest C already fitted for the task.
-- **Variants**, on the same rows, every decomposition fitted on the few-shot train+val
-  rows only:
+  ``val_shots`` validate (draws reproducible, independent across classes, nested across
+  shot counts; :func:`~clipica.fewshot.sampling.sample_fewshot`).
+- **Probe**: multinomial logistic regression (scikit-learn's objective, full k-class
+  parametrisation, intercept not penalised) on the features as given (no standardisation,
+  as CoOp), with ``penalty="l2"`` (the paper's; rotation invariant, Ng 2004) or
+  ``penalty="l1"`` (sparse: not rotation invariant, so the basis matters). Solved until the
+  weights are right to a relative 1e-4 (:mod:`clipica.fewshot.solver`,
+  :func:`clipica.probes.multinomial.fit_multinomial_path`).
+- **C search** on the validation shots (:mod:`clipica.fewshot.search`): CoOp's grid 1e6 ...
+  1e-6, then 8 bisection steps in log10 C.
+- **Variants** (:mod:`clipica.fewshot.variants`), on the same rows:
 
   - ``linear``: the raw features;
   - ``ica``: clipica's ICA with K1 components (unit-variance sources);
-  - ``pca+ica``: PCA to P dimensions (projection, not whitened, as scikit-learn's PCA in
-    Liu et al.'s code) then ICA with K2 components;
-  - ``pca``: clipica's PCA with K1 components, whitened: the ICA's own subspace and
-    scale without its rotation. The control the paper lacks. Because the L2 penalty is
-    rotation invariant, it equals ``ica`` in exact arithmetic (up to the ICA's
-    convergence): a difference between ``ica`` and ``pca`` measures the solvers, not
-    independence.
+  - ``pca+ica``: PCA to P dimensions (projection, not whitened) then ICA with K2 components;
+  - ``pca``: whitened PCA with K1 components: the ICA's subspace and scale without its
+    rotation. Under the L2 penalty it equals ``ica`` (up to the ICA's convergence);
+  - ``topm`` / ``topm-pca``: the m most label-relevant ICA / whitened-PCA components
+    (ANOVA F on the training shots), then an L2 probe (whatever ``penalty``); m from
+    1, 2, 4, ..., K1 and C are chosen together on the validation shots (ties: smaller m);
+  - ``zeroshot-init``: on the L2-normalised features, a probe that starts at the text
+    classifier (scale fitted on the training shots) and whose L2 penalty pulls it back
+    there (LP++/CLAP style); needs ``text_classifier``.
 
-- **Dimensions** (:func:`variant_dims`): the paper's P=500, K1=300, K2=160 (for 512-d
-  CLIP features and >= 2000 few-shot rows) scaled by one factor
-  ``f = min(1, D / 500, n_fit / (4 * 300))`` (D features, ``n_fit`` train+val rows): PCA
-  never exceeds the feature count and ICA keeps at least 4 rows per component.
-  With 512-d features and ImageNet's 1000 classes f = 1 at every shot count.
+  ``fit_on="fewshot"`` (Liu et al.): every decomposition is fitted on the draw's train+val
+  rows, seeded with the draw's seed. ``fit_on="store"``: fitted once, without labels, on
+  ``unlabelled`` (the train store's non-test rows), seed 0, shared by every draw.
+- **Zero-shot** reference (with ``text_classifier``): argmax cosine with the class
+  prompts' text embeddings, on every test set; the flat line every shot count must beat.
+- **Dimensions** (:func:`~clipica.fewshot.variants.variant_dims`): the paper's P=500,
+  K1=300, K2=160 scaled by ``f = min(1, D / 500, n_fit / (4 * 300))``.
 - **Test sets**: accuracy of the kept model. Classes absent from a test set are masked
-  (their logits set to -inf before the argmax), as ImageNet-A/-R are evaluated on their
-  200-class subsets; test rows of a class the probe never saw are dropped (counted).
+  (their logits set to -inf before the argmax); test rows of a class the probe never saw
+  are dropped (counted). No choice (dimensions, m, C, scale) ever sees a test row.
 """
 
 from __future__ import annotations
 
-import warnings
+import time
 
 import numpy as np
 
 from clipica.errors import InputError
 from clipica.fewshot.result import FewShotResult
+from clipica.fewshot.sampling import masked_accuracy, sample_fewshot
+from clipica.fewshot.search import BISECTION_STEPS, C_GRID, SOLVER_TOL, search_c
+from clipica.fewshot.solver import PENALTIES
+from clipica.fewshot.variants import (
+    DECOMPOSED,
+    DIMS_RULE,
+    FIT_ON,
+    PAPER_DIMS,
+    STORE_SEED,
+    VARIANTS,
+    basis_of,
+    fit_variant,
+    relevance_order,
+    topm_grid,
+    unit_rows,
+    variant_dims,
+)
 
 SHOTS = (1, 2, 4, 8, 16)
 VAL_SHOTS = (1, 2, 4, 4, 4)
@@ -62,262 +76,151 @@ QUICK_SHOTS = (1, 4, 16)
 QUICK_VAL_SHOTS = (1, 4, 4)
 N_SEEDS = 10
 QUICK_SEEDS = 3
-C_GRID = (1e6, 1e4, 1e2, 1.0, 1e-2, 1e-4, 1e-6)
-BISECTION_STEPS = 8
-#: relative accuracy of the probe weights (:func:`clipica.probes.multinomial.fit_multinomial_path`)
-SOLVER_TOL = 1e-4
-VARIANTS = ("linear", "ica", "pca+ica", "pca")
-#: Liu et al.'s dimensions for 512-d features: PCA 500, ICA 300, PCA -> ICA 160
-PAPER_DIMS = {"pca_dims": 500, "ica": 300, "pca+ica": 160}
-ROWS_PER_COMPONENT = 4
-DIMS_RULE = (
-    "f = min(1, D/500, n_fit/(4*300)); P = round(500 f), K1 = round(300 f), K2 = round(160 f), "
-    "each at least 1 (D: feature count, n_fit: few-shot train+val rows)"
-)
 
 
-# -- classes and sampling --------------------------------------------------------------
+class _Task:
+    """One probe to fit: a seed x variant (x m) with its train/val features."""
+
+    __slots__ = ("seed", "variant", "m", "Ftr", "Fva", "fmap", "cols", "group", "off_tr", "off_va", "scale")
+
+    def __init__(self, seed, variant, fmap, F, n_tr, *, m=None, cols=None, group=("l2", False)):
+        self.seed, self.variant, self.fmap, self.m, self.cols, self.group = seed, variant, fmap, m, cols, group
+        F = F if cols is None else F[:, cols]
+        self.Ftr, self.Fva = F[:n_tr], F[n_tr:]
+        self.off_tr = self.off_va = self.scale = None
 
 
-def class_codes(labels, label: str) -> tuple[np.ndarray, list[str]]:
-    """Class index per row from a label column or a ``+``-joined combination of columns.
-
-    ``labels``: a pandas DataFrame (one row per embedding). ``label``: ``"Male"`` or
-    ``"Male+Smiling+Eyeglasses+Wearing_Hat"`` (every combination of values is a class).
-    Returns ``(codes, classes)``: int64 array (n_rows,) with -1 for rows with a missing
-    value, and the sorted class names (``"Male=1,Smiling=0"`` for combinations).
-    Raises InputError naming the missing columns and the available ones.
-    """
-    cols = [c.strip() for c in str(label).split("+") if c.strip()]
-    if not cols:
-        raise InputError("fewshot: --label is empty; give a column name or COL+COL+... for combinations")
-    missing = [c for c in cols if c not in labels.columns]
-    if missing:
-        avail = ", ".join(str(c) for c in labels.columns if c not in ("id", "source_index", "split")) or "none"
-        raise InputError(f"fewshot: no label column {', '.join(missing)} in the store (its columns: {avail})")
-    frame = labels[cols]
-    valid = frame.notna().all(axis=1).to_numpy()
-
-    def fmt(v) -> str:
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        return str(v)
-
-    keys = [
-        ",".join(f"{c}={fmt(v)}" for c, v in zip(cols, vals, strict=False)) if len(cols) > 1 else fmt(vals[0])
-        for vals in frame.itertuples(index=False, name=None)
-    ]
-    classes = sorted({k for k, ok in zip(keys, valid, strict=False) if ok})
-    index = {k: i for i, k in enumerate(classes)}
-    codes = np.array([index[k] if ok else -1 for k, ok in zip(keys, valid, strict=False)], dtype=np.int64)
-    return codes, classes
+def _check(X, codes, classes, shots, val_shots, variants, penalty, fit_on, text_classifier):
+    if len(shots) != len(val_shots):
+        raise InputError(f"fewshot: {len(shots)} shot counts but {len(val_shots)} validation shot counts")
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise InputError(f"fewshot: unknown variant(s) {', '.join(bad)}; expected some of {', '.join(VARIANTS)}")
+    if penalty not in PENALTIES:
+        raise InputError(f"fewshot: --penalty must be one of {', '.join(PENALTIES)}, got {penalty!r}")
+    if fit_on not in FIT_ON:
+        raise InputError(f"fewshot: --fit-on must be one of {', '.join(FIT_ON)}, got {fit_on!r}")
+    if X.ndim != 2 or X.shape[0] != codes.shape[0]:
+        raise InputError(f"fewshot: X must be (n_rows, D) with one class code per row; got {X.shape}, {codes.shape}")
+    if len(classes) < 2:
+        raise InputError(f"fewshot: the label gives {len(classes)} class(es); a probe needs at least 2")
+    if "zeroshot-init" in variants and text_classifier is None:
+        raise InputError("fewshot: the zeroshot-init variant needs the text classifier (the store's model)")
+    for s, v in zip(shots, val_shots, strict=False):  # fail on the largest draw before any work
+        sample_fewshot(codes, len(classes), s, v, 0, classes)
 
 
-def sample_fewshot(
-    codes: np.ndarray, n_classes: int, shots: int, val_shots: int, seed: int, classes=None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices ``(train, val)`` of one few-shot draw, class by class.
-
-    ``codes``: (n_rows,) class index or -1 (not in the pool). For class ``c`` its rows
-    are permuted by ``default_rng([seed, c])``; train takes the first ``shots``, val the
-    next ``val_shots``. Returned sorted by class, then draw order: ``shots * n_classes``
-    and ``val_shots * n_classes`` indices. InputError when a class has too few rows.
-    """
-    codes = np.asarray(codes)
-    need = int(shots) + int(val_shots)
-    train, val = [], []
-    for c in range(n_classes):
-        rows = np.flatnonzero(codes == c)
-        if rows.size < need:
-            name = classes[c] if classes is not None else c
-            raise InputError(
-                f"fewshot: class {name!r} has {rows.size} rows in the training pool; "
-                f"{shots} shots + {val_shots} validation shots need {need}"
-            )
-        perm = np.random.default_rng([int(seed), c]).permutation(rows.size)
-        train.append(rows[perm[:shots]])
-        val.append(rows[perm[shots:need]])
-    return np.concatenate(train), np.concatenate(val)
+def _prepare_tests(tests, k: int, D: int):
+    """Test sets as ``[(X, codes, present)]`` with unseen-class rows dropped, and their counts."""
+    data, info = [], {}
+    for name, (Xt, ct) in tests.items():
+        Xt, ct = np.asarray(Xt), np.asarray(ct, dtype=np.int64)
+        if Xt.ndim != 2 or Xt.shape[1] != D or Xt.shape[0] != ct.shape[0]:
+            raise InputError(f"fewshot: test set {name!r} has features {Xt.shape}; expected (n, {D}) with one code per row")
+        keep = ct >= 0
+        present = np.zeros(k, dtype=bool)
+        present[ct[keep]] = True
+        data.append((Xt[keep], ct[keep], present))
+        info[name] = {"rows": int(keep.sum()), "classes_present": int(present.sum()), "rows_dropped": int((~keep).sum())}
+    return data, info
 
 
-def variant_dims(n_fit: int, n_features: int) -> dict[str, int]:
-    """Component counts for ``n_fit`` few-shot train+val rows of ``n_features``-d features.
+def _draw_tasks(X, codes, k, s, v, seeds, variants, dims, penalty, text_classifier, store_maps):
+    """Every task of one shot count: per seed, each variant's features (and top-m's m values)."""
+    tasks = []
+    for a, seed in enumerate(seeds):
+        tr, va = sample_fewshot(codes, k, s, v, seed)
+        Xfit = np.asarray(X[np.concatenate([tr, va])], dtype=np.float64)
+        ytr = np.repeat(np.arange(k), s)
+        maps, feats = dict(store_maps), {}  # a draw shares each basis between its variants
+        for vi, name in enumerate(variants):
+            basis = basis_of(name)
+            if basis not in maps:
+                maps[basis] = fit_variant(basis, Xfit, dims, seed)
+            if basis not in feats:
+                feats[basis] = maps[basis](Xfit)
+            F = feats[basis]
+            if name in ("topm", "topm-pca"):
+                order = relevance_order(F[: tr.size], ytr, k)
+                tasks += [_Task(a, vi, maps[basis], F, tr.size, m=m, cols=order[:m]) for m in topm_grid(F.shape[1])]
+            elif name == "zeroshot-init":
+                t = _Task(a, vi, maps[basis], F, tr.size, group=("l2", True))
+                from clipica.fewshot.zeroshot import prior_scale
 
-    Returns ``{"pca_dims": P, "ica": K1, "pca+ica": K2, "pca": K1}`` (see :data:`DIMS_RULE`).
-    """
-    f = min(1.0, n_features / PAPER_DIMS["pca_dims"], n_fit / (ROWS_PER_COMPONENT * PAPER_DIMS["ica"]))
-    P = max(1, min(n_features, round(PAPER_DIMS["pca_dims"] * f)))
-    K1 = max(1, min(P, round(PAPER_DIMS["ica"] * f)))
-    K2 = max(1, min(P, round(PAPER_DIMS["pca+ica"] * f)))
-    return {"pca_dims": P, "ica": K1, "pca+ica": K2, "pca": K1}
+                t.scale = prior_scale(t.Ftr, ytr, text_classifier)
+                t.off_tr, t.off_va = (t.scale * G @ text_classifier.T for G in (t.Ftr, t.Fva))
+                tasks.append(t)
+            else:
+                tasks.append(_Task(a, vi, maps[basis], F, tr.size, group=(penalty, False)))
+    return tasks
 
 
-# -- the C search ----------------------------------------------------------------------------
+def _search_groups(tasks, k, s, v, search, tol, max_iter):
+    """Run the C search once per group of tasks sharing a penalty and prior; results per task."""
+    out = [None] * len(tasks)
+    for group in sorted({t.group for t in tasks}):
+        idx = [j for j, t in enumerate(tasks) if t.group == group]
+        width = max(tasks[j].Ftr.shape[1] for j in idx)
+        # pad to one width: zero columns get no gradient and stay unused
+        pad = [np.pad(tasks[j].Ftr, ((0, 0), (0, width - tasks[j].Ftr.shape[1]))) for j in idx]
+        padv = [np.pad(tasks[j].Fva, ((0, 0), (0, width - tasks[j].Fva.shape[1]))) for j in idx]
+        ytr = np.repeat(np.arange(k), s)[None].repeat(len(idx), 0)
+        yva = np.repeat(np.arange(k), v)[None].repeat(len(idx), 0)
+        kw = {"penalty": group[0]}
+        if group[1]:
+            kw.update(offset_tr=np.stack([tasks[j].off_tr for j in idx]),
+                      offset_va=np.stack([tasks[j].off_va for j in idx]))
+        res = search(np.stack(pad), ytr, np.stack(padv), yva, k, tol=tol, max_iter=max_iter, **kw)
+        for r, j in enumerate(idx):
+            out[j] = {key: val[r] for key, val in res.items()}
+    return out
 
 
-def _accuracy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Accuracy per task: logits (T, n, k), y (T, n) -> (T,)."""
-    return (logits.argmax(axis=-1) == y).mean(axis=-1)
+def _keep_best(tasks, fits):
+    """Per (seed, variant), the task with the best validation accuracy (ties: the first, the smaller m)."""
+    best = {}
+    for t, f in zip(tasks, fits, strict=True):
+        key = (t.seed, t.variant)
+        if key not in best or f["val_accuracy"] > best[key][1]["val_accuracy"]:
+            best[key] = (t, f)
+    return best
 
 
-class _PathCache:
-    """Fits of each task keyed by log10 C; warm starts come from the nearest one."""
+def _score(best, test_data, text_classifier, i, out):
+    """Test accuracy of every kept probe into ``out`` arrays at shot index ``i``."""
+    cache = {}
+    for (a, vi), (t, f) in best.items():
+        out["C"][a, i, vi], out["val"][a, i, vi] = f["C"], f["val_accuracy"]
+        out["m"][a, i, vi] = np.nan if t.m is None else t.m
+        d = t.Ftr.shape[1]
+        for j, (Xt, ct, present) in enumerate(test_data):
+            if not ct.size:  # an empty test set (no row of a trained class) stays NaN
+                continue
+            key = (id(t.fmap), j)
+            if key not in cache:
+                cache[key] = t.fmap(Xt)
+            F = cache[key] if t.cols is None else cache[key][:, t.cols]
+            logits = F @ f["coef"][:d] + f["intercept"]
+            if t.scale is not None:
+                logits = logits + t.scale * F @ text_classifier.T
+            out["acc"][a, i, vi, j] = masked_accuracy(logits, ct, present)
 
-    def __init__(self, T: int):
-        self.logc: list[list[float]] = [[] for _ in range(T)]
-        self.fits: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in range(T)]
 
-    def get(self, t: int, logc: float):
-        for lc, fit in zip(self.logc[t], self.fits[t], strict=False):
-            if abs(lc - logc) < 1e-12:
-                return fit
+def _store_maps(X_unlab, variants, dims, fit_on):
+    """The decompositions fitted once on the unlabelled store rows (``fit_on="store"``)."""
+    if fit_on != "store":
+        return {}
+    X_unlab = np.asarray(X_unlab, dtype=np.float64)
+    return {b: fit_variant(b, X_unlab, dims, STORE_SEED) for b in {basis_of(v) for v in variants if v in DECOMPOSED}}
+
+
+def _zeroshot(test_names, test_data, text_classifier):
+    if text_classifier is None:
         return None
+    from clipica.fewshot.zeroshot import zeroshot_logits
 
-    def nearest(self, t: int, logc: float):
-        if not self.logc[t]:
-            return None
-        j = int(np.argmin(np.abs(np.asarray(self.logc[t]) - logc)))
-        return self.fits[t][j]
-
-    def put(self, t: int, logc: float, fit) -> None:
-        self.logc[t].append(logc)
-        self.fits[t].append(fit)
-
-
-def search_c(
-    Xtr: np.ndarray,
-    ytr: np.ndarray,
-    Xva: np.ndarray,
-    yva: np.ndarray,
-    n_classes: int,
-    *,
-    grid=C_GRID,
-    steps: int = BISECTION_STEPS,
-    tol: float = SOLVER_TOL,
-    max_iter: int = 1000,
-) -> dict[str, np.ndarray]:
-    """CoOp's C search for ``T`` tasks at once (see the module docstring).
-
-    ``Xtr`` (T, n, D), ``ytr`` (T, n), ``Xva`` (T, nv, D), ``yva`` (T, nv).
-    Returns ``coef`` (T, D, k), ``intercept`` (T, k), ``C`` (T,), ``val_accuracy`` (T,),
-    ``n_fits`` (T,) and ``n_iter`` (total L-BFGS iterations per task).
-    """
-    from clipica.probes.multinomial import fit_multinomial_path
-
-    T = Xtr.shape[0]
-    cache = _PathCache(T)
-    iters = np.zeros(T, dtype=np.int64)
-
-    def val_acc(coef, b, sel=slice(None)):
-        return _accuracy(np.matmul(Xva[sel], coef) + b[:, None, :], yva[sel])
-
-    def fit(*logcs: np.ndarray) -> None:
-        """Fit every task at each of its log10 C values in ``logcs`` (arrays (T,)), warm-started,
-        into the cache: all (task, C) pairs not cached yet in one batched call."""
-        todo = []
-        for lc in logcs:
-            for t in range(T):
-                if cache.get(t, lc[t]) is None and (t, lc[t]) not in todo:
-                    todo.append((t, float(lc[t])))
-        if not todo:
-            return
-        D, k = Xtr.shape[2], n_classes
-        W0 = np.zeros((len(todo), 1, D, k))
-        b0 = np.zeros((len(todo), 1, k))
-        for j, (t, lc) in enumerate(todo):
-            near = cache.nearest(t, lc)
-            if near is not None:
-                W0[j, 0], b0[j, 0] = near[0], near[1]
-        sel = np.asarray([t for t, _ in todo])
-        path = fit_multinomial_path(
-            Xtr[sel], ytr[sel], (10.0 ** np.asarray([lc for _, lc in todo]))[:, None], n_classes=k,
-            coef0=W0, intercept0=b0, tol=tol, max_iter=max_iter,
-        )
-        accs = val_acc(path.coef[:, 0], path.intercept[:, 0], sel)
-        for j, (t, lc) in enumerate(todo):
-            cache.put(t, lc, (path.coef[j, 0], path.intercept[j, 0], float(accs[j])))
-            iters[t] += path.n_iter[j, 0]
-
-    # the grid along the C path, smallest C first, each value warm-started from the
-    # previous one (measured: half the time of one batch of all values, which keeps a
-    # task's easy small-C problems in every pass until its slowest one stops)
-    logs = np.log10(np.asarray(grid, dtype=np.float64))
-    for lc in np.sort(logs):
-        fit(np.full(T, lc))
-    grid_acc = np.array([[cache.get(t, lc)[2] for lc in logs] for t in range(T)])  # (T, m), grid order
-    peak = logs[np.argmax(grid_acc, axis=1)]  # first maximum: grid order
-    left, right = peak - 1.0, peak + 1.0
-    chosen = peak.copy()
-    for _ in range(steps):
-        fit(left, right)  # one batched call: a task's new end (or both) with every other task's
-        acc_l = np.array([cache.get(t, left[t])[2] for t in range(T)])
-        acc_r = np.array([cache.get(t, right[t])[2] for t in range(T)])
-        go_right = acc_l < acc_r
-        mid = 0.5 * (left + right)
-        chosen = np.where(go_right, right, left)
-        left, right = np.where(go_right, mid, left), np.where(go_right, right, mid)
-    final = [cache.get(t, chosen[t]) for t in range(T)]
-    return {
-        "coef": np.stack([f[0] for f in final]),
-        "intercept": np.stack([f[1] for f in final]),
-        "C": 10.0**chosen,
-        "val_accuracy": np.array([f[2] for f in final]),
-        "n_fits": np.array([len(cache.logc[t]) for t in range(T)]),
-        "n_iter": iters,
-    }
-
-
-def masked_accuracy(logits: np.ndarray, y: np.ndarray, present: np.ndarray) -> float:
-    """Accuracy with the classes not in ``present`` masked out of the argmax.
-
-    ``logits`` (n, k); ``y`` (n,) in ``present``; ``present`` bool (k,). The ImageNet-A/-R
-    convention: a 200-class test set is scored among its own 200 classes only.
-    """
-    if y.size == 0:
-        return float("nan")
-    z = np.where(present[None, :], logits, -np.inf)
-    return float((z.argmax(axis=1) == y).mean())
-
-
-# -- variants -------------------------------------------------------------------------------
-
-
-def _decomposition(name: str, k: int, seed: int):
-    from clipica.decompositions import make_decomposition
-
-    return make_decomposition(name, int(k), random_state=int(seed))
-
-
-def fit_variant(variant: str, X_fit: np.ndarray, dims: dict[str, int], seed: int):
-    """Fit ``variant``'s feature map on the few-shot rows ``X_fit`` (n_fit, D); return it.
-
-    The map takes (n, D) features to (n, d_variant) float64. ICA and PCA are clipica's own
-    (:mod:`clipica.decompositions`), seeded with the draw's seed.
-    """
-    if variant == "linear":
-        return lambda X: np.asarray(X, dtype=np.float64)
-    with warnings.catch_warnings():
-        # FastICA on a few dozen rows often stops at max_iter: the fit is still the
-        # protocol's (Liu et al.'s scikit-learn FastICA behaves the same), so do not flood
-        warnings.simplefilter("ignore")
-        if variant in ("ica", "pca"):
-            dec = _decomposition(variant, dims[variant], seed).fit(X_fit)
-            return lambda X: np.asarray(dec.transform(X), dtype=np.float64)
-        if variant == "pca+ica":
-            pca = _decomposition("pca", dims["pca_dims"], seed).fit(X_fit)
-            # scikit-learn's PCA (Liu et al.) projects without whitening: undo clipica's
-            # unit-variance scaling so that the ICA's own whitening sees the PCA variances
-            scale = np.sqrt(np.asarray(pca.explained_variance_, dtype=np.float64))
-
-            def project(X):
-                return np.asarray(pca.transform(X), dtype=np.float64) * scale
-
-            ica = _decomposition("ica", dims["pca+ica"], seed).fit(project(X_fit))
-            return lambda X: np.asarray(ica.transform(project(X)), dtype=np.float64)
-    raise InputError(f"fewshot: unknown variant {variant!r}; expected some of {', '.join(VARIANTS)}")
-
-
-# -- the experiment --------------------------------------------------------------------------
+    return {name: (masked_accuracy(zeroshot_logits(Xt, text_classifier), ct, present) if ct.size else None)
+            for name, (Xt, ct, present) in zip(test_names, test_data, strict=True)}
 
 
 def run_fewshot(
@@ -330,7 +233,12 @@ def run_fewshot(
     shots=SHOTS,
     val_shots=VAL_SHOTS,
     seeds=range(N_SEEDS),
-    variants=VARIANTS,
+    variants=("linear", "ica", "pca+ica", "pca"),
+    penalty: str = "l2",
+    fit_on: str = "fewshot",
+    unlabelled: np.ndarray | None = None,
+    text_classifier: np.ndarray | None = None,
+    zeroshot_note: str = "",
     tol: float = SOLVER_TOL,
     max_iter: int = 1000,
     fingerprints: dict[str, str] | None = None,
@@ -340,124 +248,85 @@ def run_fewshot(
 ) -> FewShotResult:
     """Run the protocol (module docstring) on a training pool and named test sets.
 
-    Parameters
-    ----------
-    X : array of shape (n_rows, D)
-        Features of the training pool (few-shot rows are drawn from it).
-    codes : int array of shape (n_rows,)
-        Class index per pool row in ``[0, len(classes))``; -1 excludes a row.
-    classes : list of str
-        Class names.
-    tests : dict name -> (X_test (n_t, D), codes_t (n_t,))
-        Test sets; ``codes_t`` index ``classes``, -1 for a class the probe never saw
-        (dropped and counted). ``"in-domain"`` first by convention.
-    shots, val_shots, seeds, variants :
-        The protocol's grid (defaults: the paper's).
-    dims : dict, optional
-        Component counts ``{"pca_dims": P, "ica": K1, "pca+ica": K2, "pca": K1}`` for every
-        shot count instead of :func:`variant_dims` (each capped at the few-shot rows - 1).
-    search : callable, optional
-        Replaces :func:`search_c` (same signature and return keys); ``clipica bench
-        fewshot`` passes a loop of scikit-learn fits here to compare on the same features.
+    ``X`` (n_rows, D): the training pool's features; ``codes`` (n_rows,): class index per
+    row, -1 excludes a row from the draws; ``classes``: class names; ``tests``: name ->
+    ``(X_t (n_t, D), codes_t (n_t,))`` (``-1``: a class the probe never saw; dropped and
+    counted), ``"in-domain"`` first by convention. ``penalty``: ``"l2"`` or ``"l1"``;
+    ``fit_on``: ``"fewshot"`` or ``"store"`` (then the decompositions are fitted on
+    ``unlabelled`` (n_u, D), by default the rows with ``codes >= 0``). ``text_classifier``
+    (k, D): unit class text vectors, for the zero-shot line and ``zeroshot-init``.
+    ``dims``: component counts used at every shot count instead of :func:`variant_dims`
+    (each capped at the fitting rows - 1). ``search``: replaces
+    :func:`~clipica.fewshot.search.search_c` (the bench's scikit-learn loop).
     """
-    import time
-
     from tqdm.auto import tqdm
 
     search = search or search_c
-    t_dec = t_search = t_eval = 0.0
-
-    X = np.asarray(X)
-    codes = np.asarray(codes, dtype=np.int64)
+    X, codes = np.asarray(X), np.asarray(codes, dtype=np.int64)
     shots, val_shots, seeds = [int(s) for s in shots], [int(v) for v in val_shots], [int(s) for s in seeds]
     variants = list(variants)
-    if len(shots) != len(val_shots):
-        raise InputError(f"fewshot: {len(shots)} shot counts but {len(val_shots)} validation shot counts")
-    bad = [v for v in variants if v not in VARIANTS]
-    if bad:
-        raise InputError(f"fewshot: unknown variant(s) {', '.join(bad)}; expected some of {', '.join(VARIANTS)}")
-    if X.ndim != 2 or X.shape[0] != codes.shape[0]:
-        raise InputError(f"fewshot: X must be (n_rows, D) with one class code per row; got {X.shape}, {codes.shape}")
+    tc = None if text_classifier is None else np.asarray(text_classifier, dtype=np.float64)
+    _check(X, codes, classes, shots, val_shots, variants, penalty, fit_on, tc)
     k, D = len(classes), X.shape[1]
-    if k < 2:
-        raise InputError(f"fewshot: the label gives {k} class(es); a probe needs at least 2")
-    for s, v in zip(shots, val_shots, strict=False):  # fail on the largest draw before any work
-        sample_fewshot(codes, k, s, v, 0, classes)
-    test_names = list(tests)
-    test_data, test_info = [], {}
-    for name in test_names:
-        Xt, ct = tests[name]
-        Xt, ct = np.asarray(Xt), np.asarray(ct, dtype=np.int64)
-        if Xt.ndim != 2 or Xt.shape[1] != D or Xt.shape[0] != ct.shape[0]:
-            raise InputError(f"fewshot: test set {name!r} has features {Xt.shape}; expected (n, {D}) with one code per row")
-        keep = ct >= 0
-        present = np.zeros(k, dtype=bool)
-        present[ct[keep]] = True
-        test_data.append((Xt[keep], ct[keep], present))
-        test_info[name] = {"rows": int(keep.sum()), "classes_present": int(present.sum()),
-                           "rows_dropped": int((~keep).sum())}
+    test_data, test_info = _prepare_tests(tests, k, D)
+    unlab = X[codes >= 0] if unlabelled is None else np.asarray(unlabelled)
+    shape = (len(seeds), len(shots), len(variants))
+    out = {"acc": np.full(shape + (len(tests),), np.nan), "C": np.full(shape, np.nan),
+           "val": np.full(shape, np.nan), "m": np.full(shape, np.nan)}
+    secs = {"decompositions": 0.0, "c_search": 0.0, "evaluation": 0.0}
+    dims_all, stats = [], {"iterations": 0, "fits": 0}
 
-    nS, nI, nV, nT = len(seeds), len(shots), len(variants), len(test_names)
-    acc = np.full((nS, nI, nV, nT), np.nan)
-    Cs = np.full((nS, nI, nV), np.nan)
-    vacc = np.full((nS, nI, nV), np.nan)
-    dims_all, n_iter, n_fits = [], 0, 0
-    bar = tqdm(total=nI * nS, desc="fewshot", unit="draw", disable=not progress)
-    for i, (s, v) in enumerate(zip(shots, val_shots, strict=False)):
-        n_fit = k * (s + v)
-        dims_i = variant_dims(n_fit, D) if dims is None else {
-            key: max(1, min(int(val), D, n_fit - 1)) for key, val in {**variant_dims(n_fit, D), **dims}.items()}
+    def fix_dims(n_fit):
+        auto = variant_dims(n_fit, D)
+        return auto if dims is None else {key: max(1, min(int(val), D, n_fit - 1)) for key, val in {**auto, **dims}.items()}
+
+    t0 = time.perf_counter()
+    store_maps = _store_maps(unlab, variants, fix_dims(len(unlab)), fit_on)
+    secs["decompositions"] += time.perf_counter() - t0
+    for i, (s, v) in enumerate(tqdm(list(zip(shots, val_shots, strict=True)), desc="fewshot", disable=not progress)):
+        dims_i = fix_dims(len(unlab) if fit_on == "store" else k * (s + v))
         dims_all.append(dims_i)
-        maps, Ftr, Fva = [], [], []
-        for seed in seeds:
-            tr, va = sample_fewshot(codes, k, s, v, seed, classes)
-            fit_rows = np.concatenate([tr, va])
-            Xfit = np.asarray(X[fit_rows], dtype=np.float64)
-            t0 = time.perf_counter()
-            for name in variants:
-                f = fit_variant(name, Xfit, dims_i, seed)
-                maps.append(f)
-                F = f(Xfit)
-                Ftr.append(F[: tr.size])
-                Fva.append(F[tr.size:])
-            t_dec += time.perf_counter() - t0
-            bar.update(1)
-        ytr = np.repeat(np.arange(k), s)[None].repeat(len(maps), 0)
-        yva = np.repeat(np.arange(k), v)[None].repeat(len(maps), 0)
-        # pad every variant to one width: zero columns get no gradient and stay unused
-        width = max(F.shape[1] for F in Ftr)
-        Xtr_all = np.stack([np.pad(F, ((0, 0), (0, width - F.shape[1]))) for F in Ftr])
-        Xva_all = np.stack([np.pad(F, ((0, 0), (0, width - F.shape[1]))) for F in Fva])
         t0 = time.perf_counter()
-        res = search(Xtr_all, ytr, Xva_all, yva, k,
-                       tol=tol, max_iter=max_iter)
-        t_search += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        n_iter += int(res["n_iter"].sum())
-        n_fits += int(res["n_fits"].sum())
-        for t, f in enumerate(maps):
-            a, vi = divmod(t, nV)
-            Cs[a, i, vi], vacc[a, i, vi] = res["C"][t], res["val_accuracy"][t]
-            d = Ftr[t].shape[1]
-            coef, b = res["coef"][t][:d], res["intercept"][t]
-            for j, (Xt, ct, present) in enumerate(test_data):
-                if ct.size:  # an empty test set (no row of a trained class) stays NaN
-                    acc[a, i, vi, j] = masked_accuracy(f(Xt) @ coef + b, ct, present)
-        t_eval += time.perf_counter() - t0
-    bar.close()
-    config = {
+        tasks = _draw_tasks(X, codes, k, s, v, seeds, variants, dims_i, penalty, tc, store_maps)
+        t1 = time.perf_counter()
+        fits = _search_groups(tasks, k, s, v, search, tol, max_iter)
+        t2 = time.perf_counter()
+        stats["iterations"] += int(sum(f["n_iter"] for f in fits))
+        stats["fits"] += int(sum(f["n_fits"] for f in fits))
+        _score(_keep_best(tasks, fits), test_data, tc, i, out)
+        secs["decompositions"] += t1 - t0
+        secs["c_search"] += t2 - t1
+        secs["evaluation"] += time.perf_counter() - t2
+    config = _config(penalty, fit_on, tol, max_iter, dims, D, stats, secs)
+    return FewShotResult(
+        label=label, classes=list(classes), variants=variants, shots=shots, val_shots=val_shots,
+        seeds=seeds, test_sets=list(tests), accuracy=out["acc"], C=out["C"], val_accuracy=out["val"],
+        dims=dims_all, test_info=test_info, config=config, fingerprints=dict(fingerprints or {}),
+        penalty=penalty, fit_on=fit_on, m=out["m"], zeroshot=_zeroshot(list(tests), test_data, tc),
+        zeroshot_note=zeroshot_note,
+    )
+
+
+def _config(penalty, fit_on, tol, max_iter, dims, D, stats, secs) -> dict:
+    return {
+        "penalty": penalty, "fit_on": fit_on,
+        "multiclass": "multinomial (one softmax over all classes), for L2 and L1",
         "c_grid": list(C_GRID), "bisection_steps": BISECTION_STEPS, "tol": tol, "max_iter": max_iter,
-        "tol_rule": "||grad|| <= tol ||W|| / (C n) per problem, i.e. ||W - W*|| <= tol ||W||",
-        "dims_rule": DIMS_RULE if dims is None else f"given: {dict(dims)}", "paper_dims": dict(PAPER_DIMS), "n_features": D,
+        "tol_rule": ("L2: ||grad|| <= tol ||W|| / (C n), i.e. ||W - W*|| <= tol ||W||; "
+                     "L1: max |pseudo-gradient| <= tol / (C n)"),
+        "dims_rule": DIMS_RULE if dims is None else f"given: {dict(dims)}", "paper_dims": dict(PAPER_DIMS),
+        "n_features": D,
+        "fit_rows": ("each draw's train+val rows, seeded with the draw's seed" if fit_on == "fewshot" else
+                     f"the train store's non-test rows, without labels, seed {STORE_SEED}, one basis for every draw"),
         "sampling": "per class c: default_rng([seed, c]).permutation(rows of c); first shots train, next val",
         "pca+ica": "PCA projection (not whitened) to P dims, then ICA(K2)",
         "pca": "whitened PCA(K1): the ICA's subspace and scale without its rotation",
+        "topm": ("the m components of ICA(K1) (topm) or whitened PCA(K1) (topm-pca) with the largest ANOVA F "
+                 "on the training shots, then an L2 probe; m in 1, 2, 4, ..., K1 and C chosen on validation "
+                 "shots (ties: smaller m)"),
+        "zeroshot-init": ("L2 probe on unit-norm features around the text classifier s * prompts (s fitted on "
+                          "the training shots), penalty ||W - W_text||^2 / (2 C n)"),
         "masking": "classes absent from a test set are masked out of the argmax",
-        "lbfgs_iterations": n_iter, "fits": n_fits,
-        "seconds": {"decompositions": round(t_dec, 3), "c_search": round(t_search, 3), "evaluation": round(t_eval, 3)},
+        "solver_iterations": stats["iterations"], "fits": stats["fits"],
+        "seconds": {key: round(val, 3) for key, val in secs.items()},
     }
-    return FewShotResult(
-        label=label, classes=list(classes), variants=variants, shots=shots, val_shots=val_shots,
-        seeds=seeds, test_sets=test_names, accuracy=acc, C=Cs, val_accuracy=vacc, dims=dims_all,
-        test_info=test_info, config=config, fingerprints=dict(fingerprints or {}),
-    )

@@ -119,7 +119,7 @@ def resolve_inside(root: str | os.PathLike, relative: str | os.PathLike) -> Path
 #: the current version of each result kind this module writes and reads
 VERSIONS = {"probe": 1, "naming": 1, "stability": 1, "intervene": 1, "selectivity": 1, "summary": 1,
             "attribute_probes": 1, "prompt_embeddings": 1, "block_traversal": 1, "compare": 1,
-            "component_stats": 1, "match": 1}
+            "component_stats": 1, "match": 1, "fewshot": 2}
 
 
 def format_tag(kind: str) -> str:

@@ -37,8 +37,9 @@ def expected_fingerprints(train, *, shifts=None, test=None, settings: dict) -> d
 
 def fewshot_stage(train: str | os.PathLike, out_dir: str | os.PathLike, *, shifts: dict | None = None,
                   test=None, label: str | None = None, modality: str = "image", shots=None, val_shots=None,
-                  seeds=None, variants=None, reuse: bool = True, progress: bool = True, log=None):
-    """Reuse or compute the few-shot experiment; return ``(FewShotResult, reused)``.
+                  seeds=None, variants=None, reuse: bool = True, progress: bool = True, log=None,
+                  settings=None, zeroshot: bool = True, prompts=None):
+    """Reuse or compute the few-shot experiment; return ``(FewShotRuns, reused)``.
 
     Arguments as :func:`clipica.fewshot.fewshot_from_stores` (its defaults when None).
     Writes ``out_dir/`` ``table.md``, ``table.csv``, ``fewshot.png`` and ``fewshot.json``
@@ -55,23 +56,26 @@ def fewshot_stage(train: str | os.PathLike, out_dir: str | os.PathLike, *, shift
     shots = list(shots or F.SHOTS)
     val_shots = list(val_shots or F.VAL_SHOTS)
     seeds = [int(s) for s in (seeds if seeds is not None else range(F.N_SEEDS))]
-    variants = list(variants or F.VARIANTS)
+    variants = list(variants or F.DEFAULT_VARIANTS)
+    settings = [tuple(x) for x in (settings or F.DEFAULT_SETTINGS)]
     shifts = dict(shifts or {})
     if reuse and path.is_file():
-        settings = fewshot_settings(label=label, modality=modality,
+        params = fewshot_settings(label=label, modality=modality,
                                     test_fraction=None if test is not None else TEST_FRACTION, shots=shots,
-                                    val_shots=val_shots, seeds=seeds, variants=variants, shifts=list(shifts))
-        expect = expected_fingerprints(train, shifts=shifts, test=test, settings=settings)
+                                    val_shots=val_shots, seeds=seeds, variants=variants, shifts=list(shifts),
+                                    settings=settings, zeroshot=zeroshot, prompts=prompts)
+        expect = expected_fingerprints(train, shifts=shifts, test=test, settings=params)
         # a missing store is never "unchecked": the computation below says which one
         doc = reuse_valid(path, "fewshot", expect, log) if None not in expect.values() else None
         if doc is not None:
-            return F.FewShotResult.from_dict(doc), True
+            return F.FewShotRuns.from_dict(doc), True
     result = F.fewshot_from_stores(train, label=label, shifts=shifts, test=test, modality=modality, shots=shots,
-                                   val_shots=val_shots, seeds=seeds, variants=variants, progress=progress)
+                                   val_shots=val_shots, seeds=seeds, variants=variants, settings=settings,
+                                   zeroshot=zeroshot, prompts=prompts, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     if path.exists():  # the stale result goes first: a kill below leaves no stale fewshot.json
         path.unlink()
-    atomic_write_text(out_dir / "table.md", result.markdown() + "\n\n" + result.claim() + "\n")
+    atomic_write_text(out_dir / "table.md", result.markdown() + "\n")
     atomic_write_text(out_dir / "table.csv", result.table().to_csv(index=False, float_format="%.3f"))
     from clipica.pipeline.analyses import _png
     from clipica.viz.fewshot import plot_fewshot

@@ -11,6 +11,7 @@ import pytest
 from clipica.errors import InputError
 from clipica.fewshot import (
     FewShotResult,
+    FewShotRuns,
     class_codes,
     fit_variant,
     masked_accuracy,
@@ -229,7 +230,7 @@ def test_result_round_trips_and_tables_carry_the_shift_average(tmp_path):
     back = FewShotResult.load(tmp_path / "fewshot.json")
     np.testing.assert_allclose(back.accuracy, res.accuracy)
     np.testing.assert_allclose(back.C, res.C)
-    assert json.loads((tmp_path / "fewshot.json").read_text())["format"] == "clipica.fewshot/1"
+    assert json.loads((tmp_path / "fewshot.json").read_text())["format"] == "clipica.fewshot/2"
     assert len(res.records()) == 2 * 2 * 2 * 3
     np.testing.assert_allclose(res.shift_average(), res.accuracy[..., 1:].mean(axis=-1))
     assert "shift average" in res.markdown() and "±" in res.markdown()
@@ -262,12 +263,18 @@ def test_cli_runs_on_stores_and_bad_inputs_exit_2(tmp_path, capsys):
     args = ["fewshot", "--train", str(train), "--label", "A+B", "--shift", f"dark={shift}", "--out", str(out),
             "--shots", "1,2", "--seeds", "2", "--variants", "linear,pca"]
     assert main(args) == 0
-    res = FewShotResult.load(out / "fewshot.json")
+    runs = FewShotRuns.load(out / "fewshot.json")
+    assert [(r.penalty, r.fit_on) for r in runs.results] == [
+        ("l2", "fewshot"), ("l2", "store"), ("l1", "fewshot"), ("l1", "store")]
+    res = runs.results[0]
     assert res.test_sets == ["in-domain", "dark"] and res.test_info["dark"]["classes_present"] == 3
+    # the store's model "m" cannot be loaded: one line says so, the rest of the table is written
+    assert res.zeroshot is None and "Zero-shot skipped" in res.zeroshot_note and res.variants == ["linear", "pca"]
     assert res.fingerprints["store"] and res.fingerprints["shift:dark"] and res.fingerprints["params"]
     for name in ("table.md", "table.csv", "fewshot.png"):
         assert (out / name).stat().st_size > 0
-    assert res.claim() in (out / "table.md").read_text()
+    table = (out / "table.md").read_text()
+    assert all(r.claim() in table for r in runs.results) and "Zero-shot skipped" in table
     capsys.readouterr()
     # stage semantics: the same stores and settings reuse fewshot.json, other settings recompute it
     mtime = (out / "fewshot.json").stat().st_mtime_ns
@@ -276,15 +283,22 @@ def test_cli_runs_on_stores_and_bad_inputs_exit_2(tmp_path, capsys):
     assert main([*args[:-2], "--variants", "linear"]) == 0
     assert "reused" not in capsys.readouterr().out
     assert FewShotResult.load(out / "fewshot.json").variants == ["linear"]
+    assert main([*args[:-2], "--variants", "linear", "--penalty", "l1", "--fit-on", "store"]) == 0
+    assert [(r.penalty, r.fit_on) for r in FewShotRuns.load(out / "fewshot.json").results] == [("l1", "store")]
+    capsys.readouterr()
     bad = [
         (["--label", "Smiling"], "no label column Smiling"),
         (["--label", "A+B", "--shots", "30"], "rows in the training pool"),
         (["--label", "A+B", "--shift", f"x={tmp_path / 'nope'}"], "does not exist"),
+        (["--label", "A+B", "--prompts", str(tmp_path / "nope.txt")], "--prompts file"),
     ]
     for extra, msg in bad:
         code = main(["fewshot", "--train", str(train), "--out", str(tmp_path / "o2"), "--seeds", "1", *extra])
         err = capsys.readouterr().err
         assert code == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error
+        main(["fewshot", "--train", str(train), "--out", str(tmp_path / "o2"), "--penalty", "l3"])
+    assert exc.value.code == 2 and "expected some of l2,l1" in capsys.readouterr().err
 
 
 def _small_result(fingerprints=None):
@@ -298,11 +312,12 @@ def _small_result(fingerprints=None):
 def test_claim_says_which_variant_helps_with_paired_numbers():
     res = _small_result()
     text = res.claim()
-    assert text.count(" ± ") == 5 and "+ICA" in text and "+PCA+ICA" in text and "under shift" in text
+    assert "L2, decompositions fitted on few-shot rows" in text and "under shift" in text
+    assert "ica" in text and "pca+ica" in text and "No zero-shot reference" in text
     gain = res.paired_gain("ica")["in-domain"]
     manual = 100 * np.mean(res.accuracy[:, :, 1, 0] - res.accuracy[:, :, 0, 0], axis=1)
     np.testing.assert_allclose(gain, manual)
-    assert f"{np.mean(gain):+.1f} ± {np.std(gain, ddof=1):.1f} points in-domain" in text
+    assert f"ica {{}} linear in-domain ({np.mean(gain):+.1f} ± {np.std(gain, ddof=1):.1f} points)".split("{}")[1] in text
 
 
 def test_report_shows_the_fewshot_json_of_its_own_store_only(tmp_path):
@@ -316,9 +331,9 @@ def test_report_shows_the_fewshot_json_of_its_own_store_only(tmp_path):
     ica = SimpleNamespace(mean_=np.zeros(6), components_=np.eye(6)[:2])
     store = SimpleNamespace(path=tmp_path / "store")
     found = gather(store, ica, run, store_fp="abc", ica_dir=tmp_path / "ica", compute_missing=False)
-    assert found["fewshot"]["label"] == "" and found["fewshot"]["fingerprints"]["store"] == "abc"
+    assert found["fewshot"]["settings"][0]["label"] == "" and found["fewshot"]["fingerprints"]["store"] == "abc"
     other = gather(store, ica, run, store_fp="xyz", ica_dir=tmp_path / "ica", compute_missing=False)
     assert other["fewshot"] is None
     html = build_report(tmp_path / "rep", fewshot=found["fewshot"]).read_text()
-    assert "Few-shot probes with ICA" in html and "Against the linear probe" in html
+    assert "Few-shot probes with ICA" in html and "paired per seed" in html
     assert "shift average" in html and "data:image/png;base64" in html

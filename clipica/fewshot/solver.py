@@ -1,0 +1,215 @@
+"""Batched multinomial logistic regression with an L1 penalty, or an L2 penalty towards a prior.
+
+The few-shot protocol's L2 probe on plain features is :func:`clipica.probes.multinomial.fit_multinomial_path`
+(row-space reduced: the L2 penalty is rotation invariant). Two probes need more, and get
+this solver, which works in the original coordinates:
+
+- **L1** (``penalty="l1"``): scikit-learn's ``LogisticRegression(penalty="l1", C=C)``
+  objective, multinomial (full ``k``-class parametrisation), intercept not penalised::
+
+      f(W, b) = mean_i [ logsumexp(z_i) - z_i[y_i] ] + ||W||_1 / (C n),   z_i = x_i W + b + o_i
+
+  The L1 penalty is not rotation invariant, so there is no row-space reduction: a
+  coordinate the probe does not use costs nothing, which is the point.
+- **L2 towards a prior** (``penalty="l2"`` with ``offset``): the zero-shot-initialised
+  probe (LP++/CLAP style) writes ``W = W_text + V``; the text classifier enters as a fixed
+  per-row offset ``o_i = x_i W_text`` and ``||V||^2 / (2 C n)`` pulls the probe back to it.
+
+Method: orthant-wise L-BFGS (OWL-QN, Andrew & Gao, ICML 2007), batched over problems
+(each problem its own data, C and L-BFGS state; finished problems leave the batch). For
+``penalty="l2"`` it is plain L-BFGS. Stopping rules (per problem, with ``lam = 1/(C n)``):
+
+- L1: ``max |pseudo-gradient| <= tol * lam``. At the minimiser the data gradient of every
+  used weight is exactly ``-lam sign(w)`` and that of every unused one within
+  ``[-lam, lam]``, so ``lam`` is the natural scale of the gradient at any C.
+- L2: ``||grad|| <= tol ||V|| lam`` (as the L2 path: ``||V - V*|| <= tol ||V||`` by strong convexity).
+
+Both also stop when two line searches in a row find no decrease (the float64 floor).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clipica.errors import InputError
+
+PENALTIES = ("l2", "l1")
+
+
+def _loss_grad(X, Y, O, W, b, lam2):
+    """Mean cross-entropy (+ ``lam2/2 ||W||^2``) and its gradient, for T problems.
+
+    X (T, n, D); Y (T, n, k) one-hot; O (T, n, k) offsets or None; W (T, D, k); b (T, k);
+    lam2 (T,). Returns f (T,), gW (T, D, k), gb (T, k). Written as ``log1p`` of the other
+    classes' mass relative to the true class's, so that rows fitted to 1e-16 and beyond
+    keep their digits (large C on separable draws).
+    """
+    z = np.matmul(X, W) + b[:, None, :]
+    if O is not None:
+        z += O
+    z -= z.max(axis=-1, keepdims=True)
+    dy = (z * Y).sum(axis=-1)  # (T, n), <= 0
+    e = np.exp(z, out=z)
+    ey = np.exp(dy)
+    e -= e * Y
+    others = e.sum(axis=-1)
+    row = np.where(dy > -30.0, np.log1p(others / np.maximum(ey, 1e-300)), np.log(others + ey) - dy)
+    n = X.shape[1]
+    f = row.sum(axis=1) / n + 0.5 * lam2 * (W * W).sum(axis=(1, 2))
+    inv = 1.0 / (others + ey)
+    e *= inv[..., None]
+    e -= Y * (others * inv)[..., None]  # P - Y, the true class's entry without cancellation
+    gW = np.matmul(np.swapaxes(X, 1, 2), e) / n + lam2[:, None, None] * W
+    return f, gW, e.sum(axis=1) / n
+
+
+def fit_logistic_batch(
+    X, y, C, *, n_classes: int, penalty: str = "l1", offset=None, coef0=None, intercept0=None,
+    tol: float = 1e-4, max_iter: int = 2000, history: int = 10,
+) -> dict[str, np.ndarray]:
+    """Fit T multinomial logistic regressions (module docstring) at once.
+
+    ``X`` (T, n, D); ``y`` (T, n) in ``[0, n_classes)``; ``C`` (T,) inverse penalty
+    strengths (scikit-learn's C); ``offset`` (T, n, k), optional, added to the logits (the
+    penalty is then on the weights added to the offset's classifier); ``coef0`` (T, D, k)
+    and ``intercept0`` (T, k): warm start. Returns ``coef`` (T, D, k), ``intercept``
+    (T, k) for the uncentred features (without the offset), ``n_iter`` (T,) and
+    ``converged`` (T,) bool.
+    """
+    if penalty not in PENALTIES:
+        raise InputError(f"penalty must be one of {', '.join(PENALTIES)}, got {penalty!r}")
+    X = np.asarray(X, dtype=np.float64)
+    T, n, D = X.shape
+    k = int(n_classes)
+    Y = np.zeros((T, n, k))
+    np.put_along_axis(Y, np.asarray(y, dtype=np.intp)[:, :, None], 1.0, axis=-1)
+    O = None if offset is None else np.asarray(offset, dtype=np.float64)
+    # centring moves only the intercept (b = b' - mu W) and decouples it from the mean direction
+    mu = X.mean(axis=1, keepdims=True)
+    Xc = X - mu
+    lam = 1.0 / (np.asarray(C, dtype=np.float64).reshape(T) * n)
+    lam1, lam2 = (lam, np.zeros(T)) if penalty == "l1" else (np.zeros(T), lam)
+    W = np.zeros((T, D, k)) if coef0 is None else np.array(coef0, dtype=np.float64)
+    b = np.zeros((T, k)) if intercept0 is None else np.array(intercept0, dtype=np.float64)
+    b = b + np.matmul(mu, W)[:, 0]
+    # diagonal initial inverse Hessian: softmax curvature <= 1/4 x column mean square (+ L2)
+    col = 0.25 * (Xc * Xc).mean(axis=1)
+    col = np.maximum(col, 1e-3 * col.max(axis=1, keepdims=True) + 1e-300)
+    pre = np.concatenate([np.repeat(1.0 / (col + lam2[:, None]), k, axis=1), np.full((T, k), 4.0)], axis=1)
+    x0 = np.concatenate([W.reshape(T, D * k), b], axis=1)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # small products: a second BLAS thread only spins
+        x, n_iter, conv = _owlqn(Xc, Y, O, x0, lam1, lam2, pre, D * k, tol=tol, max_iter=max_iter, history=history)
+    W = x[:, : D * k].reshape(T, D, k)
+    return {"coef": W, "intercept": x[:, D * k:] - np.matmul(mu, W)[:, 0], "n_iter": n_iter, "converged": conv}
+
+
+def _pseudo_gradient(x, g, lam1, nw):
+    """OWL-QN's pseudo-gradient: the steepest-descent direction's negative for f + lam1 |w|_1."""
+    pg = g.copy()
+    w, gw, l1 = x[:, :nw], g[:, :nw], lam1[:, None]
+    right, left = gw + l1, gw - l1
+    pg[:, :nw] = np.where(w > 0, right, np.where(w < 0, left, np.where(right < 0, right, np.where(left > 0, left, 0.0))))
+    return pg
+
+
+def _owlqn(X, Y, O, x0, lam1, lam2, pre, nw, *, tol, max_iter, history):
+    """Batched OWL-QN (L-BFGS when lam1 = 0); parameters flattened to (T, P), weights first."""
+    T, P = x0.shape
+    D, k = X.shape[2], Y.shape[2]
+
+    def F(theta, idx):
+        f, gW, gb = _loss_grad(X[idx], Y[idx], None if O is None else O[idx],
+                               theta[:, :nw].reshape(-1, D, k), theta[:, nw:], lam2[idx])
+        return f + lam1[idx] * np.abs(theta[:, :nw]).sum(axis=1), np.concatenate([gW.reshape(-1, nw), gb], axis=1)
+
+    sparse = bool((lam1 > 0).any())
+
+    def reached(theta, pg, idx):
+        if sparse:
+            return np.abs(pg).max(axis=1) <= tol * lam1[idx]
+        wn = np.sqrt((theta[:, :nw] ** 2).sum(axis=1))
+        return np.sqrt((pg * pg).sum(axis=1)) <= tol * wn * lam2[idx]
+
+    live = np.arange(T)
+    x = x0.copy()
+    f, g = F(x, live)
+    pg = _pseudo_gradient(x, g, lam1[live], nw)
+    out_x, out_it, out_conv = x0.copy(), np.zeros(T, dtype=np.int64), np.zeros(T, dtype=bool)
+    S = np.zeros((history, T, P))
+    Yk = np.zeros_like(S)
+    rho = np.zeros((history, T))
+    gamma = np.ones(T)
+    it_count = np.zeros(T, dtype=np.int64)
+    failed_before = np.zeros(T, dtype=bool)
+    slot = 0
+    done = reached(x, pg, live)
+    for it in range(max_iter + 1):
+        if done.any() or it == max_iter:  # write the finished problems out and compact
+            fin = done if it < max_iter else np.ones_like(done)
+            ids = live[fin]
+            out_x[ids], out_it[ids] = x[fin], it_count[fin]
+            out_conv[ids] = reached(x[fin], pg[fin], ids)
+            keep = ~fin
+            live, x, f, g, pg = live[keep], x[keep], f[keep], g[keep], pg[keep]
+            S, Yk, rho = S[:, keep], Yk[:, keep], rho[:, keep]
+            gamma, it_count, failed_before = gamma[keep], it_count[keep], failed_before[keep]
+        if live.size == 0 or it == max_iter:
+            break
+        q = pg.copy()
+        alphas = []
+        for j in range(history):
+            i = (slot - 1 - j) % history
+            a = rho[i] * np.einsum("tp,tp->t", S[i], q)
+            q -= a[:, None] * Yk[i]
+            alphas.append((i, a))
+        d = gamma[:, None] * pre[live] * q
+        for i, a in reversed(alphas):
+            beta = rho[i] * np.einsum("tp,tp->t", Yk[i], d)
+            d += (a - beta)[:, None] * S[i]
+        d = -d
+        d[:, :nw] = np.where(d[:, :nw] * pg[:, :nw] < 0, d[:, :nw], 0.0)  # keep the descent signs only
+        dd = np.einsum("tp,tp->t", pg, d)
+        bad = dd >= 0
+        if bad.any():  # restart from the (preconditioned) steepest descent
+            d[bad] = -pre[live][bad] * pg[bad]
+            dd[bad] = np.einsum("tp,tp->t", pg[bad], d[bad])
+        # the orthant of the step: the sign of w, or of -pg where w = 0
+        xi = np.where(x[:, :nw] != 0, np.sign(x[:, :nw]), -np.sign(pg[:, :nw]))
+        step = np.ones(live.size)
+        if it == 0:
+            step = np.minimum(1.0, 1.0 / np.maximum(np.abs(d).max(axis=1), 1e-300))
+        accepted = np.zeros(live.size, dtype=bool)
+        x_new, f_new, g_new = x.copy(), f.copy(), g.copy()
+        for _ in range(60):
+            trial = x + step[:, None] * d
+            if sparse:
+                tw = trial[:, :nw]
+                trial[:, :nw] = np.where(tw * xi > 0, tw, 0.0)
+            ft, gt = F(trial, live)
+            ok = ~accepted & (ft <= f + 1e-4 * np.einsum("tp,tp->t", pg, trial - x))
+            x_new[ok], f_new[ok], g_new[ok] = trial[ok], ft[ok], gt[ok]
+            accepted |= ok
+            if accepted.all():
+                break
+            step = np.where(accepted, step, 0.5 * step)
+        failed = ~accepted
+        stalled = failed & failed_before
+        failed_before = failed
+        if failed.any():
+            S[:, failed], Yk[:, failed], rho[:, failed], gamma[failed] = 0.0, 0.0, 0.0, 1.0
+        s, yv = x_new - x, g_new - g
+        sy = np.einsum("tp,tp->t", s, yv)
+        keep = (sy > 1e-12 * np.einsum("tp,tp->t", s, s)) & ~failed
+        S[slot] = np.where(keep[:, None], s, 0.0)
+        Yk[slot] = np.where(keep[:, None], yv, 0.0)
+        rho[slot] = np.where(keep, 1.0 / np.where(keep, sy, 1.0), 0.0)
+        yy = np.einsum("tp,tp->t", yv, pre[live] * yv)
+        gamma = np.where(keep, sy / np.where(keep, yy, 1.0), gamma)
+        slot = (slot + 1) % history
+        it_count += 1
+        x, f, g = x_new, f_new, g_new
+        pg = _pseudo_gradient(x, g, lam1[live], nw)
+        done = reached(x, pg, live) | stalled
+    return out_x, out_it, out_conv
