@@ -19,7 +19,12 @@ from clipica.fewshot.result import FORMAT, IN_DOMAIN, FewShotResult, FewShotRuns
 from clipica.fewshot.sampling import class_codes, masked_accuracy, sample_fewshot
 from clipica.fewshot.search import BISECTION_STEPS, C_GRID, SOLVER_TOL, search_c
 from clipica.fewshot.solver import PENALTIES, fit_logistic_batch
-from clipica.fewshot.stores import DEFAULT_LABEL, DEFAULT_SETTINGS, DEFAULT_VARIANTS, fewshot_from_stores
+from clipica.fewshot.stores import (
+    DEFAULT_LABEL,
+    DEFAULT_SETTINGS,
+    DEFAULT_VARIANTS,
+    fewshot_from_stores,
+)
 from clipica.fewshot.variants import DIMS_RULE, FIT_ON, VARIANTS, fit_variant, variant_dims
 
 __all__ = [

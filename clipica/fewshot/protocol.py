@@ -66,7 +66,6 @@ from clipica.fewshot.variants import (
     fit_variant,
     relevance_order,
     topm_grid,
-    unit_rows,
     variant_dims,
 )
 

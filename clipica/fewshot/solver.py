@@ -22,7 +22,8 @@ Method: orthant-wise L-BFGS (OWL-QN, Andrew & Gao, ICML 2007), batched over prob
 - L1: ``max |pseudo-gradient| <= tol * lam``. At the minimiser the data gradient of every
   used weight is exactly ``-lam sign(w)`` and that of every unused one within
   ``[-lam, lam]``, so ``lam`` is the natural scale of the gradient at any C.
-- L2: ``||grad|| <= tol ||V|| lam`` (as the L2 path: ``||V - V*|| <= tol ||V||`` by strong convexity).
+- L2: ``||grad|| <= tol (||V|| + 1) lam``, so ``||V - V*|| <= tol (||V|| + 1)`` by strong
+  convexity: relative as the L2 path, with an absolute floor for a probe that stays at its prior.
 
 Both also stop when two line searches in a row find no decrease (the float64 floor).
 """
@@ -36,17 +37,17 @@ from clipica.errors import InputError
 PENALTIES = ("l2", "l1")
 
 
-def _loss_grad(X, Y, O, W, b, lam2):
+def _loss_grad(X, Y, Off, W, b, lam2):
     """Mean cross-entropy (+ ``lam2/2 ||W||^2``) and its gradient, for T problems.
 
-    X (T, n, D); Y (T, n, k) one-hot; O (T, n, k) offsets or None; W (T, D, k); b (T, k);
+    X (T, n, D); Y (T, n, k) one-hot; Off (T, n, k) offsets or None; W (T, D, k); b (T, k);
     lam2 (T,). Returns f (T,), gW (T, D, k), gb (T, k). Written as ``log1p`` of the other
     classes' mass relative to the true class's, so that rows fitted to 1e-16 and beyond
     keep their digits (large C on separable draws).
     """
     z = np.matmul(X, W) + b[:, None, :]
-    if O is not None:
-        z += O
+    if Off is not None:
+        z += Off
     z -= z.max(axis=-1, keepdims=True)
     dy = (z * Y).sum(axis=-1)  # (T, n), <= 0
     e = np.exp(z, out=z)
@@ -83,7 +84,7 @@ def fit_logistic_batch(
     k = int(n_classes)
     Y = np.zeros((T, n, k))
     np.put_along_axis(Y, np.asarray(y, dtype=np.intp)[:, :, None], 1.0, axis=-1)
-    O = None if offset is None else np.asarray(offset, dtype=np.float64)
+    Off = None if offset is None else np.asarray(offset, dtype=np.float64)
     # centring moves only the intercept (b = b' - mu W) and decouples it from the mean direction
     mu = X.mean(axis=1, keepdims=True)
     Xc = X - mu
@@ -100,7 +101,7 @@ def fit_logistic_batch(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):  # small products: a second BLAS thread only spins
-        x, n_iter, conv = _owlqn(Xc, Y, O, x0, lam1, lam2, pre, D * k, tol=tol, max_iter=max_iter, history=history)
+        x, n_iter, conv = _owlqn(Xc, Y, Off, x0, lam1, lam2, pre, D * k, tol=tol, max_iter=max_iter, history=history)
     W = x[:, : D * k].reshape(T, D, k)
     return {"coef": W, "intercept": x[:, D * k:] - np.matmul(mu, W)[:, 0], "n_iter": n_iter, "converged": conv}
 
@@ -114,13 +115,13 @@ def _pseudo_gradient(x, g, lam1, nw):
     return pg
 
 
-def _owlqn(X, Y, O, x0, lam1, lam2, pre, nw, *, tol, max_iter, history):
+def _owlqn(X, Y, Off, x0, lam1, lam2, pre, nw, *, tol, max_iter, history):
     """Batched OWL-QN (L-BFGS when lam1 = 0); parameters flattened to (T, P), weights first."""
     T, P = x0.shape
     D, k = X.shape[2], Y.shape[2]
 
     def F(theta, idx):
-        f, gW, gb = _loss_grad(X[idx], Y[idx], None if O is None else O[idx],
+        f, gW, gb = _loss_grad(X[idx], Y[idx], None if Off is None else Off[idx],
                                theta[:, :nw].reshape(-1, D, k), theta[:, nw:], lam2[idx])
         return f + lam1[idx] * np.abs(theta[:, :nw]).sum(axis=1), np.concatenate([gW.reshape(-1, nw), gb], axis=1)
 
@@ -129,7 +130,8 @@ def _owlqn(X, Y, O, x0, lam1, lam2, pre, nw, *, tol, max_iter, history):
     def reached(theta, pg, idx):
         if sparse:
             return np.abs(pg).max(axis=1) <= tol * lam1[idx]
-        wn = np.sqrt((theta[:, :nw] ** 2).sum(axis=1))
+        # relative, with an absolute floor: near a prior V ~ 0 and a purely relative rule never stops
+        wn = np.sqrt((theta[:, :nw] ** 2).sum(axis=1)) + 1.0
         return np.sqrt((pg * pg).sum(axis=1)) <= tol * wn * lam2[idx]
 
     live = np.arange(T)

@@ -12,7 +12,7 @@ import numpy as np
 
 from clipica.errors import InputError
 from clipica.fewshot.protocol import N_SEEDS, SHOTS, VAL_SHOTS, run_fewshot
-from clipica.fewshot.result import IN_DOMAIN, FewShotResult, FewShotRuns
+from clipica.fewshot.result import IN_DOMAIN, FewShotRuns
 from clipica.fewshot.sampling import class_codes
 
 #: the built-in default's classes: 16 combinations of four binary synthetic-faces attributes
