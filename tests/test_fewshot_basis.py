@@ -51,6 +51,7 @@ def test_l2_probe_cannot_tell_ica_from_whitened_pca():
     np.testing.assert_allclose(res.accuracy[:, :, 1], res.accuracy[:, :, 2], atol=0.003)
 
 
+@pytest.mark.slow
 def test_top_m_probe_picks_the_two_class_components_of_ica():
     res = _planted_run("l2", seeds=range(2), variants=("ica", "topm", "topm-pca"))
     acc = res.accuracy[..., 0].mean(axis=(0, 1))
@@ -59,6 +60,7 @@ def test_top_m_probe_picks_the_two_class_components_of_ica():
     assert np.isnan(res.m[:, :, 0]).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_permuting_the_test_labels_changes_no_choice(seed):
     """Every choice (dimensions, m, C, the prior's scale) is made on training and validation shots."""
@@ -68,7 +70,7 @@ def test_permuting_the_test_labels_changes_no_choice(seed):
     rng = np.random.default_rng(3)
     tc = rng.normal(size=(4, 26))
     tc /= np.linalg.norm(tc, axis=1, keepdims=True)
-    kw = dict(shots=(2, 4), val_shots=(2, 2), seeds=range(2), variants=("linear", "ica", "topm", "zeroshot-init"),
+    kw = dict(shots=(2,), val_shots=(2,), seeds=range(2), variants=("linear", "ica", "topm", "zeroshot-init"),
               text_classifier=tc)
     for penalty, fit_on in (("l2", "fewshot"), ("l1", "store")):
         with warnings.catch_warnings():

@@ -125,14 +125,16 @@ def _prepare_tests(tests, k: int, D: int):
 
 
 def _draw_tasks(X, codes, k, s, v, seeds, variants, dims, penalty, text_classifier, store_maps):
-    """Every task of one shot count: per seed, each variant's features (and top-m's m values)."""
+    """Every task of one shot count: per seed, each variant's features (and top-m's m values).
+
+    ``variants``: ``(index, name)`` pairs, the index into the result's variants."""
     tasks = []
     for a, seed in enumerate(seeds):
         tr, va = sample_fewshot(codes, k, s, v, seed)
         Xfit = np.asarray(X[np.concatenate([tr, va])], dtype=np.float64)
         ytr = np.repeat(np.arange(k), s)
         maps, feats = dict(store_maps), {}  # a draw shares each basis between its variants
-        for vi, name in enumerate(variants):
+        for vi, name in variants:
             basis = basis_of(name)
             if basis not in maps:
                 maps[basis] = fit_variant(basis, Xfit, dims, seed)
@@ -205,6 +207,13 @@ def _score(best, test_data, text_classifier, i, out):
             out["acc"][a, i, vi, j] = masked_accuracy(logits, ct, present)
 
 
+def _share_key(name, penalty, fit_on, shots, val_shots, seeds, dims) -> tuple:
+    """What a variant's result depends on besides the data: its effective penalty and fit_on."""
+    eff_penalty = "l2" if name in ("topm", "topm-pca", "zeroshot-init") else penalty
+    eff_fit_on = fit_on if name in DECOMPOSED else None
+    return (name, eff_penalty, eff_fit_on, tuple(shots), tuple(val_shots), tuple(seeds), repr(dims))
+
+
 def _store_maps(X_unlab, variants, dims, fit_on):
     """The decompositions fitted once on the unlabelled store rows (``fit_on="store"``)."""
     if fit_on != "store":
@@ -244,6 +253,7 @@ def run_fewshot(
     progress: bool = False,
     search=None,
     dims: dict[str, int] | None = None,
+    shared: dict | None = None,
 ) -> FewShotResult:
     """Run the protocol (module docstring) on a training pool and named test sets.
 
@@ -256,7 +266,10 @@ def run_fewshot(
     (k, D): unit class text vectors, for the zero-shot line and ``zeroshot-init``.
     ``dims``: component counts used at every shot count instead of :func:`variant_dims`
     (each capped at the fitting rows - 1). ``search``: replaces
-    :func:`~clipica.fewshot.search.search_c` (the bench's scikit-learn loop).
+    :func:`~clipica.fewshot.search.search_c` (the bench's scikit-learn loop). ``shared``: a
+    dict kept across calls on the same data (every setting of one experiment): a variant whose
+    result does not depend on the setting that changed (``linear`` on ``fit_on``; top-m and
+    ``zeroshot-init``, always L2, on ``penalty``) is copied from it instead of refitted.
     """
     from tqdm.auto import tqdm
 
@@ -279,14 +292,17 @@ def run_fewshot(
         auto = variant_dims(n_fit, D)
         return auto if dims is None else {key: max(1, min(int(val), D, n_fit - 1)) for key, val in {**auto, **dims}.items()}
 
+    shared = {} if shared is None else shared
+    keys = [_share_key(name, penalty, fit_on, shots, val_shots, seeds, dims) for name in variants]
+    todo = [(vi, name) for vi, name in enumerate(variants) if keys[vi] not in shared]
     t0 = time.perf_counter()
-    store_maps = _store_maps(unlab, variants, fix_dims(len(unlab)), fit_on)
+    store_maps = _store_maps(unlab, [name for _, name in todo], fix_dims(len(unlab)), fit_on)
     secs["decompositions"] += time.perf_counter() - t0
     for i, (s, v) in enumerate(tqdm(list(zip(shots, val_shots, strict=True)), desc="fewshot", disable=not progress)):
         dims_i = fix_dims(len(unlab) if fit_on == "store" else k * (s + v))
         dims_all.append(dims_i)
         t0 = time.perf_counter()
-        tasks = _draw_tasks(X, codes, k, s, v, seeds, variants, dims_i, penalty, tc, store_maps)
+        tasks = _draw_tasks(X, codes, k, s, v, seeds, todo, dims_i, penalty, tc, store_maps)
         t1 = time.perf_counter()
         fits = _search_groups(tasks, k, s, v, search, tol, max_iter)
         t2 = time.perf_counter()
@@ -296,7 +312,14 @@ def run_fewshot(
         secs["decompositions"] += t1 - t0
         secs["c_search"] += t2 - t1
         secs["evaluation"] += time.perf_counter() - t2
+    for vi, _ in enumerate(variants):  # copy the shared variants in, keep the new ones for later calls
+        if keys[vi] in shared and all(vi != j for j, _ in todo):
+            for name in out:
+                out[name][:, :, vi] = shared[keys[vi]][name]
+        else:
+            shared[keys[vi]] = {name: out[name][:, :, vi].copy() for name in out}
     config = _config(penalty, fit_on, tol, max_iter, dims, D, stats, secs)
+    config["shared_from_an_earlier_setting"] = [name for vi, name in enumerate(variants) if all(vi != j for j, _ in todo)]
     return FewShotResult(
         label=label, classes=list(classes), variants=variants, shots=shots, val_shots=val_shots,
         seeds=seeds, test_sets=list(tests), accuracy=out["acc"], C=out["C"], val_accuracy=out["val"],

@@ -117,12 +117,12 @@ def fewshot_from_stores(
         label=label, modality=modality, test_fraction=None if test is not None else test_fraction,
         shots=shots, val_shots=val_shots, seeds=seeds, variants=requested, shifts=list(shifts or {}),
         settings=settings, zeroshot=zeroshot, prompts=prompts))
-    results = []
+    results, shared = [], {}
     for penalty, fit_on in settings:
         results.append(run_fewshot(
             X, codes, classes, tests, label=label, shots=shots, val_shots=val_shots, seeds=seeds,
             variants=variants, penalty=penalty, fit_on=fit_on, unlabelled=unlabelled, text_classifier=tc,
-            zeroshot_note=note, fingerprints=fps, progress=progress, search=search))
+            zeroshot_note=note, fingerprints=fps, progress=progress, search=search, shared=shared))
     return FewShotRuns(results)
 
 
