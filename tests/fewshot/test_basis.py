@@ -180,8 +180,8 @@ def test_zeroshot_line_and_zeroshot_init_with_a_known_text_classifier():
 
 def test_zeroshot_from_the_stores_model(tiny_faces_cache, tmp_path):
     """The built-in tiny-faces model loads offline: the zero-shot line is on every test set."""
+    from clipica.embeddings.store import EmbeddingStore
     from clipica.fewshot import fewshot_from_stores
-    from clipica.store import EmbeddingStore
 
     store_dir = tmp_path / "store"
     from clipica import extract
