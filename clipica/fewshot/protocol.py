@@ -13,9 +13,9 @@ Protocol (CoOp's linear probe, lpclip/linear_probe.py, with Liu et al.'s variant
 - **Probe**: multinomial logistic regression (scikit-learn's objective, full k-class
   parametrisation, intercept not penalised) on the features as given (no standardisation,
   as CoOp), with ``penalty="l2"`` (the paper's; rotation invariant, Ng 2004) or
-  ``penalty="l1"`` (sparse: not rotation invariant, so the basis matters). Solved until the
-  weights are right to a relative 1e-4 (:mod:`clipica.fewshot.solver`,
-  :func:`clipica.probes.multinomial.fit_multinomial_path`).
+  ``penalty="l1"`` (sparse: not rotation invariant, so the basis matters). L2 is solved until
+  the weights are right to a relative 1e-4 (:func:`clipica.probes.multinomial.fit_multinomial_path`),
+  L1 until the projected gradient is at most 1e-6 / (C n) (:mod:`clipica.fewshot.solver`).
 - **C search** on the validation shots (:mod:`clipica.fewshot.search`): CoOp's grid 1e6 ...
   1e-6, then 8 bisection steps in log10 C.
 - **Variants** (:mod:`clipica.fewshot.variants`), on the same rows:
@@ -335,7 +335,8 @@ def _config(penalty, fit_on, tol, max_iter, dims, D, stats, secs) -> dict:
         "multiclass": "multinomial (one softmax over all classes), for L2 and L1",
         "c_grid": list(C_GRID), "bisection_steps": BISECTION_STEPS, "tol": tol, "max_iter": max_iter,
         "tol_rule": ("L2: ||grad|| <= tol ||W|| / (C n), i.e. ||W - W*|| <= tol ||W||; "
-                     "L1: max |pseudo-gradient| <= tol / (C n)"),
+                     "L1: projected gradient <= 1e-6 / (C n), scipy L-BFGS-B on W = U - V, warm-started; "
+                     "L2 towards the text prior: ||grad|| <= tol (||V|| + 1) / (C n)"),
         "dims_rule": DIMS_RULE if dims is None else f"given: {dict(dims)}", "paper_dims": dict(PAPER_DIMS),
         "n_features": D,
         "fit_rows": ("each draw's train+val rows, seeded with the draw's seed" if fit_on == "fewshot" else

@@ -15,6 +15,10 @@ this solver, which works in the original coordinates:
   probe (LP++/CLAP style) writes ``W = W_text + V``; the text classifier enters as a fixed
   per-row offset ``o_i = x_i W_text`` and ``||V||^2 / (2 C n)`` pulls the probe back to it.
 
+The protocol's L1 fits use :func:`fit_l1_split` (L-BFGS-B on ``W = U - V``, one problem at a
+time): OWL-QN below reaches the same minimum but slowly at large C. ``fit_logistic_batch``
+remains the solver of the L2-towards-a-prior probe and an L1 alternative.
+
 Method: orthant-wise L-BFGS (OWL-QN, Andrew & Gao, ICML 2007), batched over problems
 (each problem its own data, C and L-BFGS state; finished problems leave the batch). For
 ``penalty="l2"`` it is plain L-BFGS. Stopping rules (per problem, with ``lam = 1/(C n)``):
@@ -215,3 +219,52 @@ def _owlqn(X, Y, Off, x0, lam1, lam2, pre, nw, *, tol, max_iter, history):
         pg = _pseudo_gradient(x, g, lam1[live], nw)
         done = reached(x, pg, live) | stalled
     return out_x, out_it, out_conv
+
+
+def fit_l1_split(X, y, C, *, n_classes: int, coef0=None, intercept0=None, tol: float = 1e-4,
+                 max_iter: int = 50000) -> dict[str, np.ndarray]:
+    """Multinomial L1 fits, one problem at a time, by scipy's L-BFGS-B on ``W = U - V`` (U, V >= 0).
+
+    The protocol's L1 solver: same objective as :func:`fit_logistic_batch` with ``penalty="l1"``
+    and the same stopping rule (projected gradient <= ``tol / (C n)``), but the bound-constrained
+    smooth form converges in a few hundred iterations where OWL-QN took thousands at large C on
+    separable draws (measured: 462 against > 2,000 on 40 rows of 4 classes at C = 100).
+    ``X`` (T, n, D), ``y`` (T, n), ``C`` (T,); ``coef0`` (T, D, k) / ``intercept0`` (T, k): warm
+    starts (the nearest C on the path). Returns ``coef``, ``intercept``, ``n_iter``, ``converged``.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax, softmax
+
+    X = np.asarray(X, dtype=np.float64)
+    T, n, D = X.shape
+    k = int(n_classes)
+    P = D * k
+    out = {"coef": np.zeros((T, D, k)), "intercept": np.zeros((T, k)), "n_iter": np.zeros(T, dtype=np.int64),
+           "converged": np.zeros(T, dtype=bool)}
+    bounds = [(0.0, None)] * (2 * P) + [(None, None)] * k
+    for t in range(T):
+        mu = X[t].mean(axis=0)
+        Xc = X[t] - mu
+        Y = np.eye(k)[np.asarray(y[t], dtype=np.intp)]
+        lam = 1.0 / (float(np.ravel(C)[t]) * n)
+
+        def fg(theta, Xc=Xc, Y=Y, lam=lam):
+            W = (theta[:P] - theta[P: 2 * P]).reshape(D, k)
+            z = Xc @ W + theta[2 * P:]
+            f = -(log_softmax(z, axis=1) * Y).sum() / n + lam * theta[: 2 * P].sum()
+            R = (softmax(z, axis=1) - Y) / n
+            gW = (Xc.T @ R).ravel()
+            return f, np.concatenate([gW + lam, -gW + lam, R.sum(axis=0)])
+
+        x0 = np.zeros(2 * P + k)
+        if coef0 is not None:
+            W0 = np.asarray(coef0[t], dtype=np.float64)
+            x0[:P], x0[P: 2 * P] = np.maximum(W0, 0).ravel(), np.maximum(-W0, 0).ravel()
+            x0[2 * P:] = (np.zeros(k) if intercept0 is None else np.asarray(intercept0[t])) + mu @ W0
+        res = minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": max_iter, "maxfun": 2 * max_iter, "ftol": 0.0, "gtol": tol * lam,
+                                "maxcor": 10})
+        W = (res.x[:P] - res.x[P: 2 * P]).reshape(D, k)
+        out["coef"][t], out["intercept"][t] = W, res.x[2 * P:] - mu @ W
+        out["n_iter"][t], out["converged"][t] = res.nit, bool(res.success)
+    return out

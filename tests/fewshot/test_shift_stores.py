@@ -47,9 +47,9 @@ def test_a_shift_store_of_another_encoder_is_refused(tmp_path, change, field):
     Xs, ys = _blobs(1, n=40)
     other = _store(tmp_path / "other", Xs, ys, {**TRAINED, **change})
     same = _store(tmp_path / "same", Xs, ys, TRAINED)
-    kw = dict(label="A", shots=[1], val_shots=[1], seeds=[0], variants=["linear"])
+    kw = dict(label="A", shots=[1], val_shots=[1], seeds=[0], variants=["linear"], settings=[("l2", "fewshot")])
     res = fewshot_from_stores(train, shifts={"ok": same}, **kw)  # the same encoder: scored
-    assert res.test_sets[-1] == "ok"
+    assert res.results[0].test_sets[-1] == "ok"
     with pytest.raises(InputError, match=f"shift 'bad' store .* other {field} than the train store"):
         fewshot_from_stores(train, shifts={"bad": other}, **kw)
 
