@@ -323,13 +323,15 @@ def test_claim_says_which_variant_helps_with_paired_numbers():
 def test_report_shows_the_fewshot_json_of_its_own_store_only(tmp_path):
     from types import SimpleNamespace
 
+    import pandas as pd
+
     from clipica.pipeline.report import gather
     from clipica.report import build_report
 
     run = tmp_path / "run"
     _small_result({"store": "abc", "params": "p"}).save(run / "fewshot" / "fewshot.json")
     ica = SimpleNamespace(mean_=np.zeros(6), components_=np.eye(6)[:2])
-    store = SimpleNamespace(path=tmp_path / "store")
+    store = SimpleNamespace(path=tmp_path / "store", rows=pd.DataFrame({"id": ["a"]}))
     found = gather(store, ica, run, store_fp="abc", ica_dir=tmp_path / "ica", compute_missing=False)
     assert found["fewshot"]["settings"][0]["label"] == "" and found["fewshot"]["fingerprints"]["store"] == "abc"
     other = gather(store, ica, run, store_fp="xyz", ica_dir=tmp_path / "ica", compute_missing=False)
