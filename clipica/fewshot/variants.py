@@ -48,6 +48,12 @@ def variant_dims(n_fit: int, n_features: int) -> dict[str, int]:
 def _decomposition(name: str, k: int, seed: int):
     from clipica.decompositions import make_decomposition
 
+    if name == "ica":
+        # plain symmetric FastICA, as Liu et al. (and this protocol until the ICA learned to set a
+        # Gaussian remainder apart): on a few dozen rows the Gaussianity test leaves most
+        # components in the unpolished block (measured: the planted class source's correlation
+        # fell from > 0.9 to 0.66-0.82 on 144 rows)
+        return make_decomposition(name, int(k), random_state=int(seed), identify=False)
     return make_decomposition(name, int(k), random_state=int(seed))
 
 
