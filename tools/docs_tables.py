@@ -72,7 +72,8 @@ def demo_table(s: dict) -> str:
 
     lines = ["\n".join(out), "", *(f"- {c}" for c in claims(s)), ""]
     conv = "converged" if s.get("ica_converged") else "**did not converge**"
-    lines.append(f"{s.get('n_rows')} rows, model `{s.get('model')}`, K = {s.get('k')} ({s.get('k_rule')}; "
+    n = s.get("n_rows")
+    lines.append(f"{n:,} rows, model `{s.get('model')}`, K = {s.get('k')} ({s.get('k_rule')}; "
                  f"mean stability {_f(s.get('stability_mean'), 2)}); the ICA {conv} "
                  f"({s.get('ica_n_iter')} iterations).")
     mcc = s.get("mcc") or {}
