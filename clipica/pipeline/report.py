@@ -258,6 +258,8 @@ def report_factors(store, probe_doc: dict | None, declared: Sequence = ()) -> li
     from clipica.data.label_groups import label_factors
 
     attrs = list((probe_doc or {}).get("attributes") or {})
+    if not attrs and not declared:  # nothing probed, nothing declared: no label table to read
+        return []
     return [f.to_dict() for f in label_factors(store.rows, attrs, declared)]
 
 

@@ -309,11 +309,17 @@ def test_component_names_round_trip_through_json():
         ComponentNames.from_dict({k: v for k, v in d.items() if k != "projection"})
 
 
-def test_a_random_weight_model_gets_names_for_under_5_percent_of_components(tmp_path, monkeypatch):
+def test_a_random_weight_model_is_named_no_more_often_than_the_chance_level(tmp_path, monkeypatch):
     """The must-show of the chance level: tiny-faces with random weights (``--pretrained
-    none``) on synthetic faces; over ICA fits of several sizes and seeds, fewer than 5% of
-    the components get any name above the chance threshold (without it, every component
-    has a top word; random weights gave |z| up to 3.1)."""
+    none``) on synthetic faces; over ICA fits of several sizes and seeds, components get a
+    name above the chance threshold no more often than its level (0.95: a meaningless
+    component is named with probability about 5%) allows: at most the binomial 99th
+    percentile of the count (9 of 80). Without the threshold every component has a top word
+    (random weights gave |z| up to 3.1). Measured: 0-1 of 80 with the earlier, narrower
+    architecture; 6 of 80 with the shipped one (5 with ``identify=False``), a rate the
+    level allows, so the old assertion "under 5%" sat on its own level."""
+    from scipy.stats import binom
+
     import clipica
     from clipica.decompositions.ica import ICA
     from clipica.naming.names import name_components
@@ -331,7 +337,7 @@ def test_a_random_weight_model_gets_names_for_under_5_percent_of_components(tmp_
             named += sum(bool(names.names(c, "+")["names"] or names.names(c, "-")["names"])
                          for c in range(k))
             total += k
-    assert named / total < 0.05, (named, total)
+    assert named <= binom.ppf(0.99, total, 1 - 0.95), (named, total)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
