@@ -32,6 +32,8 @@ MOVED = {
     "clipica.artifacts": "clipica.pipeline.artifacts",
     "clipica.demo": "clipica.pipeline.demo",
     "clipica.ica": "clipica.decompositions.ica",
+    "clipica.models.train_tiny": "clipica.models.tiny.train",
+    "clipica.models.tiny_checkpoint": "clipica.models.tiny.checkpoint",
 }
 
 
