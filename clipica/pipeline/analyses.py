@@ -522,7 +522,8 @@ def traversal_stage(store, ica, png: str | os.PathLike, params: dict, *, store_f
         decoder = load_or_train(store, ica, decoder_dir, epochs=params["decoder_epochs"],
                                 retrain=retrain_decoder, seed=params["seed"], progress=progress)
     probes = encoder = None
-    pairs: Any = "auto" if params["text"] else None
+    # the text view compares prompts with images: only in the joint space of a final-layer store
+    pairs: Any = "auto" if params["text"] and store.manifest.get("layer", "final") == "final" else None
     if probes_path is not None:
         probes = attribute_probes_stage(store, ica, probes_path, store_fp=store_fp,
                                         seed=params["seed"], say=say)

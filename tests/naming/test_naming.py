@@ -355,6 +355,7 @@ def test_identical_captions_give_no_scale_and_the_vocabulary_is_the_reference(se
         name_from_embeddings(vocab, emb, ica, reference_texts=same, center="captions")
 
 
+@pytest.mark.filterwarnings("ignore:.*did not converge")  # a random model: the ICA is incidental
 def test_naming_a_store_of_another_layer_is_refused_in_one_line(tmp_path, capsys):
     """Text and image meet only in the projected space: a pre-projection store cannot be named."""
     import clipica
@@ -368,3 +369,22 @@ def test_naming_a_store_of_another_layer_is_refused_in_one_line(tmp_path, capsys
     assert main(["name", str(tmp_path / "store"), "--ica", str(tmp_path / "ica")]) == 2
     err = capsys.readouterr().err
     assert "extracted at --layer pre-projection" in err and err.count("\n") == 1
+
+
+@pytest.mark.filterwarnings("ignore:.*did not converge")  # a random model: the ICA is incidental
+def test_a_traversal_of_another_layer_has_no_text_view(tmp_path, capsys):
+    """The text view compares prompts with images in the joint space: not for a block:N store
+    (tiny-faces' 2-block text tower has no block:3 at all), and the traversal still runs."""
+    import json
+
+    import clipica
+    from clipica.cli import main
+
+    store = clipica.extract(model="tiny-faces", pretrained="none", data="synthetic-faces:200", out=tmp_path / "s",
+                            layer="block:3", batch_size=100, progress=False, num_workers=0)
+    assert store.text is None
+    clipica.ICA(n_components=4, random_state=0, identify=False).fit(store.image).save(tmp_path / "ica")
+    assert main(["intervene", str(tmp_path / "s"), "--ica", str(tmp_path / "ica"), "--component", "0",
+                 "--out", str(tmp_path / "t" / "c0.png"), "--no-decoder", "--rows", "2"]) == 0
+    doc = json.loads(next((tmp_path / "t").glob("*.json")).read_text())
+    assert not doc.get("text_png") and doc.get("component") == 0
