@@ -41,7 +41,8 @@ def test_bench_reports_ratio_of_same_run_figures(model_file, tmp_path, capsys):
     fwd, pipe = result["forward_images_per_s"], result["pipeline_images_per_s"]
     assert fwd > 0 and pipe > 0
     (rnd,) = result["rounds"]
-    assert result["ratio"] == rnd["ratio"] == pytest.approx(pipe / fwd, rel=1e-3)
+    # the ratio is stored rounded to 4 decimals: a busy machine's 0.0104 is 0.01036 (rel 4e-3)
+    assert result["ratio"] == rnd["ratio"] == pytest.approx(pipe / fwd, abs=5e-5 + 1e-9)
     assert np.mean(rnd["forward_before_after"]) == pytest.approx(fwd, rel=1e-3)
     assert json.loads((tmp_path / "bench_extract.json").read_text())["ratio"] == result["ratio"]
 
