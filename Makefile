@@ -13,6 +13,10 @@ DEMO_OUT ?= runs/demo
 # the fast tier: every test but the heavy groups (markers registered in pyproject.toml;
 # `pytest -m ray` runs one group alone)
 FAST   := not (slow or ray or notebooks or real_arch or subprocess)
+# one BLAS/torch thread per test process: on a busy machine (CI, shared cores) torch's and BLAS's
+# spinning thread pools made the SAE tests 30x slower (5.7 s -> 162 s at load 6-18); on 2 idle
+# cores one thread is as fast for these small problems
+TEST_THREADS ?= 1
 .PHONY: demo test test-all docs-tables lint clean
 
 $(PYTHON):
@@ -35,10 +39,10 @@ demo: $(VENV)/.base
 	$(VENV)/bin/clipica demo --out $(DEMO_OUT)
 
 test: $(VENV)/.dev
-	$(PYTHON) -m pytest -q -m "$(FAST)"
+	OMP_NUM_THREADS=$(TEST_THREADS) $(PYTHON) -m pytest -q -m "$(FAST)"
 
 test-all: $(VENV)/.dev
-	$(PYTHON) -m pytest -q -m "" --durations=20
+	OMP_NUM_THREADS=$(TEST_THREADS) $(PYTHON) -m pytest -q -m "" --durations=20
 
 # the result tables of README.md and docs/ from the JSON the commands wrote (each table's
 # marker names its file, e.g. runs/demo/summary.json); a missing file leaves its table as it is
