@@ -58,7 +58,7 @@ import time
 
 import numpy as np
 
-from clipica.bench.realistic import STORE_KEY
+from clipica.bench.realistic import write_planted
 
 HELP = ("time every analysis stage (ica --stability 5, name, probe, report) on a planted store "
         "of CelebA's size (202,599 x 512, K=64, 40 attributes), the probe against its full computation")
@@ -92,7 +92,6 @@ def write_planted_store(
     ``chunk x d`` float32 rows; the embedding matrix goes to disk chunk by chunk.
     """
     from clipica.bench.probe import make_data
-    from clipica.embeddings.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter
 
     codes, labels = make_data(n, k, attributes, seed)
     rng = np.random.default_rng(seed + 1)
@@ -100,36 +99,15 @@ def write_planted_store(
     # codes have unit variance; rows of `mixing` have squared norm ~1: the codes add ~k/d
     # variance per dimension, the noise the rest of an 80/20 split
     noise_sd = float(np.sqrt(0.25 * k / d))
-    names = attribute_names(attributes)
-    w = StoreWriter(path, STORE_KEY, overwrite=True)
-    try:
-        w.begin(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "key": STORE_KEY,
-                "embed_dim": d,
-                "has_text": False,
-                "label_columns": names,
-                "model": dict(text_model) if text_model else {"spec": "planted"},
-                "data": {"spec": f"planted:{n}x{d}?k={k}&attributes={attributes}&seed={seed}"},
-            },
-            0,
-        )
+
+    def chunks():
         for a in range(0, n, chunk):
-            b = min(a + chunk, n)
-            X = codes[a:b].astype(np.float32) @ mixing
+            X = codes[a : a + chunk].astype(np.float32) @ mixing
             X += noise_sd * rng.standard_normal(X.shape, dtype=np.float32)
-            # plain Python floats once per chunk: a dict per row is the slow part at 200k rows
-            rows = [
-                {"id": f"p{i}", "source_index": i, "caption": None, "split": None,
-                 "caption_truncated": False, **dict(zip(names, values, strict=True))}
-                for i, values in zip(range(a, b), labels[a:b].tolist(), strict=True)
-            ]
-            w.commit(X, None, rows, errors=[], next_position=b)
-        w.finalize()
-    finally:
-        w.close()
-    return EmbeddingStore.open(path)
+            yield a, X, labels[a : a + chunk]
+
+    return write_planted(path, chunks(), names=attribute_names(attributes), d=d, text_model=text_model,
+                         data_spec=f"planted:{n}x{d}?k={k}&attributes={attributes}&seed={seed}")
 
 
 # ------------------------------------------------------------------ the benchmark

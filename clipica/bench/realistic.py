@@ -102,10 +102,23 @@ def write_realistic_store(path, n: int = 202_599, d: int = 512, seed: int = 0, c
     that ``clipica name`` can embed its vocabulary; d must be that model's width); by default
     ``{"spec": "planted"}``, which names nothing.
     """
+    mixing = Mixing(d, seed, nuisance)
+
+    def chunks():
+        for i, a in enumerate(range(0, n, chunk)):
+            yield (a, *sample_chunk(min(a + chunk, n) - a, mixing, seed, i))
+
+    return write_planted(path, chunks(), names=label_names(), d=d, text_model=text_model,
+                         data_spec=f"planted-realistic:{n}x{d}?nuisance={nuisance}&seed={seed}")
+
+
+def write_planted(path, chunks, *, names: list[str], d: int, data_spec: str,
+                  text_model: dict | None = None):
+    """Write a planted store to ``path`` from ``chunks`` of ``(first_row, X (m, d) float32,
+    labels (m, len(names)))``, in row order; returns the open EmbeddingStore. One writer for both
+    of the bench's planted shapes."""
     from clipica.embeddings.store import SCHEMA_VERSION, EmbeddingStore, StoreWriter
 
-    mixing = Mixing(d, seed, nuisance)
-    names = label_names()
     w = StoreWriter(path, STORE_KEY, overwrite=True)
     try:
         w.begin(
@@ -116,17 +129,17 @@ def write_realistic_store(path, n: int = 202_599, d: int = 512, seed: int = 0, c
                 "has_text": False,
                 "label_columns": names,
                 "model": dict(text_model) if text_model else {"spec": "planted"},
-                "data": {"spec": f"planted-realistic:{n}x{d}?nuisance={nuisance}&seed={seed}"},
+                "data": {"spec": data_spec},
             },
             0,
         )
-        for i, a in enumerate(range(0, n, chunk)):
-            b = min(a + chunk, n)
-            X, labels = sample_chunk(b - a, mixing, seed, i)
+        for a, X, labels in chunks:
+            b = a + len(X)
+            # plain Python floats once per chunk: a dict per row is the slow part at 200k rows
             rows = [
                 {"id": f"p{j}", "source_index": j, "caption": None, "split": None,
                  "caption_truncated": False, **dict(zip(names, values, strict=True))}
-                for j, values in zip(range(a, b), labels.tolist(), strict=True)
+                for j, values in zip(range(a, b), np.asarray(labels).tolist(), strict=True)
             ]
             w.commit(X, None, rows, errors=[], next_position=b)
         w.finalize()
