@@ -38,11 +38,16 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.torch
 demo: $(VENV)/.base
 	$(VENV)/bin/clipica demo --out $(DEMO_OUT)
 
+# two pytest workers (pytest-xdist), one per core, each on one thread; the slow tests start
+# first and Ray's share one worker (tests/conftest.py). TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+WORKERS = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+
 test: $(VENV)/.dev
-	OMP_NUM_THREADS=$(TEST_THREADS) $(PYTHON) -m pytest -q -m "$(FAST)"
+	OMP_NUM_THREADS=$(TEST_THREADS) $(PYTHON) -m pytest -q -m "$(FAST)" $(WORKERS)
 
 test-all: $(VENV)/.dev
-	OMP_NUM_THREADS=$(TEST_THREADS) $(PYTHON) -m pytest -q -m "" --durations=20
+	OMP_NUM_THREADS=$(TEST_THREADS) $(PYTHON) -m pytest -q -m "" --durations=20 $(WORKERS)
 
 # the result tables of README.md and docs/ from the JSON the commands wrote (each table's
 # marker names its file, e.g. runs/demo/summary.json); a missing file leaves its table as it is
