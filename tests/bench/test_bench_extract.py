@@ -47,6 +47,21 @@ def test_bench_reports_ratio_of_same_run_figures(model_file, tmp_path, capsys):
     assert json.loads((tmp_path / "bench_extract.json").read_text())["ratio"] == result["ratio"]
 
 
+def test_bench_busy_core_reports_busy_over_idle(model_file, capsys):
+    args = _args(model=model_file, pretrained=None, rows=8, batch_size=4, num_workers=0, json=True,
+                 busy_core=True)
+    assert bench.run(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    busy = result["busy_core_slowdown"]
+    (rnd,) = result["rounds"]
+    assert busy["pipeline"]["idle_seconds"] == pytest.approx(rnd["pipeline_seconds"], abs=1e-3)
+    for part in ("pipeline", "forward"):
+        b = busy[part]
+        assert b["busy_seconds"] > 0 and b["slowdown"] == pytest.approx(b["busy_seconds"] / b["idle_seconds"], rel=1e-2)
+        assert b["within_target"] == (b["slowdown"] <= 2.5)
+    assert busy["within_target"] == (busy["pipeline"]["within_target"] and busy["forward"]["within_target"])
+
+
 @pytest.mark.slow
 def test_bench_memory_runs(model_file, capsys):
     args = _args(model=model_file, pretrained=None, rows=8, batch_size=4, num_workers=1, json=True,

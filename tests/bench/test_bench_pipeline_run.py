@@ -12,7 +12,8 @@ from clipica.bench.pipeline import agreement, run_benchmark
 @pytest.mark.slow  # three probe stages, an ICA with stability and a report: ~30 s on 2 idle cores
 def test_bench_pipeline_small_runs_every_stage_and_reports_agreement(tmp_path):
     out = run_benchmark(2400, 2000, shape="laplace", dim=24, k=5, attributes=4, seed=1, stability=2,
-                        text_model=None, curve_rows=600, workdir=tmp_path / "w", progress=lambda m: None)
+                        text_model=None, curve_rows=600, busy_core=True, workdir=tmp_path / "w",
+                        progress=lambda m: None)
     st = out["stages"]
     assert set(st) == {"ica", "names", "probe", "report"} and "skipped" in st["names"]
     for name in ("ica", "probe", "report"):
@@ -29,7 +30,16 @@ def test_bench_pipeline_small_runs_every_stage_and_reports_agreement(tmp_path):
     assert set(ag["codes"]) == {"ica", "raw", "pca", "random_rotation"}
     # best-single and linear-probe AUCs are computed on every row either way
     assert ag["max_abs_delta_auc"] == 0.0 and ag["meets_targets"]
-    assert set(out["checks"]) >= {"probe_seconds", "probe_peak_memory", "agreement"}
+    assert set(out["checks"]) >= {"probe_seconds", "probe_peak_memory", "agreement", "busy_core_slowdown"}
+    # --busy-core: the ica and probe stages again, busy / idle of the same work in the same run
+    busy = out["busy_core_slowdown"]
+    for name in ("ica", "probe"):
+        b = busy[name]
+        assert b["idle_seconds"] == round(st[name]["wall_seconds"], 3) and b["busy_seconds"] > 0
+        assert b["slowdown"] == pytest.approx(b["busy_seconds"] / b["idle_seconds"], rel=1e-2)
+    assert busy["ica"]["busy_converged"] is True and busy["target_slowdown"] == 2.5
+    assert (tmp_path / "w" / "ica_busy" / "ica.json").is_file()
+    assert (tmp_path / "w" / "run" / "probe_busy" / "probe.json").is_file()
     json.dumps(out)  # the --json document
 
 
