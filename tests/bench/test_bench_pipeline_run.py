@@ -36,7 +36,7 @@ def test_bench_pipeline_small_runs_every_stage_and_reports_agreement(tmp_path):
     for name in ("ica", "probe"):
         b = busy[name]
         assert b["idle_seconds"] == round(st[name]["wall_seconds"], 3) and b["busy_seconds"] > 0
-        assert b["slowdown"] == pytest.approx(b["busy_seconds"] / b["idle_seconds"], rel=1e-2)
+        assert abs(b["slowdown"] * b["idle_seconds"] - b["busy_seconds"]) <= 5e-4 * (1 + b["slowdown"] + b["idle_seconds"])
     assert busy["ica"]["busy_converged"] is True and busy["target_slowdown"] == 2.5
     assert (tmp_path / "w" / "ica_busy" / "ica.json").is_file()
     assert (tmp_path / "w" / "run" / "probe_busy" / "probe.json").is_file()
