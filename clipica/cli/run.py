@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preprocess", default="original", choices=("original", "native"),
                         help="image/text preprocessing: the original CLIP pipeline whichever backend "
                              "loads the model (default), or a Hugging Face model's own processor")
+    parser.add_argument("--layer", default="final", metavar="LAYER",
+                        help="where the towers are read, as clipica extract --layer: final (default), "
+                             "pre-projection or block:N; outside the joint space the naming stage is skipped "
+                             "and traversals have no text view")
     from clipica.cli.extract import add_engine_arguments
 
     add_engine_arguments(parser)
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                     k_grid=k_grid, restarts=args.restarts, seed=args.seed, batch_size=args.batch_size,
                     device=args.device, limit=args.limit, split=args.split,
                     n_traversals=args.traversals, decoder=not args.no_decoder,
-                    decoder_epochs=args.decoder_epochs, preprocess=args.preprocess,
+                    decoder_epochs=args.decoder_epochs, preprocess=args.preprocess, layer=args.layer,
                     compare=_methods(args.compare), compare_quick=args.compare_quick,
                     **engine_options(args))
     summary = run(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)

@@ -38,8 +38,9 @@ class RunConfig:
     :func:`clipica.decompositions.stability.choose_k`) or a number of components.
     restarts, sweep_rows, stability_threshold : the sweep's bootstrap fits per K, rows
     (seeded subsample above it) and the stability a component needs to count as stable.
-    limit, split, batch_size, device, num_workers, preprocess : extraction options
-    (:func:`clipica.extract`). engine, address, workers, gpus_per_worker,
+    limit, split, batch_size, device, num_workers, preprocess, layer : extraction options
+    (:func:`clipica.extract`; a ``layer`` other than "final" skips the naming stage: words and
+    images meet only in the joint space). engine, address, workers, gpus_per_worker,
     cpus_per_worker : where extraction runs ("local" or "ray", see ``clipica extract``).
     attributes : attributes listed in the summary (None: every binary attribute probed).
     traversal_attributes : attributes whose best component is traversed (None: the
@@ -65,6 +66,7 @@ class RunConfig:
     split: str | None = None
     num_workers: int | None = None
     preprocess: str = "original"
+    layer: str = "final"
     engine: str = "local"
     address: str | None = None
     workers: int | None = None
@@ -99,7 +101,7 @@ def _stage_names(cfg: RunConfig) -> list[str]:
     names.append("extract")
     if cfg.k == "auto":
         names.append("stability")
-    names += ["ica", "probe", "naming", "selectivity", "traversals"]
+    names += ["ica", "probe"] + (["naming"] if cfg.layer == "final" else []) + ["selectivity", "traversals"]
     return names + (["compare"] if cfg.compare else []) + ["report"]
 
 
@@ -199,6 +201,7 @@ class _Run:
                    f"--batch-size {cfg.batch_size}")
             cmd += (f" --limit {cfg.limit}" if cfg.limit else "") + (f" --split {cfg.split}" if cfg.split else "")
             cmd += f" --preprocess {cfg.preprocess}" if cfg.preprocess != "original" else ""
+            cmd += f" --layer {cfg.layer}" if cfg.layer != "final" else ""
             cmd += f" --engine {cfg.engine}" if cfg.engine != "local" else ""
             self.commands.append(cmd)
             engine = engine_from_options(cfg.engine, address=cfg.address, workers=cfg.workers,
@@ -207,7 +210,8 @@ class _Run:
             store = fit.extract_stage(cfg.model, cfg.data, rf.store, log=self.log, pretrained=cfg.pretrained,
                                       batch_size=cfg.batch_size, device=cfg.device, limit=cfg.limit,
                                       split=cfg.split, num_workers=cfg.num_workers, overwrite=overwrite,
-                                      progress=self.progress, preprocess=cfg.preprocess, engine=engine)
+                                      progress=self.progress, preprocess=cfg.preprocess, layer=cfg.layer,
+                                      engine=engine)
             return store, artifacts.store_fingerprint(store)
 
     def choose_k(self, store, store_fp: str) -> tuple[int, str, dict | None]:
@@ -243,10 +247,15 @@ class _Run:
             probe = analyses.probe_stage(store, ica, rf.probe, analyses.probe_params(seed=cfg.seed),
                                          store_fp=store_fp, inputs={"ica": str(rf.ica)}, log=log,
                                          progress=self.progress)
-        with log.stage("naming", "top words at both poles of every component"):
-            self.commands.append(f"clipica name {rf.store} --ica {rf.ica}")
-            naming = analyses.name_stage(store, ica, rf.naming, analyses.naming_params(),
-                                         store_fp=store_fp, inputs=inputs, log=log)
+        naming = None
+        if cfg.layer == "final":
+            with log.stage("naming", "top words at both poles of every component"):
+                self.commands.append(f"clipica name {rf.store} --ica {rf.ica}")
+                naming = analyses.name_stage(store, ica, rf.naming, analyses.naming_params(),
+                                             store_fp=store_fp, inputs=inputs, log=log)
+        else:
+            log.note(f"naming skipped: the store is read at --layer {cfg.layer}, outside the joint "
+                     "image-text space where the text encoder's words live")
         attrs = probe.get("attributes") or {}
         shared = [a for a in (cfg.attributes or attrs) if a in attrs]
         with log.stage("selectivity", "sweep each attribute's best component, watch every attribute probe"):
@@ -347,7 +356,7 @@ def _traversal_targets(probe: dict, cfg: RunConfig) -> list[tuple[int, str | Non
 
 
 def build_summary(cfg: RunConfig, store, ica, rf: artifacts.RunFolder, *, k: int, rule: str,
-                  stability: dict | None, probe: dict, naming: dict, selectivity: dict,
+                  stability: dict | None, probe: dict, naming: dict | None, selectivity: dict,
                   attributes: Sequence[str], model_eval: dict | None, store_fp: str) -> dict:
     """The headline numbers of a run (``summary.json``): per attribute its best component,
     AUCs against the baselines, selectivity and top words; the means per group (a categorical
