@@ -7,10 +7,9 @@ standardised features, each label's objective divided by ``C * n_a``):
 - the blockwise passes over a float32 (or memmapped) matrix: :func:`_row_blocks`,
   :func:`_blocked_stats`, :func:`_standardised` (a wide matrix is never copied whole to float64);
 - the objective and gradient (:func:`_logistic_parts`), the preconditioned L-BFGS
-  (:func:`_lbfgs`, :func:`_preconditioner`), the per-label Hessians (:func:`_stacked_hessians`);
-- the three stages: :func:`_subsample_start` (L-BFGS on a subsample), :func:`_newton_steps`
-  (full-gradient Newton steps with subsample Hessians, factored by :func:`_newton_factors`),
-  :func:`_finish` (L-BFGS on all rows).
+  (:func:`_lbfgs`, :func:`_preconditioner`);
+- stages 1 and 3: :func:`_subsample_start` (L-BFGS on a subsample) and :func:`_finish` (L-BFGS
+  on all rows); stage 2, Newton steps on all rows, is :mod:`clipica.probes._logistic_newton`.
 
 numpy/scipy only; no torch.
 """
@@ -196,27 +195,6 @@ def _lbfgs(Xc, Y, Wrow, lam, mask, W0, b0, *, dtype, max_iter, tol, precond=None
     return W, res.x[p * A :].copy(), int(res.nit)
 
 
-def _stacked_hessians(X: np.ndarray, S: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """``H[a] = [X 1]^T diag(S[:, a]) [X 1]`` for every label a, as one matrix product.
-
-    X (m, p), S (m, A) -> (A, p + 1, p + 1). The row-wise outer products of ``[X 1]`` are
-    formed in chunks of rows so memory stays at ``chunk * (p + 1)^2`` floats.
-    """
-    m, p = X.shape
-    q = p + 1
-    # float32 products: the Hessian only preconditions Newton steps (the fixed point is
-    # set by the exact gradient), and float32 halves the cost of this one big product
-    X1 = np.hstack([X, np.ones((m, 1))]).astype(np.float32)
-    S32 = S.astype(np.float32)
-    H = np.zeros((S.shape[1], q * q))
-    for start in range(0, m, chunk):
-        blk = X1[start : start + chunk]
-        outer = (blk[:, :, None] * blk[:, None, :]).reshape(blk.shape[0], q * q)
-        H += S32[start : start + chunk].T @ outer
-    H = H.reshape(S.shape[1], q, q)
-    return 0.5 * (H + H.transpose(0, 2, 1))
-
-
 # Newton steps need one (p+1) x (p+1) Hessian per label; above this many features that
 # costs more than the L-BFGS iterations it saves
 _NEWTON_MAX_FEATURES = 96
@@ -256,62 +234,6 @@ def _subsample_start(Xsub, Y, observed, sub, lam, mask, W, b, *, max_iter, tol, 
         Xsub, Ysub, obs_s / m_a, lam, mask, W, b,
         dtype=np.float64, max_iter=max_iter, tol=max(tol, 1e-3), precond=precond,
     )
-
-
-def _newton_factors(Xsub, obs_s, W, b, lam, mask):
-    """Cholesky factors of each label's (p + 1) x (p + 1) Hessian on the subsample rows (with a
-    feature mask: of its own support, (k + 1) x (k + 1)), as ``(cols or None, factor)`` pairs;
-    None when one cannot be factorised (then L-BFGS on all rows finishes)."""
-    from scipy.linalg import cho_factor
-    from scipy.special import expit
-
-    p, A = W.shape
-    m_a = np.maximum(obs_s.sum(axis=0), 1).astype(np.float64)
-    Ps = expit(Xsub @ W + b)
-    S = Ps * (1.0 - Ps) * obs_s / m_a
-    if mask is None:
-        H = _stacked_hessians(Xsub, S)  # (A, p + 1, p + 1), last row/col: intercept
-    factors = []
-    for a in range(A):
-        if mask is None:
-            cols, Ha = None, H[a]
-        else:  # only this label's support: (k + 1) x (k + 1)
-            cols = np.append(np.flatnonzero(mask[:, a]), p)
-            Xa = np.hstack([Xsub[:, cols[:-1]], np.ones((Xsub.shape[0], 1))])
-            Ha = (Xa * S[:, a : a + 1]).T @ Xa
-        Ha[np.arange(Ha.shape[0] - 1), np.arange(Ha.shape[0] - 1)] += lam[a]
-        # a tiny ridge keeps a (nearly) separable subsample label factorisable
-        Ha += 1e-8 * max(float(np.trace(Ha)) / Ha.shape[0], 1e-12) * np.eye(Ha.shape[0])
-        try:
-            factors.append((cols, cho_factor(Ha)))
-        except np.linalg.LinAlgError:
-            return None
-    return factors
-
-
-def _newton_steps(Xc, Yf, Wrow, lam, mask, W, b, factors, *, dtype, tol) -> tuple[int, float]:
-    """Stage 2: at most 10 Newton steps on all rows, each with the exact full-data gradient
-    and the subsample Hessians ``factors`` (which only slow the rate, never move the fixed
-    point). Updates ``W`` and ``b`` in place; returns ``(passes over the data, grad norm)``."""
-    from scipy.linalg import cho_solve
-
-    n_iter, grad_norm, last = 0, np.inf, np.inf
-    for _ in range(10 if factors else 0):
-        _, gW, gb = _logistic_parts(Xc, W, b, Yf, Wrow, lam, mask, dtype, want_loss=False)
-        n_iter += 1
-        grad_norm = max(float(np.abs(gW).max(initial=0.0)), float(np.abs(gb).max()))
-        if grad_norm <= tol or grad_norm > 0.7 * last:
-            break  # converged, or not contracting: L-BFGS on all rows finishes
-        last = grad_norm
-        for a, (cols, cf) in enumerate(factors):
-            if cols is None:
-                step = cho_solve(cf, np.append(gW[:, a], gb[a]))
-                W[:, a] -= step[:-1]
-            else:
-                step = cho_solve(cf, np.append(gW[cols[:-1], a], gb[a]))
-                W[cols[:-1], a] -= step[:-1]
-            b[a] -= step[-1]
-    return n_iter, grad_norm
 
 
 def _finish(Xc, Yf, Wrow, lam, mask, W, b, *, dtype, max_iter, tol, precond):

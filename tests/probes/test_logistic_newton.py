@@ -1,0 +1,106 @@
+"""fit_logistic's Newton stage on all rows (clipica.probes._logistic_newton) against scikit-learn's
+minimiser, on the shape that made the stacked L-BFGS slow: rare, nearly separable attributes."""
+
+import numpy as np
+import pytest
+
+from clipica.probes import auc_columns, fit_logistic
+
+
+def _nearly_separable(seed, n=6000, p=12, prevalence=(0.02, 0.04, 0.1, 0.3, 0.5), noise=0.15):
+    """Each label is a clean direction of the features thresholded at its prevalence, plus a
+    little noise (CelebA's attributes in the realistic bench store, in small)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3.0, size=p) + rng.normal(size=p)
+    Xs = (X - X.mean(0)) / X.std(0)
+    V = rng.normal(size=(p, len(prevalence)))
+    score = Xs @ V / np.linalg.norm(V, axis=0) + noise * rng.normal(size=(n, len(prevalence)))
+    cut = np.array([np.quantile(score[:, a], 1 - q) for a, q in enumerate(prevalence)])
+    Y = (score > cut).astype(float)
+    return X, Xs, Y
+
+
+def _objective(Xs, y, w, c, C):
+    """scikit-learn's objective divided by C n (fit_logistic's scaling)."""
+    z = Xs @ w + c
+    return float(np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * (w @ w) / (C * y.size))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("C", [1.0, 0.05])
+def test_newton_stage_reaches_sklearns_minimiser_on_rare_nearly_separable_labels(seed, C):
+    from sklearn.linear_model import LogisticRegression
+
+    X, Xs, Y = _nearly_separable(seed)
+    # subsample=500 < n / 2: the subsample start, then the Newton stage on all rows
+    fit = fit_logistic(X, Y, C=C, subsample=500, dtype=np.float64, tol=1e-9)
+    assert fit.converged and fit.grad_norm <= 1e-9
+    for a in range(Y.shape[1]):
+        ref = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(Xs, Y[:, a])
+        w, c = fit.coef[:, a], fit.intercept[a]
+        # the same minimiser: objective equal to rounding, weights to the gradient tolerance's reach
+        ours, theirs = _objective(Xs, Y[:, a], w, c, C), _objective(Xs, Y[:, a], ref.coef_[0], ref.intercept_[0], C)
+        assert ours <= theirs + 1e-12
+        scale = max(1.0, float(np.abs(ref.coef_[0]).max()))
+        np.testing.assert_allclose(w, ref.coef_[0], atol=1e-5 * scale)
+        np.testing.assert_allclose(c, ref.intercept_[0], atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_float32_fit_on_nearly_separable_labels_agrees_with_sklearn(seed):
+    """The probe's own setting (float32 passes, tol 1e-4): held-out AUCs as scikit-learn's."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, Xs, Y = _nearly_separable(seed, n=8000)
+    Y[np.random.default_rng(seed).random(len(Y)) < 0.05, 1] = np.nan  # a label with missing rows
+    tr, te = np.arange(6000), np.arange(6000, 8000)
+    fit = fit_logistic(X[tr], Y[tr], subsample=500)
+    assert fit.converged and fit.grad_norm <= 1e-4
+    ours = auc_columns(fit.decision_function(X[te]), Y[te])
+    mean, sd = X[tr].mean(0), X[tr].std(0)
+    ref = []
+    for a in range(Y.shape[1]):
+        ok = ~np.isnan(Y[tr, a])
+        m = LogisticRegression(solver="newton-cholesky", tol=1e-10, max_iter=1000).fit(
+            ((X[tr] - mean) / sd)[ok], Y[tr][ok, a])
+        okt = ~np.isnan(Y[te, a])
+        ref.append(auc_columns(m.decision_function((X[te][okt] - mean) / sd)[:, None], Y[te][okt, a : a + 1])[0])
+    assert np.max(np.abs(ours - np.array(ref))) <= 1e-4
+
+
+def test_newton_stage_needs_few_passes_over_the_rows():
+    """The regression that made the probe slow on the realistic store: the stacked L-BFGS needed
+    ~120 passes per code set; per-label Newton needs a handful (counted, not timed)."""
+    import clipica.probes._logistic_solver as solver
+    from clipica.probes import _logistic_newton
+
+    X, _, Y = _nearly_separable(0, n=20000, p=16)
+    calls = {"n": 0}
+    real = solver._logistic_parts
+
+    def counted(*args, **kwargs):
+        calls["n"] += args[0].shape[0] == len(X)  # a pass over all rows (not the subsample's)
+        return real(*args, **kwargs)
+
+    solver._logistic_parts = counted
+    try:
+        passes = {}
+        real_stage = _logistic_newton.newton_stage
+
+        def stage(*args, **kwargs):
+            passes["newton"], g = real_stage(*args, **kwargs)
+            return passes["newton"], g
+
+        import clipica.probes.logistic as logistic
+
+        logistic.newton_stage = stage
+        try:
+            fit = fit_logistic(X, Y)
+        finally:
+            logistic.newton_stage = real_stage
+    finally:
+        solver._logistic_parts = real
+    assert fit.converged
+    assert calls["n"] == 0  # no L-BFGS pass over all rows was needed
+    assert passes["newton"] <= 30  # 2 per Newton step + 1
+
