@@ -8,6 +8,7 @@ standardised features, each label's objective divided by ``C * n_a``):
   :func:`_blocked_stats`, :func:`_standardised` (a wide matrix is never copied whole to float64);
 - the objective and gradient (:func:`_logistic_parts`), the preconditioned L-BFGS
   (:func:`_lbfgs`, :func:`_preconditioner`);
+- :class:`StreamedRows`: the standardised rows of a wide matrix as an operator, block by block;
 - stages 1 and 3: :func:`_subsample_start` (L-BFGS on a subsample) and :func:`_finish` (L-BFGS
   on all rows); stage 2, Newton steps on all rows, is :mod:`clipica.probes._logistic_newton`.
 
@@ -69,6 +70,64 @@ def _standardised(X, mean, scale, dtype, rows: np.ndarray | None = None) -> np.n
     for a, blk in _row_blocks(X, rows):
         out[a : a + blk.shape[0]] = (blk - mean) / scale
     return out
+
+
+class StreamedRows:
+    """``(X[rows] - mean) / scale`` in ``dtype`` as an operator read from ``X`` block by block.
+
+    Supports what the solver's passes need -- ``S @ W`` (n, A), ``S.T @ R`` (p, A) float64,
+    ``S[idx]`` (len(idx), p) -- without a standardised copy of the whole matrix: for a wide
+    matrix (512 raw embedding dimensions) that copy would be the largest array of the probe
+    stage (0.7 x the image matrix for the probe's training rows) and grow with the store.
+    Each pass re-reads ``X`` (a memmap: the page cache) and standardises one block of
+    ``_BLOCK_VALUES`` values at a time, in ``dtype``.
+    """
+
+    def __init__(self, X, rows: np.ndarray | None, mean: np.ndarray, scale: np.ndarray, dtype):
+        self.X, self.rows = X, rows
+        self.shape = (X.shape[0] if rows is None else len(rows), X.shape[1])
+        self.dtype = np.dtype(dtype)
+        self._mean = mean.astype(self.dtype)
+        self._inv = (1.0 / scale).astype(self.dtype)
+        self._step = max(256, _BLOCK_VALUES // max(1, X.shape[1]))
+
+    def _block(self, idx) -> np.ndarray:
+        blk = np.array(self.X[idx], dtype=self.dtype)  # always a fresh array: X is never written
+        blk -= self._mean
+        blk *= self._inv
+        return blk
+
+    def blocks(self):
+        """``(slice of positions, standardised block)`` over the rows, in order."""
+        for a in range(0, self.shape[0], self._step):
+            pos = slice(a, min(a + self._step, self.shape[0]))
+            yield pos, self._block(pos if self.rows is None else self.rows[pos])
+
+    def __matmul__(self, W: np.ndarray) -> np.ndarray:
+        out = np.empty((self.shape[0], W.shape[1]), dtype=np.result_type(self.dtype, W.dtype))
+        for pos, blk in self.blocks():
+            np.matmul(blk, W, out=out[pos])
+        return out
+
+    def __getitem__(self, idx) -> np.ndarray:
+        """Standardised rows at positions ``idx`` (a slice or an int array)."""
+        idx = idx if isinstance(idx, slice) else np.asarray(idx)
+        return self._block(idx if self.rows is None else self.rows[idx])
+
+    @property
+    def T(self):
+        return _TransposedRows(self)
+
+
+class _TransposedRows:
+    def __init__(self, rows: StreamedRows):
+        self.rows = rows
+
+    def __matmul__(self, R: np.ndarray) -> np.ndarray:
+        out = np.zeros((self.rows.shape[1], R.shape[1]))
+        for pos, blk in self.rows.blocks():
+            out += blk.T @ R[pos]
+        return out
 
 
 def _logistic_parts(Xc, W, b, Y, Wrow, lam, mask, dtype, want_loss=True):
@@ -196,7 +255,7 @@ def _lbfgs(Xc, Y, Wrow, lam, mask, W0, b0, *, dtype, max_iter, tol, precond=None
 
 
 # Newton steps need one (p+1) x (p+1) Hessian per label; above this many features that
-# costs more than the L-BFGS iterations it saves
+# costs more than the L-BFGS iterations it saves (and the rows are streamed: StreamedRows)
 _NEWTON_MAX_FEATURES = 96
 
 

@@ -20,6 +20,7 @@ from clipica.errors import InputError
 from clipica.probes._logistic_newton import newton_stage
 from clipica.probes._logistic_solver import (
     _NEWTON_MAX_FEATURES,
+    StreamedRows,
     _blocked_stats,
     _column_stats,
     _finish,
@@ -220,10 +221,15 @@ def _fit_logistic_impl(
     X, Y, observed, n_a, mask = _checked(X, Y, rows, C, feature_mask)
     n = Y.shape[0]
     p, A = X.shape[1], Y.shape[1]
-    # memory: one standardised copy in `dtype` (float32 by default), float64 only for the
-    # subsample rows below -- a 512-wide float32 input is never copied whole to float64
+    # memory: a narrow problem (codes, p <= 96: Newton) gets one standardised copy in `dtype`
+    # (float32 by default; at most the size of the codes themselves); a wide one (raw embedding
+    # dimensions) is standardised block by block on every pass (StreamedRows): its copy would be
+    # the probe's largest array. float64 only for the subsample rows below.
     mean, scale = _blocked_stats(X, rows)
-    Xc = _standardised(X, mean, scale, dtype, rows)
+    if p > _NEWTON_MAX_FEATURES:
+        Xc = StreamedRows(X, rows, mean, scale, dtype)
+    else:
+        Xc = _standardised(X, mean, scale, dtype, rows)
     Yf = Y.astype(dtype) if observed.all() else np.where(observed, Y, 0.0).astype(dtype)
     # 1 / n_a on observed rows, 0 on missing ones; one value per label when nothing is missing
     Wrow = (1.0 / n_a if observed.all() else observed / n_a).astype(dtype)
@@ -339,15 +345,14 @@ def _fit_supports(X, Y, supports, *, C, tol, max_iter, init) -> LogisticFit:
     if not C > 0:
         raise InputError(f"C must be > 0; got {C}.")
     used = np.unique(supports)
-    # statistics of the used columns only (a wide raw matrix is read once, in float64)
-    Xu = np.asarray(X[:, used], dtype=np.float64)
-    _, mean_u, scale_u = _column_stats(Xu)
-    Xu = (Xu - mean_u) / scale_u
-    col = np.full(p, -1, dtype=np.int64)
-    col[used] = np.arange(used.size)
+    # statistics of the used columns only, 16 at a time in float64; each label then standardises
+    # its own k columns: a standardised float64 copy of every used column (512 raw dimensions of
+    # the curve rows) was the probe stage's largest fixed-size array
     mean = np.zeros(p)
     scale = np.ones(p)
-    mean[used], scale[used] = mean_u, scale_u
+    for c0 in range(0, used.size, 16):
+        cols = used[c0 : c0 + 16]
+        _, mean[cols], scale[cols] = _column_stats(np.asarray(X[:, cols], dtype=np.float64))
     if init is not None:
         # the previous fit was standardised on the same rows: its weights carry over
         W0, b0 = init.coef, init.intercept
@@ -357,7 +362,10 @@ def _fit_supports(X, Y, supports, *, C, tol, max_iter, init) -> LogisticFit:
     for a in range(A):
         obs = ~np.isnan(Y[:, a])
         y = Y[obs, a] if not obs.all() else Y[:, a]
-        Z = Xu[np.ix_(obs, col[supports[a]])] if not obs.all() else Xu[:, col[supports[a]]]
+        cols = supports[a]
+        Z = np.array(X[:, cols] if obs.all() else X[np.ix_(obs, cols)], dtype=np.float64)
+        Z -= mean[cols]
+        Z /= scale[cols]
         m = y.size
         if m == 0 or y.min() == y.max():
             raise InputError(f"label column {a} needs both classes among its observed rows.")

@@ -104,3 +104,46 @@ def test_newton_stage_needs_few_passes_over_the_rows():
     assert calls["n"] == 0  # no L-BFGS pass over all rows was needed
     assert passes["newton"] <= 30  # 2 per Newton step + 1
 
+
+@pytest.mark.parametrize("rows", [None, "every_other"])
+def test_streamed_rows_are_the_standardised_copy(rows):
+    from clipica.probes._logistic_solver import StreamedRows, _blocked_stats, _standardised
+
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(3000, 130)) * rng.uniform(0.1, 4, size=130) + 3.0).astype(np.float32)
+    idx = None if rows is None else np.arange(0, 3000, 2)
+    mean, scale = _blocked_stats(X, idx)
+    copy = _standardised(X, mean, scale, np.float32, idx)
+    S = StreamedRows(X, idx, mean, scale, np.float32)
+    assert S.shape == copy.shape and S.dtype == copy.dtype
+    W = rng.normal(size=(130, 3)).astype(np.float32)
+    R = rng.normal(size=(copy.shape[0], 3)).astype(np.float32)
+    np.testing.assert_allclose(S @ W, copy @ W, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(S.T @ R, copy.T.astype(np.float64) @ R, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(S[np.array([4, 0, 7])], copy[[4, 0, 7]], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(S[10:20], copy[10:20], rtol=1e-6, atol=1e-6)
+
+
+def test_a_wide_fit_on_a_memmap_never_holds_a_copy_of_it(tmp_path):
+    """More than 96 features (raw embedding dimensions): the passes stream the rows, so the
+    fit's peak memory stays a small fraction of the matrix (it was 0.7x for 70 % of the rows)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n, p = 200_000, 128
+    X = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=(n, p))
+    for a in range(0, n, 20_000):
+        X[a : a + 20_000] = rng.normal(size=(20_000, p))
+    Y = (X[:, :2] + 0.5 * rng.normal(size=(n, 2)) > 1.0).astype(float)
+    tr = np.sort(rng.choice(n, size=int(0.7 * n), replace=False))
+    tracemalloc.start()
+    try:
+        fit = fit_logistic(X, Y[tr], rows=tr, subsample=2000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fit.converged
+    assert peak < 0.2 * X.nbytes
+    # the same fit as on an in-memory copy of the rows
+    ref = fit_logistic(np.array(X[tr]), Y[tr], subsample=2000)
+    np.testing.assert_allclose(fit.coef, ref.coef, atol=1e-3)
