@@ -5,8 +5,10 @@ rows and the same variant features (ICA/PCA fitted once per draw, seeded, identi
 both sides); only the C search differs:
 
 - ``clipica``: :func:`clipica.fewshot.search_c` — every fit of a grid or bisection step
-  batched over seeds x variants (:func:`clipica.probes.multinomial.fit_multinomial_path`),
-  warm-started along the C path, each fit solved until ``||W - W*|| <= 1e-6 ||W||``;
+  batched over seeds x variants (L2: :func:`clipica.probes.multinomial.fit_multinomial_path`,
+  truncated Newton in the row space; L1: :func:`clipica.fewshot.solver.fit_l1_newton`,
+  orthant-wise truncated Newton), warm-started along the C path (between two fitted values
+  of C, from their interpolation), each L2 fit solved until ``||W - W*|| <= 1e-4 ||W||``;
 - ``sklearn``: CoOp's lpclip loop, one ``LogisticRegression(C=C, solver="newton-cg",
   tol=1e-12)`` per C per task (see :data:`SKLEARN_SOLVER`), 7 grid values then 8
   bisection steps (left and right refitted at every step, as in CoOp's code), same tie
@@ -21,11 +23,11 @@ of them; clipica's earlier rule, relative to the gradient at zero, stopped 34 % 
 0.031. newton-cg at tol 1e-12 reaches the minimiser (equal to a float64 Newton solve to
 1e-9 of the objective) and is 4x faster than lbfgs at tol 1e-8 on these problems.
 
-L1 (``--penalty l1``): clipica's search (L-BFGS-B on the split formulation ``W = U - V``,
-warm-started from the nearest C already fitted, :func:`clipica.fewshot.solver.fit_l1_split`)
-against CoOp's loop of the same fit started cold at every C and task (the same objective and
-stopping rule, projected gradient <= 1e-6 / (C n)): the ratio is what the warm starts along
-the C path buy. clipica's batched OWL-QN was slower (measured: 0.73x against this loop, and
+L1 (``--penalty l1``): clipica's search (the batched orthant-wise Newton solver, warm-started
+along the C path, :func:`clipica.fewshot.solver.fit_l1_newton`) against CoOp's loop of the
+reference fit started cold at every C and task: scipy's L-BFGS-B on the split formulation
+``W = U - V`` (:func:`clipica.fewshot.solver.fit_l1_split`; the same objective and stopping
+rule, largest projected gradient entry <= 1e-6 / (C n)). clipica's batched OWL-QN was slower (measured: 0.73x against this loop, and
 it stopped at max_iter at large C, so single cells moved by up to 0.069). Not scikit-learn's saga: its only multinomial L1
 solver does not reach the minimiser at C >= 100 on these draws (measured on the stand-in,
 4 shots of 16 classes, tol 1e-10, 100,000 epochs: objective 0.4 %-500 % above clipica's and

@@ -15,7 +15,7 @@ Protocol (CoOp's linear probe, lpclip/linear_probe.py, with Liu et al.'s variant
   as CoOp), with ``penalty="l2"`` (the paper's; rotation invariant, Ng 2004) or
   ``penalty="l1"`` (sparse: not rotation invariant, so the basis matters). L2 is solved until
   the weights are right to a relative 1e-4 (:func:`clipica.probes.multinomial.fit_multinomial_path`),
-  L1 until the projected gradient is at most 1e-6 / (C n) (:mod:`clipica.fewshot.solver`).
+  L1 until the largest pseudo-gradient entry is at most 1e-6 / (C n) (:mod:`clipica.fewshot.solver`).
 - **C search** on the validation shots (:mod:`clipica.fewshot.search`): CoOp's grid 1e6 ...
   1e-6, then 8 bisection steps in log10 C.
 - **Variants** (:mod:`clipica.fewshot.variants`), on the same rows:
@@ -335,7 +335,7 @@ def _config(penalty, fit_on, tol, max_iter, dims, D, stats, secs) -> dict:
         "multiclass": "multinomial (one softmax over all classes), for L2 and L1",
         "c_grid": list(C_GRID), "bisection_steps": BISECTION_STEPS, "tol": tol, "max_iter": max_iter,
         "tol_rule": ("L2: ||grad|| <= tol ||W|| / (C n), i.e. ||W - W*|| <= tol ||W||; "
-                     "L1: projected gradient <= 1e-6 / (C n), scipy L-BFGS-B on W = U - V, warm-started; "
+                     "L1: largest pseudo-gradient entry <= 1e-6 / (C n), orthant-wise truncated Newton, warm-started; "
                      "L2 towards the text prior: ||grad|| <= tol (||V|| + 1) / (C n)"),
         "dims_rule": DIMS_RULE if dims is None else f"given: {dict(dims)}", "paper_dims": dict(PAPER_DIMS),
         "n_features": D,

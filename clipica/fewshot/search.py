@@ -5,12 +5,13 @@ bisection steps in log10 C starting from [peak/10, peak*10]: fit both ends, keep
 one (the left, smaller C, on ties) and halve the interval towards it. The final model is
 the one kept at the last step. Each value of the grid (smallest C first) and each bisection
 step (both ends, only those not fitted yet) is one batched fit over every task (seeds x
-variants), warm-started from the nearest C already fitted for the task.
+variants), warm-started from the nearest C already fitted for the task (L1: between two
+fitted values of C, from their interpolation in log C).
 
 Solvers: L2 without an offset is :func:`clipica.probes.multinomial.fit_multinomial_path`
-(row-space reduced, batched); L1 is :func:`clipica.fewshot.solver.fit_l1_split` (scipy's
-L-BFGS-B on ``W = U - V``, one problem at a time, warm-started along the path); L2 with an
-offset (the zero-shot prior) is :func:`clipica.fewshot.solver.fit_logistic_batch`.
+(row-space reduced, batched truncated Newton); L1 is :func:`clipica.fewshot.solver.fit_l1_newton`
+(batched orthant-wise truncated Newton); L2 with an offset (the zero-shot prior) is
+:func:`clipica.fewshot.solver.fit_logistic_batch`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def _accuracy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
 class _PathCache:
     """Fits of each task keyed by log10 C; warm starts come from the nearest one."""
 
-    def __init__(self, T: int):
+    def __init__(self, T: int, interpolate: bool = False):
+        self.interpolate = interpolate
         self.logc: list[list[float]] = [[] for _ in range(T)]
         self.fits: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in range(T)]
 
@@ -51,6 +53,21 @@ class _PathCache:
         j = int(np.argmin(np.abs(np.asarray(self.logc[t]) - logc)))
         return self.fits[t][j]
 
+    def start(self, t: int, logc: float):
+        """Warm start ``(W, b)`` at ``logc``: between two fitted values of C, their interpolation
+        linear in log C (the bisection's case); otherwise the nearest fit; None before any."""
+        if not self.logc[t]:
+            return None
+        lcs = np.asarray(self.logc[t])
+        below, above = np.flatnonzero(lcs < logc), np.flatnonzero(lcs > logc)
+        if self.interpolate and below.size and above.size:
+            i, j = below[np.argmax(lcs[below])], above[np.argmin(lcs[above])]
+            a = (logc - lcs[i]) / (lcs[j] - lcs[i])
+            (Wi, bi, _), (Wj, bj, _) = self.fits[t][i], self.fits[t][j]
+            return (1 - a) * Wi + a * Wj, (1 - a) * bi + a * bj
+        near = self.nearest(t, logc)
+        return near[0], near[1]
+
     def put(self, t: int, logc: float, fit) -> None:
         self.logc[t].append(logc)
         self.fits[t].append(fit)
@@ -65,9 +82,9 @@ def _solve(Xtr, ytr, C, k, W0, b0, *, penalty, offset, tol, max_iter):
                                     intercept0=b0[:, None], tol=tol, max_iter=max_iter)
         return path.coef[:, 0], path.intercept[:, 0], path.n_iter[:, 0]
     if penalty == "l1" and offset is None:
-        from clipica.fewshot.solver import fit_l1_split
+        from clipica.fewshot.solver import fit_l1_newton
 
-        fit = fit_l1_split(Xtr, ytr, C, n_classes=k, coef0=W0, intercept0=b0, tol=min(tol, L1_TOL))
+        fit = fit_l1_newton(Xtr, ytr, C, n_classes=k, coef0=W0, intercept0=b0, tol=min(tol, L1_TOL))
         return fit["coef"], fit["intercept"], fit["n_iter"]
     from clipica.fewshot.solver import fit_logistic_batch
 
@@ -100,7 +117,9 @@ def search_c(
     ``n_fits`` (T,) and ``n_iter`` (total solver iterations per task).
     """
     T = Xtr.shape[0]
-    cache = _PathCache(T)
+    # interpolated warm starts for L1 only: measured on the bench's stand-in, they cut L1's
+    # time by a fifth (12.0 against 14.6 s); for L2 they bought nothing (2.3 against 2.2 s)
+    cache = _PathCache(T, interpolate=penalty == "l1")
     iters = np.zeros(T, dtype=np.int64)
 
     def fit(*logcs: np.ndarray) -> None:
@@ -115,9 +134,9 @@ def search_c(
         W0 = np.zeros((len(todo), Xtr.shape[2], n_classes))
         b0 = np.zeros((len(todo), n_classes))
         for j, (t, lc) in enumerate(todo):
-            near = cache.nearest(t, lc)
+            near = cache.start(t, lc)
             if near is not None:
-                W0[j], b0[j] = near[0], near[1]
+                W0[j], b0[j] = near
         sel = np.asarray([t for t, _ in todo])
         coef, b, n_it = _solve(Xtr[sel], ytr[sel], 10.0 ** np.asarray([lc for _, lc in todo]), n_classes, W0, b0,
                                penalty=penalty, offset=None if offset_tr is None else offset_tr[sel],

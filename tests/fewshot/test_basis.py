@@ -122,6 +122,31 @@ def test_l1_solver_equals_sklearn_saga_where_saga_converges_and_is_never_above_i
             # row of W leaves the loss unchanged, and the L1 minimiser over that shift is a range)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_l1_newton_reaches_the_split_lbfgsb_minimum_and_predictions(seed):
+    """The protocol's L1 solver (orthant-wise Newton, batched) against scipy's L-BFGS-B on W = U - V
+    (the bench's reference) at a tight tolerance, cold and warm-started, C from 0.01 to 1e4."""
+    from clipica.fewshot.solver import fit_l1_newton, fit_l1_split
+
+    X, y = _problem(seed)
+    Cs = np.array([0.01, 0.3, 3.0, 100.0, 1e4])
+    T = Cs.size
+    ours = fit_l1_newton(np.repeat(X[None], T, 0), np.repeat(y[None], T, 0), Cs, n_classes=4, tol=1e-8)
+    ref = fit_l1_split(np.repeat(X[None], T, 0), np.repeat(y[None], T, 0), Cs, n_classes=4, tol=1e-8)
+    warm = fit_l1_newton(np.repeat(X[None], T - 1, 0), np.repeat(y[None], T - 1, 0), Cs[1:], n_classes=4,
+                         coef0=ours["coef"][:-1], intercept0=ours["intercept"][:-1], tol=1e-8)
+    assert ours["converged"].all() and warm["converged"].all()
+    for t, C in enumerate(Cs):
+        f_ref = _l1_objective(X, y, ref["coef"][t], ref["intercept"][t], C)
+        pred = (X @ ref["coef"][t] + ref["intercept"][t]).argmax(1)
+        for fit, i in ((ours, t), (warm, t - 1)):
+            if i < 0:
+                continue
+            f = _l1_objective(X, y, fit["coef"][i], fit["intercept"][i], C)
+            assert abs(f - f_ref) <= 1e-7 * f_ref, (C, f, f_ref)
+            np.testing.assert_array_equal((X @ fit["coef"][i] + fit["intercept"][i]).argmax(1), pred)
+
+
 def test_l2_solver_with_an_offset_starts_at_and_shrinks_to_the_prior():
     from clipica.probes.multinomial import fit_multinomial_path
 

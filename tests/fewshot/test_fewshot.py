@@ -72,7 +72,7 @@ def test_objective_and_gradient_equal_the_textbook_formulas_even_at_huge_margins
     to 0): the objective must stay finite and exact, with no warning."""
     from scipy.special import logsumexp, softmax
 
-    from clipica.probes.multinomial import _loss_grad
+    from clipica.probes.softmax import loss_grad as _loss_grad
 
     rng = np.random.default_rng(0)
     T, n, r, k = 2, 10, 3, 4
@@ -90,6 +90,54 @@ def test_objective_and_gradient_equal_the_textbook_formulas_even_at_huge_margins
     np.testing.assert_allclose(gW, np.einsum("tnr,tnmk->tmrk", Z, R) / n + inv[..., None, None] * W,
                                rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gb, R.mean(1), atol=1e-14)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hessian_vector_products_equal_the_textbook_hessian(seed):
+    """H (V, v) against the explicit Hessian of the softmax cross-entropy (sum_i (diag p_i - p_i p_i')
+    kron z_i z_i', plus the penalty), with margins of 1e1 where 1 - p_y ~ 1e-5; and the diagonal."""
+    from scipy.special import softmax
+
+    from clipica.probes.softmax import hess_diag, hess_vec, loss_grad
+
+    rng = np.random.default_rng(seed)
+    T, n, r, k = 2, 9, 3, 4
+    Z = rng.normal(size=(T, n, r))
+    y = rng.integers(0, k, size=(T, n))
+    Y = np.eye(k)[y][:, :, None, :]
+    W, b, inv = rng.normal(size=(T, 1, r, k)) * 3, rng.normal(size=(T, 1, k)), np.full((T, 1), 0.1)
+    V, v = rng.normal(size=(T, 1, r, k)), rng.normal(size=(T, 1, k))
+    *_, terms = loss_grad(Z, Y, W, b, inv, curvature=True)
+    HV, Hv = hess_vec(Z, Y, terms, inv, V, v)
+    diag = hess_diag(Z, Y, terms, inv)
+    for t in range(T):
+        A = np.concatenate([Z[t], np.ones((n, 1))], axis=1)  # the intercept as a last column
+        p = softmax(A @ np.vstack([W[t, 0], b[t, 0]]), axis=1)
+        H = sum(np.kron(A[i][:, None] * A[i][None], np.diag(p[i]) - np.outer(p[i], p[i])) for i in range(n)) / n
+        H[: r * k, : r * k] += inv[t, 0] * np.eye(r * k)
+        ref = (H @ np.vstack([V[t, 0], v[t, 0]]).ravel()).reshape(r + 1, k)
+        np.testing.assert_allclose(HV[t, 0], ref[:r], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(Hv[t, 0], ref[r], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(diag[t, 0, : r * k], np.diag(H)[: r * k], rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_newton_and_lbfgs_reach_one_minimiser_with_the_same_predictions(seed):
+    """The two L2 solvers of fit_multinomial_path, from zero and at every C of the grid, tasks of
+    different ranks in one batch (the raw features and a 2-column projection)."""
+    X, y = _blobs(seed, n=48, d=6, k=4)
+    X2 = np.pad(X[:, :2] * 3, ((0, 0), (0, 4)))
+    Xb, yb = np.stack([X, X2]), np.stack([y, y])
+    Cs = [1e-4, 1e-2, 1.0, 1e2, 1e4]
+    a = fit_multinomial_path(Xb, yb, Cs, tol=1e-8, max_iter=5000, solver="newton")
+    b = fit_multinomial_path(Xb, yb, Cs, tol=1e-8, max_iter=5000, solver="lbfgs")
+    assert a.converged.all() and b.converged.all()
+    for t in range(2):
+        for j in range(len(Cs)):
+            np.testing.assert_allclose(a.coef[t, j], b.coef[t, j], rtol=0, atol=1e-6 * np.abs(b.coef[t, j]).max())
+            np.testing.assert_array_equal(a.decision_function(Xb[t], t, j).argmax(1),
+                                          b.decision_function(Xb[t], t, j).argmax(1))
+    assert (a.coef[1, :, 2:] == 0).all()  # the padded columns stay unused
 
 
 def test_batched_problems_equal_separate_fits_and_warm_starts_do_not_move_the_optimum():
