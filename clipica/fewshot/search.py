@@ -73,13 +73,13 @@ class _PathCache:
         self.fits[t].append(fit)
 
 
-def _solve(Xtr, ytr, C, k, W0, b0, *, penalty, offset, tol, max_iter):
+def _solve(Xtr, ytr, C, k, W0, b0, *, penalty, offset, tol, max_iter, bases=None):
     """One batched fit of len(C) problems: (coef (T, D, k), intercept (T, k), n_iter (T,))."""
     if penalty == "l2" and offset is None:
         from clipica.probes.multinomial import fit_multinomial_path
 
         path = fit_multinomial_path(Xtr, ytr, C[:, None], n_classes=k, coef0=W0[:, None],
-                                    intercept0=b0[:, None], tol=tol, max_iter=max_iter)
+                                    intercept0=b0[:, None], tol=tol, max_iter=max_iter, bases=bases)
         return path.coef[:, 0], path.intercept[:, 0], path.n_iter[:, 0]
     if penalty == "l1" and offset is None:
         from clipica.fewshot.solver import fit_l1_newton
@@ -121,6 +121,14 @@ def search_c(
     # time by a fifth (12.0 against 14.6 s); for L2 they bought nothing (2.3 against 2.2 s)
     cache = _PathCache(T, interpolate=penalty == "l1")
     iters = np.zeros(T, dtype=np.int64)
+    bases = None
+    if penalty == "l2" and offset_tr is None:  # each task's row space, once for all its fits
+        from threadpoolctl import threadpool_limits
+
+        from clipica.probes.multinomial import row_space
+
+        with threadpool_limits(limits=1):
+            bases = [row_space(X - X.mean(axis=0)) for X in np.asarray(Xtr, dtype=np.float64)]
 
     def fit(*logcs: np.ndarray) -> None:
         """Fit every task at each of its log10 C values in ``logcs`` (arrays (T,)) not cached yet."""
@@ -140,7 +148,7 @@ def search_c(
         sel = np.asarray([t for t, _ in todo])
         coef, b, n_it = _solve(Xtr[sel], ytr[sel], 10.0 ** np.asarray([lc for _, lc in todo]), n_classes, W0, b0,
                                penalty=penalty, offset=None if offset_tr is None else offset_tr[sel],
-                               tol=tol, max_iter=max_iter)
+                               tol=tol, max_iter=max_iter, bases=None if bases is None else [bases[t] for t in sel])
         logits = np.matmul(Xva[sel], coef) + b[:, None, :]
         if offset_va is not None:
             logits += offset_va[sel]
