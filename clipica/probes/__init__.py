@@ -11,6 +11,9 @@ logistic solvers (:func:`fit_logistic`, :func:`~clipica.probes.multinomial.fit_m
 - :mod:`clipica.probes.multinomial`: :func:`fit_multinomial_path` (many small multinomial
   problems along a C path: the few-shot protocol's solver; imported from there, not here,
   so that ``clipica.probes`` stays light);
+- :mod:`clipica.probes.softmax`: the softmax cross-entropy of many small problems (value,
+  gradient, Hessian-vector products, conjugate gradients), shared by the few-shot L2 and L1
+  solvers;
 - :mod:`clipica.probes.scores`: closed-form AUC / Spearman / balanced accuracy.
 """
 
