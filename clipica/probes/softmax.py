@@ -111,39 +111,43 @@ def pcg(Z, Y, terms, inv_cn, g, act, eta, max_cg, *, mask=None, ridge=None):
     T, m, P = g.shape
     r, k = Z.shape[2], Y.shape[-1]
     ridge = np.zeros((T, m)) if ridge is None else ridge
+    mask = np.ones((T, m, 1)) if mask is None else mask
     Minv = 1.0 / np.maximum(hess_diag(Z, Y, terms, inv_cn) + ridge[..., None], 1e-300)
-    d = np.zeros_like(g)
-    res = -g if mask is None else -g * mask
+    out = np.zeros_like(g)
+    products = np.zeros(T, dtype=np.int64)
+    # the batch of tasks still running, compacted whenever one finishes (gathering the rows at
+    # every step instead cost as much as the products: measured)
+    live = np.flatnonzero(act.any(axis=1))
+    Z, Y, Pn, py, inv_cn = Z[live], Y[live], terms[0][live], terms[1][live], inv_cn[live]
+    Minv, mask, ridge, act = Minv[live], mask[live], ridge[live][..., None], act[live]
+    res = -g[live] * mask
     z = Minv * res
     p = z.copy()
+    d = np.zeros_like(res)
     rz = np.einsum("tmp,tmp->tm", res, z)
-    goal = eta * np.sqrt(np.einsum("tmp,tmp->tm", res, res))
-    act = act.copy()
-    products = np.zeros(T, dtype=np.int64)
+    goal = eta[live] * np.sqrt(np.einsum("tmp,tmp->tm", res, res))
     for _ in range(max_cg):
-        ti = np.flatnonzero(act.any(axis=1))
-        if ti.size == 0:
+        if live.size == 0:
             break
-        sub = (slice(None),) if ti.size == T else (ti,)
-        tm = (Z[sub], Y[sub], (terms[0][sub], terms[1][sub]), inv_cn[sub])
-        pt = p[sub]
-        HV, Hv = hess_vec(*tm, pt[..., : r * k].reshape(ti.size, m, r, k), pt[..., r * k:])
-        Hp = np.concatenate([HV.reshape(ti.size, m, r * k), Hv], axis=-1)
-        if mask is not None:
-            Hp *= mask[sub]
-        Hp += ridge[sub][..., None] * pt
-        products[ti] += 1
-        a = act[sub]
-        pHp = np.einsum("tmp,tmp->tm", pt, Hp)
-        alpha = np.where(a, rz[sub] / np.where(pHp > 0, pHp, 1.0), 0.0)
-        alpha = np.where(pHp > 0, alpha, 0.0)  # no curvature left along p (rounding): stop there
-        d[sub] += alpha[..., None] * pt
-        res[sub] -= alpha[..., None] * Hp
-        still = a & (pHp > 0) & (np.sqrt(np.einsum("tmp,tmp->tm", res[sub], res[sub])) > goal[sub])
-        act[sub] = still
-        z = Minv[sub] * res[sub]
-        rz_new = np.einsum("tmp,tmp->tm", res[sub], z)
-        beta = np.where(still, rz_new / np.where(rz[sub] > 0, rz[sub], 1.0), 0.0)
-        p[sub] = z + beta[..., None] * pt
-        rz[sub] = rz_new
-    return d, products
+        HV, Hv = hess_vec(Z, Y, (Pn, py), inv_cn, p[..., : r * k].reshape(live.size, m, r, k), p[..., r * k:])
+        Hp = np.concatenate([HV.reshape(live.size, m, r * k), Hv], axis=-1) * mask + ridge * p
+        products[live] += 1
+        pHp = np.einsum("tmp,tmp->tm", p, Hp)
+        # no curvature left along p (rounding): stop there
+        alpha = np.where(act & (pHp > 0), rz / np.where(pHp > 0, pHp, 1.0), 0.0)
+        d += alpha[..., None] * p
+        res -= alpha[..., None] * Hp
+        act = act & (pHp > 0) & (np.sqrt(np.einsum("tmp,tmp->tm", res, res)) > goal)
+        z = Minv * res
+        rz_new = np.einsum("tmp,tmp->tm", res, z)
+        beta = np.where(act, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
+        p = z + beta[..., None] * p
+        rz = rz_new
+        keep = act.any(axis=1)
+        if not keep.all():
+            out[live[~keep]] = d[~keep]
+            live, Z, Y, Pn, py, inv_cn = live[keep], Z[keep], Y[keep], Pn[keep], py[keep], inv_cn[keep]
+            Minv, mask, ridge, act, res, p, d = Minv[keep], mask[keep], ridge[keep], act[keep], res[keep], p[keep], d[keep]
+            rz, goal = rz[keep], goal[keep]
+    out[live] = d
+    return out, products
