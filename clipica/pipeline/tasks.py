@@ -35,15 +35,20 @@ def metric_tasks_of(sets: dict, labels, attributes: list, params: dict, seed: in
         d_idx = np.sort(np.random.default_rng(seed + 1).choice(idx, params["dci_rows"], replace=False))
     names = [n for n in sets if n != "raw" or sets[n].shape[1] <= 128]
 
+    # only the subsample rows' labels are kept: the tasks wait in the queue behind the probes, and
+    # the whole (n, labels) float64 matrix would sit in memory beside theirs (0.16x the image matrix)
+    Y_idx, Y_d = Y[idx], Y[d_idx]
+    del Y
+
     def dci_task(c):
         def run():
-            res = dci(c[d_idx], Y[d_idx], n_estimators=params["dci_trees"], random_state=seed)
+            res = dci(c[d_idx], Y_d, n_estimators=params["dci_trees"], random_state=seed)
             return {"disentanglement": res.disentanglement, "completeness": res.completeness,
                     "informativeness": res.informativeness}
         return run
 
     def score_task(fn, c):
-        return lambda: {"score": fn(c[idx], Y[idx]).score}
+        return lambda: {"score": fn(c[idx], Y_idx).score}
 
     tasks, info = [], {}
     for key, fn in (("dci", dci), ("mig", mig), ("sap", sap), ("modularity", modularity)):

@@ -70,7 +70,7 @@ def _auc_from_ranks(ranks: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def auc_matrix(scores, labels: np.ndarray, *, rows: np.ndarray | None = None,
-               block: int = 16, subset: tuple[np.ndarray, np.ndarray] | None = None):
+               block: int = 8, subset: tuple[np.ndarray, np.ndarray] | None = None):
     """ROC AUC of every score column for every binary label column, from ranks.
 
     Parameters
@@ -117,19 +117,22 @@ def auc_matrix(scores, labels: np.ndarray, *, rows: np.ndarray | None = None,
         groups.append((np.flatnonzero(complete), None))
     for a in np.flatnonzero(~complete):
         groups.append((np.array([a]), ~missing[:, a]))
+    # each group's labels once, not per block of scores (and no copy when it is every column:
+    # an (n, labels) float64 copy per concurrent code set was a probe-stage peak)
+    ys = [labels if keep is None and cols.size == labels.shape[1]
+          else (labels[:, cols] if keep is None else labels[np.ix_(keep, cols)]) for cols, keep in groups]
     for c0 in range(0, n_scores, block):
         S = np.asarray(scores[:, c0 : c0 + block])
         if S.dtype not in (np.float32, np.float64):
             S = S.astype(np.float64)
         if rows is not None:
             S = S[rows]
-        for cols, keep in groups:
+        for (cols, keep), y in zip(groups, ys, strict=True):
             if shared is not None:
                 ranks, sub_ranks = average_ranks(S, sub_rows)
                 shared[c0 : c0 + block] = _auc_from_ranks(sub_ranks, sub_labels)
             else:
                 ranks = average_ranks(S if keep is None else S[keep])
-            y = labels[:, cols] if keep is None else labels[np.ix_(keep, cols)]
             out[c0 : c0 + block, cols] = _auc_from_ranks(ranks, y)
     return out if shared is None else (out, shared)
 
