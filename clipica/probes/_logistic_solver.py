@@ -92,7 +92,10 @@ class StreamedRows:
         self._step = max(256, _BLOCK_VALUES // max(1, X.shape[1]))
 
     def _block(self, idx) -> np.ndarray:
-        blk = np.array(self.X[idx], dtype=self.dtype)  # always a fresh array: X is never written
+        # a fresh array either way (X is never written): a slice is a view, so copy it; rows
+        # picked by an index array are a copy already
+        blk = self.X[idx]
+        blk = np.array(blk, dtype=self.dtype) if isinstance(idx, slice) else blk.astype(self.dtype, copy=False)
         blk -= self._mean
         blk *= self._inv
         return blk
