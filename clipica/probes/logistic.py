@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clipica.errors import InputError
-from clipica.probes._logistic_newton import newton_stage
+from clipica.probes._logistic_newton import newton
 from clipica.probes._logistic_solver import (
     _NEWTON_MAX_FEATURES,
     StreamedRows,
@@ -93,9 +93,10 @@ def fit_logistic(
 
     Solver (why it is fast): (1) L-BFGS on a random subsample of ``subsample`` rows
     (with the full problem's penalty) gives a start within O(1/sqrt(subsample)) of the
-    optimum; (2) Newton steps on all rows, label by label (:mod:`clipica.probes._logistic_newton`):
-    the exact full-data gradient, each label's Hessian at its current weights estimated from
-    8,192 rows (half of them the rows that weigh most in it, which on a rare, nearly
+    optimum; (2) Newton steps on all rows (:mod:`clipica.probes._logistic_newton`): first
+    with each label's Hessian taken once on the subsample (one pass per step), and where
+    those stall, label by label: the exact full-data gradient, each label's Hessian at its
+    current weights estimated from 8,192 rows (half of them the rows that weigh most in it, which on a rare, nearly
     separable attribute carry almost all of it; a sampled Hessian only slows the rate,
     never moves the fixed point), and each label's own line search on its exact objective;
     a label that has converged costs nothing more; (3) if a label's line search fails, or
@@ -251,8 +252,9 @@ def _fit_logistic_impl(
         )
         width = int(mask.sum(axis=0).max()) if mask is not None else p
         if width <= _NEWTON_MAX_FEATURES:
-            it, grad_norm = newton_stage(
-                Xc, Yf, Wrow, lam, mask, W, b, tol=tol, random_state=random_state
+            it, grad_norm = newton(
+                Xc, Yf, Wrow, lam, mask, W, b, Xs_sample, observed[sub], dtype=dtype, tol=tol,
+                random_state=random_state,
             )
             n_iter += it
     if grad_norm > tol:
