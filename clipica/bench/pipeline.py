@@ -349,8 +349,10 @@ def _busy_core_stages(store, ica, work, store_fp, curve_rows, stages, args, stab
             with BusyCore():
                 _, ica_busy = _ica_stage(store.image, work, k, seed, stability, store_fp, args, folder="ica_busy")
         finally:
-            if cold:
-                os.environ.pop("CLIPICA_CACHE") if saved is None else os.environ.update(CLIPICA_CACHE=saved)
+            if cold and saved is None:
+                del os.environ["CLIPICA_CACHE"]
+            elif cold:
+                os.environ["CLIPICA_CACHE"] = saved
     with BusyCore():
         _, c, _ = _probe(store, ica, work / "run" / "probe_busy", store_fp, curve_rows, seed)
     out = {"ica": {**slowdown(stages["ica"]["wall_seconds"], ica_busy["wall_seconds"]),

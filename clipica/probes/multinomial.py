@@ -22,30 +22,23 @@ Why it is cheap (the cost model):
 
 - **Row-space reduction.** At the optimum ``W = -C X' (P - Y)``: the columns of ``W``
   lie in the span of the training rows. With ``X = U S V'`` (thin SVD, rank ``r <= min(n, D)``)
-  the problem in ``V_reduced = V' W`` on ``Z = U S`` (n, r) has the same objective, and
-  L-BFGS from zero takes the same steps in either coordinates (it is rotation
-  invariant). Few-shot problems have ``n`` of 16-256 rows, so the cost per pass is
-  ``O(n r k)`` instead of ``O(n D k)``. (L-BFGS pads the problems of one batch to the same
-  ``r`` with zero columns: their weights get no data gradient and stay exactly 0.)
+  the problem in ``V_reduced = V' W`` on ``Z = U S`` (n, r) has the same objective and
+  the same minimiser mapped back (the L2 penalty is rotation invariant). Few-shot problems have ``n`` of 16-256 rows, so the cost per pass is
+  ``O(n r k)`` instead of ``O(n D k)``.
 - **Batching.** ``T`` tasks (different data) x ``m`` values of C: the logits of all of
   them are one ``(T, 1, n, r) @ (T, m, r, k)`` product.
-- **Second order** (``solver="newton"``, the default): truncated Newton, the Newton system
+- **Second order**: truncated Newton, the Newton system
   solved by conjugate gradients with exact Hessian-vector products
   (:mod:`clipica.probes.softmax`), preconditioned by the Hessian's diagonal, then Armijo
   backtracking from the unit step. From a warm start it needs a handful of iterations
-  where L-BFGS needed 30-150 (measured on the bench's stand-in, the 180 fits of the 16-shot
-  search, both with an SVD per call: 885 Newton iterations against 10,392 L-BFGS
-  iterations, 1.3 s against 14.4 s of CPU). ``solver="lbfgs"`` keeps the batched,
-  preconditioned L-BFGS.
+  where the batched L-BFGS this module used before needed 30-150 (measured on the bench's
+  stand-in, the 180 fits of the 16-shot search, both with an SVD per call: 885 Newton
+  iterations against 10,392 L-BFGS iterations, 1.3 s against 14.4 s of CPU).
 - **Groups by rank.** Tasks of one batch differ in rank (raw features and ICA/PCA with
   fewer components); each rank is solved without the others' zero padding.
 - **Warm starts.** ``W0``/``b0`` start each problem from the solution at a nearby C
   (the C path); in the bisection of the protocol the nearest C already fitted is
   typically a factor 10^0.06-10^0.5 away.
-
-L-BFGS's line search: backtracking (Armijo, c1 = 1e-4) from the unit step, per problem; a pair
-``(s, y)`` with ``s'y <= 1e-12 s's`` is not stored (never happens for a strictly convex
-objective, but guards rounding).
 """
 
 from __future__ import annotations
@@ -63,7 +56,7 @@ class MultinomialPath:
     """Fitted problems of :func:`fit_multinomial_path`.
 
     ``coef``: ndarray of shape (T, m, D, k) (in the original feature coordinates);
-    ``intercept``: (T, m, k); ``n_iter``: (T, m) L-BFGS iterations; ``converged``:
+    ``intercept``: (T, m, k); ``n_iter``: (T, m) Newton iterations; ``converged``:
     (T, m) bool (the stopping rule met within ``max_iter``).
     """
 
@@ -100,8 +93,6 @@ def fit_multinomial_path(
     intercept0: np.ndarray | None = None,
     tol: float = 1e-4,
     max_iter: int = 1000,
-    history: int = 10,
-    solver: str = "newton",
     bases: list | None = None,
 ) -> MultinomialPath:
     """Fit ``T x m`` multinomial L2 logistic regressions at once.
@@ -120,13 +111,11 @@ def fit_multinomial_path(
         same as scikit-learn only when every class is present (the protocol ensures it).
     coef0, intercept0 : arrays of shape (T, m, D, k) and (T, m, k), optional
         Warm start (a solution at a nearby C); zeros by default.
-    tol, max_iter, history :
+    tol, max_iter :
         Relative accuracy of the weights (stop when ``||grad|| <= tol ||W|| / (C n)``, so
-        ``||W - W*|| <= tol ||W||``), iteration limit, L-BFGS memory. Below ~1e-7 the
-        rounding floor of float64 is reached at C >= 1e6 and a problem runs to ``max_iter``.
-    solver : {"newton", "lbfgs"}
-        Truncated Newton (the default; ``history`` unused) or L-BFGS (module docstring);
-        ``n_iter`` counts that solver's iterations.
+        ``||W - W*|| <= tol ||W||``) and the limit of Newton iterations (``n_iter`` counts
+        them). Below ~1e-7 the rounding floor of float64 is reached at C >= 1e6 and a
+        problem runs to ``max_iter``.
     bases : list of T pairs, optional
         ``row_space(X[t] - X[t].mean(axis=0))`` of every task, when the caller has them (the C
         search fits each task at ~15 values of C, one call each: measured, the SVDs were a
@@ -149,8 +138,6 @@ def fit_multinomial_path(
     if Cs.shape[0] != T or not (Cs > 0).all():
         raise InputError(f"fit_multinomial_path: Cs must be positive, shape (T, m) or (m,); got {Cs.shape}")
     m = Cs.shape[1]
-    if solver not in ("newton", "lbfgs"):
-        raise InputError(f"fit_multinomial_path: solver must be 'newton' or 'lbfgs'; got {solver!r}")
     k = int(n_classes if n_classes is not None else y.max() + 1)
     if y.min() < 0 or y.max() >= k:
         raise InputError(f"fit_multinomial_path: labels must lie in [0, {k}); got {y.min()}..{y.max()}")
@@ -185,12 +172,8 @@ def fit_multinomial_path(
     # one BLAS thread: the products are small, and on a shared CPU a spinning second
     # thread makes them many times slower (measured: 40x on a loaded 2-core box)
     with threadpool_limits(limits=1):
-        if solver == "newton":
-            W, b, n_iter, conv = _newton_by_rank(Z, Y, W, b, inv_cn, [V.shape[1] for _, V in bases], tol=tol,
-                                                 max_iter=max_iter)
-        else:
-            W, b, n_iter, conv = _lbfgs(Z, Y, W, b, inv_cn, _lbfgs_precond(Z, inv_cn, k), tol=tol, max_iter=max_iter,
-                                        history=history)
+        W, b, n_iter, conv = _newton_by_rank(Z, Y, W, b, inv_cn, [V.shape[1] for _, V in bases], tol=tol,
+                                             max_iter=max_iter)
     coef = np.matmul(Vs[:, None], W)  # (T, m, D, k)
     b = b - np.matmul(mu[:, None], coef)[:, :, 0]  # back to uncentred features
     return MultinomialPath(coef=coef, intercept=b, n_iter=n_iter, converged=conv)
@@ -214,145 +197,6 @@ def _newton_by_rank(Z, Y, W, b, inv_cn, ranks, *, tol, max_iter):
     return W, b, n_iter, conv
 
 
-def _lbfgs_precond(Z, inv_cn, k):
-    """L-BFGS's initial inverse Hessian (T, m, r k + k): the inverse of a diagonal bound on the Hessian in
-    the SVD basis (softmax curvature <= 1/4 times the column's mean square, plus the
-    penalty). It changes the path, not the minimiser; without it the spread of the
-    singular values sets the iteration count.
-    """
-    T, m = inv_cn.shape
-    r = Z.shape[2]
-    col = 0.25 * (Z * Z).mean(axis=1)  # (T, r)
-    # floor at 1e-3 of the largest: directions with almost no variance would otherwise get
-    # steps of size C n, which the line search cannot shrink back at large C
-    col = np.maximum(col, 1e-3 * col.max(axis=1, keepdims=True))
-    hW = col[:, None, :, None] + inv_cn[:, :, None, None]  # (T, m, r, 1)
-    precond = np.concatenate(
-        [np.broadcast_to(1.0 / hW, (T, m, r, k)).reshape(T, m, r * k), np.full((T, m, k), 4.0)], axis=-1
-    )
-    return precond
-
-
-def _lbfgs(Z, y, W, b, inv_cn, precond, *, tol, max_iter, history):
-    """Batched, preconditioned L-BFGS over problems (T, m); parameters flattened to (T, m, P).
-
-    A task leaves the batch as soon as all its ``m`` problems have stopped (the state is
-    compacted then), so a few slow problems do not make every pass pay for all of them.
-    Returns W, b, n_iter (T, m), converged (T, m).
-    """
-    T, m, r, k = W.shape
-    P = r * k + k
-
-    def fg(theta, Zs, ys, inv):
-        t = theta.shape[0]
-        Wt, bt = theta[..., : r * k].reshape(t, m, r, k), theta[..., r * k:]
-        f, gW, gb = loss_grad(Zs, ys, Wt, bt, inv)
-        return f, np.concatenate([gW.reshape(t, m, r * k), gb], axis=-1)
-
-    # stopping rule: the gradient's norm at most tol x the penalty's gradient norm,
-    # ||W|| / (C n). The penalty makes f (1/(C n))-strongly convex in W, so then
-    # ||W - W*|| <= C n ||g|| <= tol ||W||: the weights are right to a relative tol at
-    # every C. (A rule relative to the gradient at zero, or scikit-learn's absolute one,
-    # stops at C >= 1e5 on separable draws with f ~ 1e-7 some 30 % above the minimum and
-    # different predictions; at small C both rules agree, as W ~ C X'(P - Y) there.)
-    def reached(theta, grad, inv):
-        gn = np.sqrt(np.einsum("tmp,tmp->tm", grad, grad))
-        wn = np.sqrt(np.einsum("tmp,tmp->tm", theta[..., : r * k], theta[..., : r * k]))
-        return gn <= tol * wn * inv
-
-    x_out = np.concatenate([W.reshape(T, m, r * k), b], axis=-1)
-    f, g = fg(x_out, Z, y, inv_cn)
-    n_out = np.zeros((T, m), dtype=np.int64)
-    conv_out = reached(x_out, g, inv_cn)
-    # the live batch: tasks with a problem still running
-    live = np.flatnonzero(~conv_out.all(axis=1))
-    x, f, g = x_out[live], f[live], g[live]
-    Zl, yl, invl, pre = Z[live], y[live], inv_cn[live], precond[live]
-    done = conv_out[live].copy()
-    S = np.zeros((history, live.size, m, P))
-    Yk = np.zeros_like(S)
-    rho = np.zeros((history, live.size, m))
-    gamma = np.ones((live.size, m))
-    n_iter = np.zeros((live.size, m), dtype=np.int64)
-    slot = 0
-    failed_before = np.zeros((live.size, m), dtype=bool)
-    for it in range(max_iter):
-        if live.size == 0:
-            break
-        # two-loop recursion, newest pair first; H0 = gamma * diag(precond)
-        q = g.copy()
-        alphas = []
-        for j in range(history):
-            i = (slot - 1 - j) % history
-            a = rho[i] * np.einsum("tmp,tmp->tm", S[i], q)
-            q -= a[..., None] * Yk[i]
-            alphas.append((i, a))
-        d = gamma[..., None] * pre * q
-        for i, a in reversed(alphas):
-            beta = rho[i] * np.einsum("tmp,tmp->tm", Yk[i], d)
-            d += (a - beta)[..., None] * S[i]
-        d = -d
-        gd = np.einsum("tmp,tmp->tm", g, d)
-        bad = gd >= 0  # not a descent direction (rounding): restart from steepest descent
-        if bad.any():
-            d[bad] = -g[bad]
-            gd[bad] = -np.einsum("ip,ip->i", g[bad], g[bad])
-        d[done] = 0.0
-        step = np.where(done, 0.0, 1.0)
-        if it == 0:  # the first step: at most unit length in the largest coordinate
-            step = np.where(done, 0.0, np.minimum(1.0, 1.0 / np.maximum(np.abs(d).max(axis=-1), 1e-300)))
-        # backtracking (Armijo) per problem; value and gradient at every trial point
-        accepted = done.copy()
-        x_new, f_new, g_new = x.copy(), f.copy(), g.copy()
-        for _ in range(60):
-            trial = x + step[..., None] * d
-            ft, gt = fg(trial, Zl, yl, invl)
-            ok = ~accepted & (ft <= f + 1e-4 * step * gd)
-            x_new[ok], f_new[ok], g_new[ok] = trial[ok], ft[ok], gt[ok]
-            accepted |= ok
-            if accepted.all():
-                break
-            step = np.where(accepted, step, 0.5 * step)
-        # no decrease found: forget the curvature pairs and retry from a scaled gradient
-        # step; a second failure in a row is the rounding floor, stop that problem
-        failed = ~accepted
-        stalled = failed & failed_before
-        failed_before = failed
-        if failed.any():
-            S[:, failed], Yk[:, failed], rho[:, failed] = 0.0, 0.0, 0.0
-            gamma[failed] = 1.0
-        s = x_new - x
-        yv = g_new - g
-        sy = np.einsum("tmp,tmp->tm", s, yv)
-        ss = np.einsum("tmp,tmp->tm", s, s)
-        keep = (sy > 1e-12 * ss) & ~done & ~failed
-        S[slot] = np.where(keep[..., None], s, 0.0)
-        Yk[slot] = np.where(keep[..., None], yv, 0.0)
-        rho[slot] = np.where(keep, 1.0 / np.where(keep, sy, 1.0), 0.0)
-        yy = np.einsum("tmp,tmp->tm", yv, pre * yv)
-        gamma = np.where(keep, sy / np.where(keep, yy, 1.0), gamma)
-        slot = (slot + 1) % history
-        n_iter[~done] += 1
-        x, f, g = x_new, f_new, g_new
-        done = done | reached(x, g, invl) | stalled
-        finished = done.all(axis=1)
-        if finished.any():  # write the finished tasks out and compact the batch
-            out = live[finished]
-            x_out[out], n_out[out] = x[finished], n_iter[finished]
-            conv_out[out] = reached(x[finished], g[finished], invl[finished])
-            keep_t = ~finished
-            live = live[keep_t]
-            x, f, g, done, n_iter, gamma = x[keep_t], f[keep_t], g[keep_t], done[keep_t], n_iter[keep_t], gamma[keep_t]
-            failed_before = failed_before[keep_t]
-            Zl, yl, invl, pre = Zl[keep_t], yl[keep_t], invl[keep_t], pre[keep_t]
-            S, Yk, rho = S[:, keep_t], Yk[:, keep_t], rho[:, keep_t]
-    if live.size:  # max_iter reached
-        x_out[live], n_out[live] = x, n_iter
-        conv_out[live] = reached(x, g, invl)
-    W = x_out[..., : r * k].reshape(T, m, r, k)
-    return W, x_out[..., r * k:], n_out, conv_out
-
-
 def _newton(Z, Y, W, b, inv_cn, *, tol, max_iter, max_cg=250):
     """Batched truncated Newton (Newton-CG with Armijo backtracking) over problems (T, m).
 
@@ -369,7 +213,7 @@ def _newton(Z, Y, W, b, inv_cn, *, tol, max_iter, max_cg=250):
                                       curvature=True)
         return f, np.concatenate([gW.reshape(x.shape[0], m, r * k), gb], axis=-1), terms
 
-    def gap(x, g, inv):  # ||g|| over the stopping rule's bound, tol ||W|| / (C n) (see _lbfgs)
+    def gap(x, g, inv):  # ||g|| over the stopping rule's bound, tol ||W|| / (C n) (see fit_multinomial_path)
         gn = gnorm(g)
         wn = np.sqrt(np.einsum("tmp,tmp->tm", x[..., : r * k], x[..., : r * k]))
         return gn / np.maximum(tol * wn * inv, 1e-300), gn
